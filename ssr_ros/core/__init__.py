@@ -1,0 +1,1 @@
+"""The spatial brain: pure numpy, no ROS, no torch, no OpenCV."""
