@@ -127,6 +127,7 @@ if stamp_ok scripts "$h" && [ -x "$VENV/bin/ssr_node" ]; then
   say "console scripts up to date"
 else
   say "installing the console scripts (editable)"
+  mkdir -p build
   "${PIP[@]}" install -q --no-deps --no-build-isolation -e . --config-settings editable_mode=compat \
     > build/pip-editable.log 2>&1 || die "pip could not install this package in editable mode"
   stamp_set scripts "$h"
