@@ -1,0 +1,219 @@
+"""Query engine on a hand-made map with known answers."""
+
+import math
+
+import numpy as np
+import pytest
+
+from ssr_ros.core.cogmap import LocalCogMap
+from ssr_ros.core.queries import ErrorCode, QueryEngine, QueryKind, QueryRequest
+from ssr_ros.core.types import ObjectState, Room, RobotPose2D
+
+# Sofa footprint x in [-1, 1], y in [-0.45, 0.45]; tv x in [3.4, 4.6].
+OBJECTS = [
+    ObjectState(1, "sofa", [0, 0, 0.4], [2.0, 0.9, 0.8], first_seen_order=0,
+                observation_count=9),
+    ObjectState(2, "tv", [4, 0, 0.8], [1.2, 0.2, 0.7], first_seen_order=3),
+    ObjectState(3, "lamp", [2, 2, 0.8], [0.4, 0.4, 1.6], first_seen_order=5),
+    ObjectState(4, "chair", [1, -2, 0.45], [0.5, 0.5, 0.9], first_seen_order=1,
+                observation_count=2),
+    ObjectState(5, "chair", [6, -2, 0.45], [0.5, 0.5, 0.9], first_seen_order=2,
+                observation_count=7),
+    ObjectState(6, "refrigerator", [-3, 3, 0.9], [0.7, 0.7, 1.8], first_seen_order=7),
+]
+
+
+def _engine(**kwargs):
+    cogmap = LocalCogMap()
+    cogmap.sync(OBJECTS)
+    kwargs.setdefault("room", Room(np.zeros((0, 2)), 24.5))
+    return QueryEngine(OBJECTS, cogmap=cogmap, **kwargs)
+
+
+def _ask(engine, kind, **fields):
+    return engine.answer(QueryRequest(kind, **fields))
+
+
+def test_kind_and_error_numbers_mirror_the_srv():
+    assert [k.value for k in QueryKind] == list(range(12))
+    assert QueryKind.ROOM_SIZE == 10 and QueryKind.FREE == 11
+    assert [e.value for e in ErrorCode] == list(range(10))
+    assert ErrorCode.AMBIGUOUS_NAME == 3 and ErrorCode.INTERNAL == 9
+
+
+def test_distance_between_closest_points_or_centres_says_which():
+    engine = _engine()
+    a = _ask(engine, QueryKind.DISTANCE, target="sofa", reference="tv")
+    assert a.success and a.value == pytest.approx(2.4) and a.unit == "m"
+    assert "closest points" in a.message and a.object_ids == [1, 2]
+    c = _ask(engine, QueryKind.DISTANCE, target="sofa", reference="tv", use_centers=True)
+    assert c.value == pytest.approx(math.hypot(4.0, 0.4)) and "centres" in c.message
+    cm = _ask(engine, QueryKind.DISTANCE, target="sofa", reference="tv", length_unit="cm")
+    assert cm.value == pytest.approx(240.0) and cm.unit == "cm"
+
+
+def test_locate_gives_map_position_and_robot_relative_distance_and_bearing():
+    engine = _engine(robot_pose=RobotPose2D(0.0, 0.0, math.pi / 2))
+    a = _ask(engine, QueryKind.LOCATE, target="lamp")
+    assert a.success and a.position_m == pytest.approx([2, 2, 0.8])
+    assert a.value == pytest.approx(math.hypot(2, 2)) and a.unit == "m"
+    assert "45 deg to your right" in a.message
+    no_pose = _ask(_engine(), QueryKind.LOCATE, target="lamp")
+    assert no_pose.success and math.isnan(no_pose.value)
+
+
+@pytest.mark.parametrize("target, mode, word", [
+    ("lamp", "left_right", "left"), ("chair #4", "left_right", "right"),
+    ("refrigerator", "left_right_back", "back"), ("lamp", "left_right_back", "left"),
+    ("lamp", "quadrant", "front-left"), ("refrigerator", "quadrant", "back-left"),
+])
+def test_relative_direction_standing_by_sofa_facing_tv(target, mode, word):
+    engine = _engine(ambiguity="most_observed")
+    name = "chair" if target.startswith("chair") else target
+    if target == "chair #4":
+        engine.update(objects=[o for o in OBJECTS if o.id != 5])
+    a = _ask(engine, QueryKind.RELATIVE_DIRECTION, reference="sofa", facing="tv", target=name,
+             direction_mode=mode)
+    assert a.success and a.choice == word
+
+
+def test_relative_direction_picks_among_given_options():
+    a = _ask(_engine(), QueryKind.RELATIVE_DIRECTION, reference="sofa", facing="tv",
+             target="refrigerator", options=["left", "right", "back"])
+    assert a.choice == "back"
+    a = _ask(_engine(), QueryKind.RELATIVE_DIRECTION, reference="sofa", facing="tv",
+             target="lamp", options=["left", "right"])
+    assert a.choice == "left"
+
+
+def test_turn_needs_a_pose_and_reports_side_and_angle():
+    assert _ask(_engine(), QueryKind.TURN, target="lamp").error_code == ErrorCode.NO_POSE
+    engine = _engine(robot_pose=RobotPose2D(0.0, 0.0, math.pi / 2))
+    a = _ask(engine, QueryKind.TURN, target="lamp")
+    assert a.choice == "right" and a.value == pytest.approx(-45.0) and a.unit == "deg"
+    b = _ask(engine, QueryKind.TURN, target="tv", options=["left", "right", "behind"])
+    assert b.choice == "right"
+    engine.update(robot_pose=RobotPose2D(0.0, 0.0, 0.0))
+    c = _ask(engine, QueryKind.TURN, target="refrigerator")
+    assert c.choice == "left" and c.value == pytest.approx(135.0)   # behind only beyond 135
+    engine.update(robot_pose=RobotPose2D(0.0, 0.0, -0.1))
+    assert _ask(engine, QueryKind.TURN, target="refrigerator").choice == "behind"
+
+
+def test_count_size_and_room():
+    engine = _engine()
+    count = _ask(engine, QueryKind.COUNT, target="chairs")
+    assert count.value == 2 and count.unit == "count" and count.object_ids == [4, 5]
+    assert _ask(engine, QueryKind.COUNT, target="bicycle").value == 0
+    size = _ask(engine, QueryKind.SIZE, target="lamp", length_unit="cm")
+    assert size.value == pytest.approx(160.0) and size.unit == "cm"
+    room = _ask(engine, QueryKind.ROOM_SIZE)
+    assert room.value == 24.5 and room.unit == "m^2"
+    unknown = _ask(_engine(room=Room()), QueryKind.ROOM_SIZE)
+    assert unknown.error_code == ErrorCode.EMPTY_MAP and "floor area" in unknown.message
+
+
+def test_nearest_uses_closest_points_and_the_nearest_instance_of_a_repeated_category():
+    engine = _engine()
+    a = _ask(engine, QueryKind.NEAREST, reference="tv", candidates=["lamp", "chair", "sofa"])
+    # chair #5 (6,-2) is 1.3 m from the tv box; chair #4 is farther, the lamp 1.6 m.
+    assert a.choice == "chair" and a.object_ids[0] == 5
+    b = _ask(engine, QueryKind.NEAREST, reference="sofa",
+             candidates=["lamp", "tv", "refrigerator", "unicorn"],
+             options=["Lamp", "TV", "refrigerator", "unicorn"])
+    assert b.choice == "Lamp" and "unicorn" in b.message
+
+
+def test_route_turns_between_waypoints_and_option_choice():
+    engine = _engine()
+    a = _ask(engine, QueryKind.ROUTE, reference="sofa", facing="tv", candidates=["lamp"],
+             target="refrigerator")
+    assert a.choice == ("turn left, go forward until the lamp, turn left, "
+                        "go forward until the refrigerator")
+    b = _ask(engine, QueryKind.ROUTE, reference="sofa", facing="tv", candidates=["lamp"],
+             target="refrigerator", route_fill_in=[True, True],
+             options=["Turn Right, Turn Left", "Turn Left, Turn Left", "Turn Back, Turn Left"])
+    assert b.choice == "Turn Left, Turn Left"
+    c = _ask(engine, QueryKind.ROUTE, reference="refrigerator", facing="sofa", target="tv")
+    assert c.choice == "go forward until the tv"   # 22 deg off: under 45, no turn
+
+
+def test_appearance_order_by_first_keyframe():
+    engine = _engine()
+    a = _ask(engine, QueryKind.APPEARANCE_ORDER,
+             candidates=["lamp", "tv", "sofa", "refrigerator"])
+    assert a.choice == "sofa, tv, lamp, refrigerator"
+    options = ["lamp, tv, sofa, refrigerator", "sofa, tv, lamp, refrigerator",
+               "tv, sofa, lamp, refrigerator", "refrigerator, lamp, tv, sofa"]
+    b = _ask(engine, QueryKind.APPEARANCE_ORDER, candidates=["lamp", "tv", "sofa",
+                                                             "refrigerator"], options=options)
+    assert b.choice == options[1]
+
+
+def test_ambiguous_names_are_answered_with_the_candidates_not_guessed():
+    a = _ask(_engine(), QueryKind.LOCATE, target="chair")
+    assert not a.success and a.error_code == ErrorCode.AMBIGUOUS_NAME
+    assert a.object_ids == [4, 5]
+    assert "there are 2" in a.message and "chair #4 at (1.00, -2.00)" in a.message
+    assert "did you mean" in a.message
+    b = _ask(_engine(ambiguity="most_observed"), QueryKind.LOCATE, target="chair")
+    assert b.success and b.object_ids == [5] and "most observed" in b.matches[-1]
+
+
+def test_synonym_matches_are_reported():
+    a = _ask(_engine(), QueryKind.DISTANCE, target="couch", reference="television")
+    assert a.success and a.value == pytest.approx(2.4)
+    assert any("synonym" in m for m in a.matches)
+
+
+@pytest.mark.parametrize("request_, code", [
+    (QueryRequest(QueryKind.LOCATE, target=""), ErrorCode.INVALID_REQUEST),
+    (QueryRequest(QueryKind.LOCATE, target="   "), ErrorCode.INVALID_REQUEST),
+    (QueryRequest(QueryKind.LOCATE, target="x" * 129), ErrorCode.INVALID_REQUEST),
+    (QueryRequest(QueryKind.NEAREST, reference="sofa", candidates=["tv"] * 17),
+     ErrorCode.INVALID_REQUEST),
+    (QueryRequest(QueryKind.NEAREST, reference="sofa", candidates=[]),
+     ErrorCode.INVALID_REQUEST),
+    (QueryRequest(QueryKind.AUTO, question="where is the lamp " + "x" * 1010),
+     ErrorCode.INVALID_REQUEST),
+    (QueryRequest(QueryKind.AUTO, question=""), ErrorCode.INVALID_REQUEST),
+    (QueryRequest(42, target="sofa"), ErrorCode.INVALID_REQUEST),
+    (QueryRequest(QueryKind.DISTANCE, target="sofa", reference="sofa"),
+     ErrorCode.INVALID_REQUEST),
+    (QueryRequest(QueryKind.LOCATE, target="unicorn"), ErrorCode.UNKNOWN_OBJECT),
+    (QueryRequest(QueryKind.FREE, question="what is the meaning of life"),
+     ErrorCode.NOT_UNDERSTOOD),
+])
+def test_bad_requests_get_specific_codes_and_messages(request_, code):
+    a = _engine().answer(request_)
+    assert not a.success and a.error_code == code and a.message
+
+
+def test_empty_map_is_reported_for_object_questions():
+    engine = QueryEngine([], robot_pose=RobotPose2D(0, 0, 0))
+    for kind, fields in ((QueryKind.LOCATE, {"target": "sofa"}),
+                         (QueryKind.COUNT, {"target": "sofa"}),
+                         (QueryKind.TURN, {"target": "sofa"})):
+        assert _ask(engine, kind, **fields).error_code == ErrorCode.EMPTY_MAP
+
+
+def test_free_text_goes_through_the_reader():
+    engine = _engine(robot_pose=RobotPose2D(0.0, 0.0, 0.0))
+    a = engine.ask("How far is the couch from the TV?")
+    assert a.success and a.value == pytest.approx(2.4)
+    assert a.request.kind == QueryKind.DISTANCE and a.answered_by == "geometry"
+    assert engine.ask("which way do I turn to face the fridge").choice == "left"
+
+
+def test_multiple_choice_answers_are_always_one_of_the_options():
+    engine = _engine()
+    a = _ask(engine, QueryKind.RELATIVE_DIRECTION, reference="sofa", facing="tv",
+             target="lamp", options=["Left", "Right"])
+    assert a.choice == "Left"
+    b = _ask(engine, QueryKind.RELATIVE_DIRECTION, reference="sofa", facing="tv",
+             target="refrigerator", options=["front-left", "front-right", "back-left",
+                                             "back-right"])
+    assert b.choice == "back-left"
+    c = _ask(engine, QueryKind.NEAREST, reference="sofa", candidates=["couch", "television"],
+             options=["the couch", "the TV"])
+    assert c.choice == "the TV"
