@@ -1,0 +1,261 @@
+"""Export of a rendered sequence as a rosbag2 (MCAP storage) with standard messages.
+
+Written with ``rosbags`` (pure Python), bag format version 8 (``ros2 bag play`` on
+ROS 2 Iron and later). Header stamps and bag times are ``start_ns + stamp_s * 1e9``
+(``BAG_START_NS`` by default, a fixed time so the same sequence gives the same bag).
+
+Topics (all images registered to one camera, frame ``camera_color_optical_frame``):
+
+==============================  =========================  ================================
+topic                           type                       content
+==============================  =========================  ================================
+/camera/color/image_raw         sensor_msgs/msg/Image      ``rgb8``, H x W
+/camera/depth/image_raw         sensor_msgs/msg/Image      ``16UC1`` depth [mm], 0 = invalid
+/camera/labels/image_raw        sensor_msgs/msg/Image      ``mono16`` instance ids, 0 = none
+/camera/color/camera_info       sensor_msgs/msg/CameraInfo K, P = [K | 0], plumb_bob, D = 0
+/camera/depth/camera_info       sensor_msgs/msg/CameraInfo same as color (registered depth)
+/camera/pose                    geometry_msgs/msg/PoseStamped  pose of the *optical* frame in
+                                                           ``map`` (= ``T_map_cam``)
+/odom                           nav_msgs/msg/Odometry      ``map`` -> ``camera_link`` pose,
+                                                           twist in ``camera_link``
+/tf                             tf2_msgs/msg/TFMessage     ``map`` -> ``camera_link``
+/tf_static                      tf2_msgs/msg/TFMessage     ``camera_link`` ->
+                                                           ``camera_color_optical_frame``
+                                                           (transient local, once)
+==============================  =========================  ================================
+
+Frames: ``map`` is REP-105 (z up); ``camera_link`` is the REP-103 body frame of the
+camera (x forward along the optical axis, y left, z up when the camera is level);
+``camera_color_optical_frame`` is REP-103 optical (x right, y down, z forward), with the
+same origin as ``camera_link`` and rotation quaternion (x, y, z, w) = (-0.5, 0.5, -0.5,
+0.5) from it. Ground truth (objects, questions) goes to a JSON file beside the bag, not
+into it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+from rosbags.interfaces import (Qos, QosDurability, QosHistory, QosLiveliness,
+                                QosReliability, QosTime)
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.typesys import Stores, get_typestore
+
+from ssr_ros.sim.sequence import SimFrame, SimSequence
+
+BAG_START_NS = 1_700_000_000 * 1_000_000_000
+MAP_FRAME = "map"
+CAMERA_LINK_FRAME = "camera_link"
+OPTICAL_FRAME = "camera_color_optical_frame"
+TOPICS = {
+    "color": ("/camera/color/image_raw", "sensor_msgs/msg/Image"),
+    "depth": ("/camera/depth/image_raw", "sensor_msgs/msg/Image"),
+    "labels": ("/camera/labels/image_raw", "sensor_msgs/msg/Image"),
+    "color_info": ("/camera/color/camera_info", "sensor_msgs/msg/CameraInfo"),
+    "depth_info": ("/camera/depth/camera_info", "sensor_msgs/msg/CameraInfo"),
+    "pose": ("/camera/pose", "geometry_msgs/msg/PoseStamped"),
+    "odom": ("/odom", "nav_msgs/msg/Odometry"),
+    "tf": ("/tf", "tf2_msgs/msg/TFMessage"),
+    "tf_static": ("/tf_static", "tf2_msgs/msg/TFMessage"),
+}
+# Columns: the optical frame's axes expressed in camera_link (REP-103).
+R_LINK_OPTICAL = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+
+
+class BagExportError(ValueError):
+    """The bag cannot be written (the output path exists, or the sequence is empty)."""
+
+
+@dataclass
+class BagSummary:
+    """What was written: the bag directory, message counts per topic, bag time span."""
+
+    path: Path
+    message_counts: dict[str, int]
+    start_ns: int
+    end_ns: int
+
+
+def quaternion_xyzw(R: np.ndarray) -> np.ndarray:
+    """Unit quaternion (x, y, z, w) of a rotation matrix (3, 3), w >= 0."""
+    m = np.asarray(R, dtype=np.float64)
+    trace = m[0, 0] + m[1, 1] + m[2, 2]
+    if trace > 0.0:
+        s = 2.0 * math.sqrt(trace + 1.0)
+        q = [(m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s,
+             0.25 * s]
+    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
+        s = 2.0 * math.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
+        q = [0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s,
+             (m[2, 1] - m[1, 2]) / s]
+    elif m[1, 1] > m[2, 2]:
+        s = 2.0 * math.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
+        q = [(m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s,
+             (m[0, 2] - m[2, 0]) / s]
+    else:
+        s = 2.0 * math.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
+        q = [(m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s,
+             (m[1, 0] - m[0, 1]) / s]
+    quat = np.array(q)
+    quat /= np.linalg.norm(quat)
+    return -quat if quat[3] < 0.0 else quat
+
+
+def camera_link_pose(T_map_cam: np.ndarray) -> np.ndarray:
+    """``T_map_link`` (4, 4) of ``camera_link`` from the optical frame's pose."""
+    T = np.eye(4)
+    T[:3, :3] = T_map_cam[:3, :3] @ R_LINK_OPTICAL.T
+    T[:3, 3] = T_map_cam[:3, 3]
+    return T
+
+
+class _Messages:
+    """Builds the typestore's message objects."""
+
+    def __init__(self) -> None:
+        self.ts = get_typestore(Stores.ROS2_KILTED)
+        self.t = self.ts.types
+
+    def header(self, stamp_ns: int, frame_id: str) -> object:
+        time = self.t["builtin_interfaces/msg/Time"](sec=stamp_ns // 1_000_000_000,
+                                                     nanosec=stamp_ns % 1_000_000_000)
+        return self.t["std_msgs/msg/Header"](stamp=time, frame_id=frame_id)
+
+    def image(self, stamp_ns: int, array: np.ndarray, encoding: str) -> object:
+        height, width = array.shape[:2]
+        data = np.ascontiguousarray(array)
+        if data.dtype == np.uint16:
+            data = data.astype("<u2")
+        raw = data.view(np.uint8).reshape(-1)
+        return self.t["sensor_msgs/msg/Image"](
+            header=self.header(stamp_ns, OPTICAL_FRAME), height=height, width=width,
+            encoding=encoding, is_bigendian=0, step=raw.size // height, data=raw)
+
+    def camera_info(self, stamp_ns: int, K: np.ndarray, width: int, height: int) -> object:
+        P = np.zeros((3, 4))
+        P[:, :3] = K
+        roi = self.t["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0,
+                                                         width=0, do_rectify=False)
+        return self.t["sensor_msgs/msg/CameraInfo"](
+            header=self.header(stamp_ns, OPTICAL_FRAME), height=height, width=width,
+            distortion_model="plumb_bob", d=np.zeros(5), k=K.reshape(-1).astype(np.float64),
+            r=np.eye(3).reshape(-1), p=P.reshape(-1), binning_x=0, binning_y=0, roi=roi)
+
+    def pose(self, T: np.ndarray) -> object:
+        q = quaternion_xyzw(T[:3, :3])
+        point = self.t["geometry_msgs/msg/Point"](x=float(T[0, 3]), y=float(T[1, 3]),
+                                                  z=float(T[2, 3]))
+        quat = self.t["geometry_msgs/msg/Quaternion"](x=float(q[0]), y=float(q[1]),
+                                                      z=float(q[2]), w=float(q[3]))
+        return self.t["geometry_msgs/msg/Pose"](position=point, orientation=quat)
+
+    def vector(self, v: np.ndarray) -> object:
+        return self.t["geometry_msgs/msg/Vector3"](x=float(v[0]), y=float(v[1]),
+                                                   z=float(v[2]))
+
+    def transform(self, stamp_ns: int, parent: str, child: str, T: np.ndarray) -> object:
+        q = quaternion_xyzw(T[:3, :3])
+        rot = self.t["geometry_msgs/msg/Quaternion"](x=float(q[0]), y=float(q[1]),
+                                                     z=float(q[2]), w=float(q[3]))
+        tf = self.t["geometry_msgs/msg/Transform"](translation=self.vector(T[:3, 3]),
+                                                   rotation=rot)
+        return self.t["geometry_msgs/msg/TransformStamped"](
+            header=self.header(stamp_ns, parent), child_frame_id=child, transform=tf)
+
+    def tf_message(self, transforms: list) -> object:
+        return self.t["tf2_msgs/msg/TFMessage"](transforms=transforms)
+
+    def odometry(self, stamp_ns: int, T_map_link: np.ndarray, linear_mps: np.ndarray,
+                 angular_rps: np.ndarray) -> object:
+        cov = np.zeros(36)
+        pose = self.t["geometry_msgs/msg/PoseWithCovariance"](pose=self.pose(T_map_link),
+                                                              covariance=cov)
+        twist = self.t["geometry_msgs/msg/Twist"](linear=self.vector(linear_mps),
+                                                  angular=self.vector(angular_rps))
+        twist_cov = self.t["geometry_msgs/msg/TwistWithCovariance"](twist=twist,
+                                                                    covariance=cov.copy())
+        return self.t["nav_msgs/msg/Odometry"](header=self.header(stamp_ns, MAP_FRAME),
+                                               child_frame_id=CAMERA_LINK_FRAME, pose=pose,
+                                               twist=twist_cov)
+
+
+def _velocity(poses: list[np.ndarray], i: int, rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
+    """Linear [m/s] and angular [rad/s] velocity of camera_link in its own frame,
+    by finite differences of neighbouring frames."""
+    if len(poses) < 2:
+        return np.zeros(3), np.zeros(3)
+    a, b = (i, i + 1) if i + 1 < len(poses) else (i - 1, i)
+    Ta, Tb = camera_link_pose(poses[a]), camera_link_pose(poses[b])
+    linear = Ta[:3, :3].T @ (Tb[:3, 3] - Ta[:3, 3]) * rate_hz
+    dR = Ta[:3, :3].T @ Tb[:3, :3]
+    angle = math.acos(max(-1.0, min(1.0, 0.5 * (np.trace(dR) - 1.0))))
+    if angle < 1e-12:
+        return linear, np.zeros(3)
+    axis = np.array([dR[2, 1] - dR[1, 2], dR[0, 2] - dR[2, 0], dR[1, 0] - dR[0, 1]])
+    axis /= 2.0 * math.sin(angle)
+    return linear, axis * angle * rate_hz
+
+
+def _qos(durability: QosDurability, depth: int) -> Qos:
+    zero = QosTime(sec=0, nsec=0)
+    return Qos(history=QosHistory.KEEP_LAST, depth=depth,
+               reliability=QosReliability.RELIABLE, durability=durability, deadline=zero,
+               lifespan=zero, liveliness=QosLiveliness.AUTOMATIC,
+               liveliness_lease_duration=zero, avoid_ros_namespace_conventions=False)
+
+
+def write_bag(seq: SimSequence, path: "str | Path", start_ns: int = BAG_START_NS,
+              on_frame: Optional[Callable[[SimFrame], None]] = None) -> BagSummary:
+    """Render every frame of ``seq`` and write the bag directory ``path`` (must not
+    exist). ``on_frame`` sees each rendered frame (progress, previews)."""
+    out = Path(path)
+    if out.exists():
+        raise BagExportError(f"{out} already exists; rosbag2 needs a new directory")
+    if len(seq) == 0:
+        raise BagExportError("the sequence has no frames")
+    msgs = _Messages()
+    counts = {topic: 0 for topic, _ in TOPICS.values()}
+    writer = Writer(out, version=8, storage_plugin=StoragePlugin.MCAP)
+    writer.open()
+    try:
+        conns = {}
+        for key, (topic, msgtype) in TOPICS.items():
+            qos = [_qos(QosDurability.TRANSIENT_LOCAL, 1)] if key == "tf_static" else [
+                _qos(QosDurability.VOLATILE, 10)]
+            conns[key] = writer.add_connection(topic, msgtype, typestore=msgs.ts,
+                                               offered_qos_profiles=qos)
+
+        def put(key: str, stamp_ns: int, message: object) -> None:
+            topic, msgtype = TOPICS[key]
+            writer.write(conns[key], stamp_ns, msgs.ts.serialize_cdr(message, msgtype))
+            counts[topic] += 1
+
+        T_link_opt = np.eye(4)
+        T_link_opt[:3, :3] = R_LINK_OPTICAL
+        put("tf_static", start_ns, msgs.tf_message(
+            [msgs.transform(start_ns, CAMERA_LINK_FRAME, OPTICAL_FRAME, T_link_opt)]))
+        end_ns = start_ns
+        for frame in seq:
+            stamp = start_ns + int(round(frame.stamp_s * 1e9))
+            end_ns = stamp
+            T_map_link = camera_link_pose(frame.T_map_cam)
+            put("tf", stamp, msgs.tf_message(
+                [msgs.transform(stamp, MAP_FRAME, CAMERA_LINK_FRAME, T_map_link)]))
+            linear, angular = _velocity(seq.poses, frame.index, seq.rate_hz)
+            put("odom", stamp, msgs.odometry(stamp, T_map_link, linear, angular))
+            put("pose", stamp, msgs.t["geometry_msgs/msg/PoseStamped"](
+                header=msgs.header(stamp, MAP_FRAME), pose=msgs.pose(frame.T_map_cam)))
+            put("color_info", stamp, msgs.camera_info(stamp, seq.K, seq.width, seq.height))
+            put("depth_info", stamp, msgs.camera_info(stamp, seq.K, seq.width, seq.height))
+            put("color", stamp, msgs.image(stamp, frame.rgb, "rgb8"))
+            put("depth", stamp, msgs.image(stamp, frame.depth_mm, "16UC1"))
+            put("labels", stamp, msgs.image(stamp, frame.instance_ids, "mono16"))
+            if on_frame is not None:
+                on_frame(frame)
+    finally:
+        writer.close()
+    return BagSummary(out, counts, start_ns, end_ns)
