@@ -70,7 +70,8 @@ if [ ! -x "$VENV/bin/python" ]; then
   fi
 fi
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
-reqs=(requirements/base.txt requirements/model.txt requirements/constraints.txt)
+reqs=(requirements/base.txt requirements/model.txt requirements/constraints.txt
+      requirements/nodeps.txt)
 [ -n "${ROS_DISTRO:-}" ] || reqs+=(requirements/ros.txt)
 h="$(hash_of "${reqs[@]}")-${ROS_DISTRO:-wheels}"
 if stamp_ok deps "$h"; then
@@ -79,9 +80,13 @@ else
   say "installing Python dependencies (first run takes several minutes)"
   "${PIP[@]}" install -q -U pip wheel "setuptools<80" || die "pip could not update itself"
   args=()
-  for r in "${reqs[@]}"; do [ "$r" = requirements/constraints.txt ] || args+=(-r "$r"); done
+  for r in "${reqs[@]}"; do
+    case "$r" in requirements/constraints.txt|requirements/nodeps.txt) ;; *) args+=(-r "$r");; esac
+  done
   "${PIP[@]}" install -q -c requirements/constraints.txt "${args[@]}" \
     || die "pip install failed (see the messages above)"
+  "${PIP[@]}" install -q --no-deps -r requirements/nodeps.txt \
+    || die "pip install --no-deps -r requirements/nodeps.txt failed"
   if [ -n "${ROS_DISTRO:-}" ] && ! command -v colcon >/dev/null 2>&1; then
     "${PIP[@]}" install -q colcon-core colcon-ros colcon-cmake || die "pip could not install colcon"
   fi

@@ -10,6 +10,9 @@ torch and transformers are imported only under this package. Modules:
 - ``engine``      own static KV cache, prefill, CUDA-graph decode step
 - ``runner``      :class:`ModelRunner`: worker thread, keyframe cache, ``ask``
 - ``tiny``        tiny random configs of the real architecture (tests, smoke benchmarks)
+- ``bridge``      :class:`ModelBridge`: what the node owns (parameters, keyframes, free
+                  questions with error codes, cogmap agreement, diagnostics, cleanup)
+- ``embeddings``  optional MiniLM sentence embedder for the name matcher
 
 Importing this package does not import torch; the names below load on first use.
 """
@@ -27,7 +30,10 @@ from ssr_ros.model.errors import (AdapterError, BadRequest, InterleaveError,
 _LAZY = {"ModelRunner": "ssr_ros.model.runner", "load_runner": "ssr_ros.model.runner",
          "Answer": "ssr_ros.model.runner", "RunnerStatus": "ssr_ros.model.runner",
          "SpatialEncoder": "ssr_ros.model.spatial", "save_adapter": "ssr_ros.model.spatial",
-         "load_adapter": "ssr_ros.model.spatial"}
+         "load_adapter": "ssr_ros.model.spatial", "ModelBridge": "ssr_ros.model.bridge",
+         "BridgeAnswer": "ssr_ros.model.bridge",
+         "answer_free_question": "ssr_ros.model.bridge",
+         "load_minilm_embedder": "ssr_ros.model.embeddings"}
 
 __all__ = ["ModelConfig", "AdapterError", "BadRequest", "InterleaveError",
            "ModelArchitectureError", "ModelConfigError", "ModelError", "ModelFailed",
