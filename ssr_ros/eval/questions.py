@@ -18,6 +18,19 @@ in the sequence; a count is asked only when every instance is visible; angles cl
 than ``ANGLE_MARGIN_DEG`` (route turns: ``ROUTE_MARGIN_DEG``) to a decision boundary,
 nearest candidates within ``DISTANCE_MARGIN_M`` of each other, and first appearances
 fewer than ``APPEARANCE_GAP_FRAMES`` apart are skipped.
+
+Further skip rules, so that no question is trivial or degenerate:
+- object_count is asked only for categories with at least 2 instances (a count of 1
+  would just restate that the object exists, which every other task already assumes);
+- abs_distance pairs whose boxes are closer than ``MIN_ABS_DISTANCE_M`` (0.1 m: touching
+  or stacked objects, where the answer 0 would make relative accuracy meaningless) are
+  skipped;
+- rel_direction, route_plan and robot "turn" questions are skipped when a direction is
+  taken between points (object centres, the robot) less than ``MIN_SEPARATION_M``
+  (0.5 m) apart, where a small centre offset would flip the answer.
+
+``max_per_task`` caps each task; rel_direction gets the cap per variant (easy, medium,
+hard) and robot per subtype (locate, turn), room_size is always one question.
 """
 
 from __future__ import annotations

@@ -12,6 +12,9 @@ topic                           type                       content
 /camera/color/image_raw         sensor_msgs/msg/Image      ``rgb8``, H x W
 /camera/depth/image_raw         sensor_msgs/msg/Image      ``16UC1`` depth [mm], 0 = invalid
 /camera/labels/image_raw        sensor_msgs/msg/Image      ``mono16`` instance ids, 0 = none
+/camera/labels/names            std_msgs/msg/String        JSON ``{"<id>": "<category>"}``
+                                                           for every object id (transient
+                                                           local, once, at the start)
 /camera/color/camera_info       sensor_msgs/msg/CameraInfo K, P = [K | 0], plumb_bob, D = 0
 /camera/depth/camera_info       sensor_msgs/msg/CameraInfo same as color (registered depth)
 /camera/pose                    geometry_msgs/msg/PoseStamped  pose of the *optical* frame in
@@ -30,10 +33,18 @@ camera (x forward along the optical axis, y left, z up when the camera is level)
 same origin as ``camera_link`` and rotation quaternion (x, y, z, w) = (-0.5, 0.5, -0.5,
 0.5) from it. Ground truth (objects, questions) goes to a JSON file beside the bag, not
 into it.
+
+``/camera/labels/names`` carries what ``ssr-play`` publishes and records on the same
+topic for ``ssr_node``'s label-image source: a ``std_msgs/String`` whose ``data`` is a
+JSON object mapping each instance id (decimal string key, ascending) to its category,
+serialized as ``json.dumps`` does by default (``{"1": "sofa", "2": "chair"}``). It is
+offered transient local (depth 1, reliable), like ``/tf_static``, so a node that starts
+after ``ros2 bag play`` began still receives it.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +66,7 @@ TOPICS = {
     "color": ("/camera/color/image_raw", "sensor_msgs/msg/Image"),
     "depth": ("/camera/depth/image_raw", "sensor_msgs/msg/Image"),
     "labels": ("/camera/labels/image_raw", "sensor_msgs/msg/Image"),
+    "label_names": ("/camera/labels/names", "std_msgs/msg/String"),
     "color_info": ("/camera/color/camera_info", "sensor_msgs/msg/CameraInfo"),
     "depth_info": ("/camera/depth/camera_info", "sensor_msgs/msg/CameraInfo"),
     "pose": ("/camera/pose", "geometry_msgs/msg/PoseStamped"),
@@ -64,6 +76,8 @@ TOPICS = {
 }
 # Columns: the optical frame's axes expressed in camera_link (REP-103).
 R_LINK_OPTICAL = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+# Published once and offered transient local, so late subscribers still get them.
+LATCHED_KEYS = frozenset({"tf_static", "label_names"})
 
 
 class BagExportError(ValueError):
@@ -103,6 +117,13 @@ def quaternion_xyzw(R: np.ndarray) -> np.ndarray:
     quat = np.array(q)
     quat /= np.linalg.norm(quat)
     return -quat if quat[3] < 0.0 else quat
+
+
+def label_names_json(id_to_category: dict[int, str]) -> str:
+    """The ``labels/names`` payload: JSON object {"<id>": "<category>"}, ids ascending.
+
+    Byte-for-byte the format ``ssr-play`` publishes and ``ssr_node`` parses."""
+    return json.dumps({str(int(k)): str(v) for k, v in sorted(id_to_category.items())})
 
 
 def camera_link_pose(T_map_cam: np.ndarray) -> np.ndarray:
@@ -224,7 +245,7 @@ def write_bag(seq: SimSequence, path: "str | Path", start_ns: int = BAG_START_NS
     try:
         conns = {}
         for key, (topic, msgtype) in TOPICS.items():
-            qos = [_qos(QosDurability.TRANSIENT_LOCAL, 1)] if key == "tf_static" else [
+            qos = [_qos(QosDurability.TRANSIENT_LOCAL, 1)] if key in LATCHED_KEYS else [
                 _qos(QosDurability.VOLATILE, 10)]
             conns[key] = writer.add_connection(topic, msgtype, typestore=msgs.ts,
                                                offered_qos_profiles=qos)
@@ -238,6 +259,8 @@ def write_bag(seq: SimSequence, path: "str | Path", start_ns: int = BAG_START_NS
         T_link_opt[:3, :3] = R_LINK_OPTICAL
         put("tf_static", start_ns, msgs.tf_message(
             [msgs.transform(start_ns, CAMERA_LINK_FRAME, OPTICAL_FRAME, T_link_opt)]))
+        put("label_names", start_ns, msgs.t["std_msgs/msg/String"](
+            data=label_names_json(seq.id_to_category)))
         end_ns = start_ns
         for frame in seq:
             stamp = start_ns + int(round(frame.stamp_s * 1e9))

@@ -2,6 +2,7 @@
 
     ssr-sim --seed 3 --out /tmp/sim3 [--frames 300] [--size 640x480] [--rate 15]
             [--noise] [--robot] [--preview] [--categories "sofa,chair,..."] [--no-bag]
+            [--questions-per-task 4]
 
 Writes ``OUT/bag/`` (rosbag2, MCAP; topics in :mod:`ssr_ros.sim.bag`),
 ``OUT/ground_truth.json`` (scene, sequence, questions with answers; see
@@ -97,7 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-bag", action="store_true",
                         help="skip the rosbag2 (ground truth and preview only)")
     parser.add_argument("--questions-per-task", type=_frames, default=4,
-                        help="at most this many questions per task (4)")
+                        help="at most this many questions per task (4); rel_direction "
+                        "gets this many per variant (easy, medium, hard) and robot per "
+                        "subtype (locate, turn); room_size is always one")
     return parser
 
 
@@ -145,9 +148,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         write_contact_sheet(out / "preview.png", seq)
     elapsed = time.monotonic() - started
+    # Without a bag only the visibility pass and the preview's few frames are rendered,
+    # so the line must not read as if the whole sequence was.
+    frames_note = (f"{len(seq)} frames {width}x{height} rendered to bag/" if bag_info
+                   else f"{len(seq)}-frame sequence {width}x{height}, no bag")
     print(f"seed {scene.seed}: {scene.layout.kind}, {scene.room.floor_area_m2:.1f} m^2, "
-          f"{len(scene.objects)} objects, {len(seq.first_seen)} seen; {len(seq)} frames "
-          f"{width}x{height} in {elapsed:.1f} s; {len(questions)} questions -> {out}")
+          f"{len(scene.objects)} objects, {len(seq.first_seen)} seen; {frames_note}; "
+          f"{len(questions)} questions in {elapsed:.1f} s -> {out}")
     return 0
 
 

@@ -45,6 +45,7 @@ def test_bag_reads_back_with_standard_types(sim_out):
         "/camera/color/image_raw": "sensor_msgs/msg/Image",
         "/camera/depth/image_raw": "sensor_msgs/msg/Image",
         "/camera/labels/image_raw": "sensor_msgs/msg/Image",
+        "/camera/labels/names": "std_msgs/msg/String",
         "/camera/color/camera_info": "sensor_msgs/msg/CameraInfo",
         "/camera/depth/camera_info": "sensor_msgs/msg/CameraInfo",
         "/camera/pose": "geometry_msgs/msg/PoseStamped",
@@ -58,15 +59,17 @@ def test_bag_reads_back_with_standard_types(sim_out):
     by_topic: dict = {}
     with Reader(sim_out / "bag") as reader:
         assert {c.topic: c.msgtype for c in reader.connections} == expected_types
-        static = [c for c in reader.connections if c.topic == "/tf_static"][0]
-        assert static.ext.offered_qos_profiles[0].durability.name == "TRANSIENT_LOCAL"
+        durability = {c.topic: c.ext.offered_qos_profiles[0].durability.name
+                      for c in reader.connections}
+        assert durability["/tf_static"] == "TRANSIENT_LOCAL"
+        assert durability["/camera/labels/names"] == "TRANSIENT_LOCAL"
+        assert durability["/camera/labels/image_raw"] == "VOLATILE"
         for conn, stamp_ns, raw in reader.messages():
             by_topic.setdefault(conn.topic, []).append(
                 (stamp_ns, store.deserialize_cdr(raw, conn.msgtype)))
-    assert len(by_topic["/tf_static"]) == 1
+    once = ("/tf_static", "/camera/labels/names")
     for topic in expected_types:
-        if topic != "/tf_static":
-            assert len(by_topic[topic]) == FRAMES, topic
+        assert len(by_topic[topic]) == (1 if topic in once else FRAMES), topic
     t0 = by_topic["/camera/color/image_raw"][0][0]
     static_tf = by_topic["/tf_static"][0][1].transforms[0]
     assert (static_tf.header.frame_id, static_tf.child_frame_id) == (
@@ -105,6 +108,47 @@ def test_bag_reads_back_with_standard_types(sim_out):
         assert odom.pose.pose.position.x == pytest.approx(frame.T_map_cam[0, 3])
 
 
+def _label_names_and_ids(bag_dir):
+    """(bag time, decoded JSON payload) of the label-name messages, the first image's bag
+    time, and every instance id that occurs in the label images."""
+    store = get_typestore(Stores.ROS2_KILTED)
+    names, ids, first_image_ns = [], set(), None
+    with Reader(bag_dir) as reader:
+        for conn, stamp_ns, raw in reader.messages():
+            msg = store.deserialize_cdr(raw, conn.msgtype)
+            if conn.topic == "/camera/labels/names":
+                names.append((stamp_ns, msg.data))
+            elif conn.topic == "/camera/labels/image_raw":
+                first_image_ns = stamp_ns if first_image_ns is None else first_image_ns
+                labels = np.frombuffer(msg.data.tobytes(), dtype="<u2")
+                ids.update(int(i) for i in np.unique(labels) if i)
+    return names, ids, first_image_ns
+
+
+def test_label_names_map_every_labelled_id_to_its_category(sim_out):
+    names, ids, first_image_ns = _label_names_and_ids(sim_out / "bag")
+    assert len(names) == 1
+    stamp_ns, payload = names[0]
+    assert stamp_ns <= first_image_ns
+    decoded = json.loads(payload)
+    scene = make_scene(SEED)
+    categories = {str(o.id): o.category for o in scene.objects}
+    assert decoded == categories
+    assert ids, "the label images show no object"
+    assert all(decoded[str(i)] == categories[str(i)] for i in ids)
+
+
+def test_label_names_payload_is_what_the_node_reads(sim_out):
+    frames = pytest.importorskip("ssr_ros.ros.frames",
+                                 reason="ROS 2 Python packages (rclpy) not installed")
+    (_, payload), = _label_names_and_ids(sim_out / "bag")[0]
+    scene = make_scene(SEED)
+    expected = {o.id: o.category for o in scene.objects}
+    assert frames.parse_label_names_json(payload) == expected
+    # same bytes as ssr-play publishes and records for this room
+    assert payload == frames.label_names_json(expected)
+
+
 def test_ground_truth_and_preview(sim_out):
     data = json.loads((sim_out / "ground_truth.json").read_text())
     scene = make_scene(SEED)
@@ -115,6 +159,8 @@ def test_ground_truth_and_preview(sim_out):
         scene, n_frames=1, width=W, height=H).K)
     assert data["questions"] and all(q["text"] and "answer" in q for q in data["questions"])
     assert data["bag"]["topics"]["/camera/depth/image_raw"]["count"] == FRAMES
+    assert data["bag"]["topics"]["/camera/labels/names"] == {"type": "std_msgs/msg/String",
+                                                             "count": 1}
     png = (sim_out / "preview.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
 
@@ -167,3 +213,21 @@ def test_same_arguments_write_the_same_bytes(sim_out, tmp_path):
                  f"{W}x{H}", "--rate", str(RATE), "--noise", "--preview"]) == 0
     for name in ("bag/bag.mcap", "bag/metadata.yaml", "ground_truth.json", "preview.png"):
         assert (again / name).read_bytes() == (sim_out / name).read_bytes(), name
+
+
+def test_no_bag_writes_no_bag_and_does_not_claim_rendered_frames(tmp_path, capsys):
+    out = tmp_path / "nobag"
+    assert main(["--seed", "1", "--out", str(out), "--frames", "3", "--size", "32x24",
+                 "--no-bag"]) == 0
+    line = capsys.readouterr().out
+    assert not (out / "bag").exists() and (out / "ground_truth.json").exists()
+    assert "no bag" in line and "rendered" not in line
+    assert json.loads((out / "ground_truth.json").read_text())["bag"] is None
+
+
+def test_questions_per_task_help_explains_the_per_variant_cap(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "rel_direction gets this many per variant" in help_text
+    assert "robot per subtype" in help_text
