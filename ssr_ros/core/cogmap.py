@@ -120,8 +120,10 @@ class LocalCogMap:
 
     def __init__(self, reanchor_distance_m: float = 0.05,
                  move_epsilon_m: float = 1e-9) -> None:
-        if not (reanchor_distance_m >= 0.0 and move_epsilon_m >= 0.0):
-            raise CogMapInputError("reanchor_distance_m and move_epsilon_m must be >= 0")
+        if not (0.0 <= reanchor_distance_m < math.inf and 0.0 <= move_epsilon_m < math.inf):
+            # Finite too: the settings are saved in the map file, which holds no inf.
+            raise CogMapInputError("reanchor_distance_m and move_epsilon_m must be finite "
+                                   "and >= 0")
         self.reanchor_distance_m = float(reanchor_distance_m)
         self.move_epsilon_m = float(move_epsilon_m)
         self.clear()
@@ -444,6 +446,9 @@ class LocalCogMap:
             for link in links:
                 if link.target in cogmap._slot:
                     raise CogMapFormatError(f"duplicate id {link.target}")
+                if not np.all(np.isfinite(positions[link.target])):
+                    # Finite but huge coordinates can overflow along the chain.
+                    raise CogMapFormatError(f"object {link.target}: position is not finite")
                 cogmap._alloc(link.target, positions[link.target])
                 cogmap._label[link.target] = str(labels[link.target])
                 cogmap._z_m[link.target] = 0.0
@@ -451,7 +456,9 @@ class LocalCogMap:
                 cogmap._links[link.target] = link
                 for anchor in link.anchors:
                     cogmap._dependents.setdefault(anchor, set()).add(link.target)
-        except (KeyError, ValueError, TypeError) as err:
+        except CogMapFormatError:
+            raise
+        except (KeyError, ValueError, TypeError, OverflowError) as err:
             raise CogMapFormatError(f"inconsistent links: {err!r}") from err
         problems = cogmap.check()
         if problems:
@@ -492,18 +499,24 @@ class LocalCogMap:
                 raise CogMapFormatError("objects and links are not in the same order")
             for obj, link in zip(objs, links):
                 xy = _finite_xy(obj["xy_m"], f"object {obj['id']}")
+                z_m, height_m = float(obj["z_m"]), float(obj["height_m"])
+                if not (math.isfinite(z_m) and math.isfinite(height_m)):
+                    # A non-finite value read here would make every later save fail.
+                    raise CogMapFormatError(f"object {obj['id']}: z_m and height_m must be "
+                                            "finite")
                 if link.target in cogmap._slot:
                     raise CogMapFormatError(f"duplicate id {link.target}")
                 cogmap._alloc(link.target, xy)
                 cogmap._label[link.target] = str(obj["label"])
-                cogmap._z_m[link.target] = float(obj["z_m"])
-                cogmap._height_m[link.target] = float(obj["height_m"])
+                cogmap._z_m[link.target] = z_m
+                cogmap._height_m[link.target] = height_m
                 cogmap._links[link.target] = link
                 for anchor in link.anchors:
                     cogmap._dependents.setdefault(anchor, set()).add(link.target)
-        except CogMapError:
+        except CogMapFormatError:
             raise
-        except (KeyError, ValueError, TypeError, IndexError) as err:
+        except (KeyError, ValueError, TypeError, IndexError, OverflowError) as err:
+            # CogMapInputError (a ValueError) lands here too: in a dict it is a format error.
             raise CogMapFormatError(f"malformed cogmap dict: {err!r}") from err
         problems = cogmap.check()
         if problems:

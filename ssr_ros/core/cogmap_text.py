@@ -10,12 +10,12 @@ One line per link, in chain order (anchors always on earlier lines)::
 Grammar (EBNF; ``" | "`` separates fields, which appear in the order shown)::
 
     line     = ref " " label " @ " place { " | " field } ;
-    ref      = "[" id "]" ;                     id = decimal digits, >= 1
+    ref      = "[" id "]" ;                     id = 1 to 18 decimal digits, >= 1
     place    = "root" | cell ;
     cell     = "(" col "," row ")" ;            col, row = 0..9 (spaces inside allowed)
     anchors  = "anchors " ref " " label " " cell [ ", " ref " " label " " cell ] ;
     axis     = "axis map" ;
-    cellsize = "cell " decimal " m" ;           cell edge [m], > 0
+    cellsize = "cell " decimal " m" ;           cell edge [m], > 0 and finite
     xy       = "xy " float " " float ;          exact coordinates [m]
     label    = text without "[]|@()," and without leading/trailing blanks ;
 
@@ -157,8 +157,26 @@ def _split_fields(rest: str) -> dict[str, str]:
 def _parse_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise _LineError(f"coordinate {text!r} is not finite")
+        raise _LineError(f"coordinate {text[:40]!r} is not finite")
     return value
+
+
+_MAX_DIGITS = 18
+"""Longest id or cell index accepted [decimal digits]: keeps ids within int64 (the ROS
+messages' id type) and keeps ``int()`` away from its digit limit."""
+
+
+def _parse_int(text: str, what: str) -> int:
+    if len(text.lstrip("-")) > _MAX_DIGITS:
+        raise _LineError(f"{what} {text[:24]}... has more than {_MAX_DIGITS} digits")
+    return int(text)
+
+
+def _head_id(m: re.Match | None) -> int | None:
+    """The id of a head match, None without a match or for an over-long id."""
+    if m is None or len(m.group(1)) > _MAX_DIGITS:
+        return None
+    return int(m.group(1))
 
 
 class _Parser:
@@ -169,9 +187,9 @@ class _Parser:
         self.rejected: set[int] = set()
         self.cell_size: dict[int, float] = {}
         for no, line in enumerate(self.lines, start=1):
-            m = _HEAD_RE.match(line)
-            if m and int(m.group(1)) not in self.defined_on:
-                self.defined_on[int(m.group(1))] = no
+            ident = _head_id(_HEAD_RE.match(line))
+            if ident is not None and ident not in self.defined_on:
+                self.defined_on[ident] = no
 
     def run(self) -> ParseResult:
         seen_rows = False
@@ -183,8 +201,9 @@ class _Parser:
             except _LineError as err:
                 self.result.errors.append(ParseIssue(no, line, str(err)))
                 m = _HEAD_RE.match(line)
-                if m and int(m.group(1)) not in self.result.labels:
-                    self.rejected.add(int(m.group(1)))
+                ident = _head_id(m)
+                if ident is not None and ident not in self.result.labels:
+                    self.rejected.add(ident)
                 seen_rows = seen_rows or bool(m)
                 continue
             seen_rows = True
@@ -209,7 +228,7 @@ class _Parser:
         m = _HEAD_RE.match(line)
         if not m:
             raise _LineError("garbage line (expected '[id] label @ root|(col,row) | ...')")
-        ident, label = int(m.group(1)), m.group(2)
+        ident, label = _parse_int(m.group(1), "id"), m.group(2)
         if ident < 1:
             raise _LineError("ids start at 1")
         if ident in self.result.labels or ident in self.rejected:
@@ -231,20 +250,23 @@ class _Parser:
                            xy is not None), label
         if first:
             raise _LineError("the first line must be the root ('[id] label @ root')")
-        cell = (int(m.group(4)), int(m.group(5)))
+        cell = (_parse_int(m.group(4), "cell index"), _parse_int(m.group(5), "cell index"))
         if "anchors" not in fields or "cell" not in fields:
             raise _LineError("a placed object needs 'anchors ...' and 'cell ... m'")
         ma = _ANCHORS_RE.match(fields["anchors"])
         if not ma:
             raise _LineError(f"bad field {fields['anchors']!r}")
         mc = _CELLSIZE_RE.match(fields["cell"])
-        if not mc or float(mc.group(1)) <= 0.0:
-            raise _LineError(f"bad field {fields['cell']!r} (expected 'cell <size > 0> m')")
+        if not mc or not 0.0 < float(mc.group(1)) < math.inf:
+            raise _LineError(f"bad field {fields['cell'][:40]!r} (expected 'cell <size > 0> "
+                             "m')")
         cell_size_m = float(mc.group(1))
-        id_a, cell_a = int(ma.group(1)), (int(ma.group(3)), int(ma.group(4)))
+        id_a = _parse_int(ma.group(1), "anchor id")
+        cell_a = (_parse_int(ma.group(3), "cell index"), _parse_int(ma.group(4), "cell index"))
         two = ma.group(5) is not None
-        id_b = int(ma.group(5)) if two else id_a
-        cell_b = (int(ma.group(7)), int(ma.group(8))) if two else cell_a
+        id_b = _parse_int(ma.group(5), "anchor id") if two else id_a
+        cell_b = ((_parse_int(ma.group(7), "cell index"), _parse_int(ma.group(8), "cell index"))
+                  if two else cell_a)
         for c in (cell, cell_a, cell_b):
             if not _in_grid(c):
                 raise _LineError(f"cell {_fmt_cell(c)} out of range 0..{GRID_CELLS - 1}")
@@ -284,6 +306,8 @@ class _Parser:
         # A sits at its cell's centre, so xy fixes C's cell up to float rounding at edges.
         for k in range(2):
             v = xy[k] / size_m + cell_a[k] + 0.5
+            if not math.isfinite(v):
+                raise _LineError(f"xy {xy[0]!r} {xy[1]!r} is too far for cell size {size_m} m")
             allowed = {math.floor(v - 1e-6), math.floor(v + 1e-6)}
             if cell[k] not in allowed:
                 raise _LineError(f"xy {xy[0]!r} {xy[1]!r} lies outside cell {_fmt_cell(cell)}")

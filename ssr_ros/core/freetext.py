@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Callable, Sequence
 
-from ssr_ros.core.query_types import QueryKind, QueryRequest
+from ssr_ros.core.query_types import MAX_QUESTION_CHARS, QueryKind, QueryRequest
 from ssr_ros.core.relations import LEFT_RIGHT, LEFT_RIGHT_BACK, QUADRANT
 
 
@@ -185,11 +185,15 @@ _RULES: tuple[tuple[re.Pattern, Builder], ...] = tuple(
 
 
 def read_question(question: str, options: Sequence[str] = ()) -> QueryRequest:
-    """The structured request for ``question``; ``options`` are the multiple-choice
-    answers (the engine will pick one of them). Raises
-    :class:`QuestionNotUnderstoodError` naming what could not be read."""
+    """The structured request for ``question`` (at most ``MAX_QUESTION_CHARS``);
+    ``options`` are the multiple-choice answers (the engine will pick one of them).
+    Raises :class:`QuestionNotUnderstoodError` naming what could not be read."""
     if not isinstance(question, str):
         raise QuestionNotUnderstoodError(f"question must be text, got {type(question).__name__}")
+    if len(question) > MAX_QUESTION_CHARS:
+        # Also bounds the regular expressions' work (their lazy names backtrack).
+        raise QuestionNotUnderstoodError(f"the question is {len(question)} characters long; "
+                                         f"the limit is {MAX_QUESTION_CHARS}")
     text = " ".join(question.split())
     low = text.lower().strip()
     opts = [str(o) for o in options]

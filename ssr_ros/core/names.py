@@ -91,10 +91,19 @@ def normalize_name(text: str) -> str:
     dropped, blanks collapsed."""
     text = str(text).lower().replace("_", " ").replace("-", " ")
     text = re.sub(r"\(s\)", "s", text)
-    words = re.sub(r"[^a-z0-9' ]+", " ", text).replace("'s ", " ").split()
+    raw = re.sub(r"[^a-z0-9' ]+", " ", text).split()
+    words = []
+    for k, word in enumerate(raw):
+        word = word.strip("'")
+        if k < len(raw) - 1:
+            # Possessives before the noun go ("john's chair" -> "john chair").
+            word = re.sub(r"(?:'s|')+$", "", word)
+        if word:
+            words.append(word)
+    # Articles go after the quotes, so normalising a normalised name changes nothing.
     while words and words[0] in _ARTICLES:
         words = words[1:]
-    return " ".join(w.strip("'") for w in words if w.strip("'"))
+    return " ".join(words)
 
 
 def singular_word(word: str) -> str:

@@ -31,8 +31,8 @@ import numpy as np
 from ssr_ros.core.cogmap import LocalCogMap
 from ssr_ros.core.freetext import QuestionNotUnderstoodError, read_question
 from ssr_ros.core.names import Embedder, NameMatcher, canonical, normalize_name
-from ssr_ros.core.query_types import (MAX_CANDIDATES, MAX_NAME_CHARS, MAX_QUESTION_CHARS,
-                                      ErrorCode, QueryAnswer, QueryKind, QueryRequest)
+from ssr_ros.core.query_types import (MAX_QUESTION_CHARS, ErrorCode, QueryAnswer, QueryKind,
+                                      QueryRequest, QueryRequestError, check_request)
 from ssr_ros.core.relations import (LEFT_RIGHT, LEFT_RIGHT_BACK, QUADRANT, bearing_rad,
                                     box_distance, center_distance, direction_word, turn_word,
                                     wrap_angle)
@@ -130,8 +130,9 @@ class QueryEngine:
 
     # ---- entry point ---------------------------------------------------------------------
     def answer(self, request: QueryRequest) -> QueryAnswer:
-        """Answer ``request``; never raises for bad input (the answer carries the error
-        code and message)."""
+        """Answer ``request``; never raises (the answer carries the error code and
+        message: ``INVALID_REQUEST`` for a field of the wrong type or over a limit of
+        :func:`~ssr_ros.core.query_types.check_request`, ``INTERNAL`` for a bug)."""
         notes: list[str] = []
         try:
             kind = self._validate(request)
@@ -145,43 +146,26 @@ class QueryEngine:
         except QueryError as err:
             return QueryAnswer(False, err.code, str(err), object_ids=err.object_ids,
                                matches=notes, request=request)
+        except Exception as err:  # the contract is an answer, never a raise
+            # A bug must not take the caller (the node's service) down; the fuzz tests
+            # assert this branch is never reached.
+            return QueryAnswer(False, ErrorCode.INTERNAL, f"internal error: "
+                               f"{type(err).__name__}: {err}"[:MAX_QUESTION_CHARS],
+                               matches=notes, request=request)
         answer.matches = notes
         answer.request = request
         return answer
 
     def ask(self, question: str, options: Sequence[str] = ()) -> QueryAnswer:
         """Shortcut: answer a plain question (KIND_AUTO)."""
-        return self.answer(QueryRequest(QueryKind.AUTO, question=question,
-                                        options=list(options)))
+        listed = list(options) if isinstance(options, (list, tuple)) else options
+        return self.answer(QueryRequest(QueryKind.AUTO, question=question, options=listed))
 
     def _validate(self, request: QueryRequest) -> QueryKind:
-        if not isinstance(request, QueryRequest):
-            raise QueryError(ErrorCode.INVALID_REQUEST, "request must be a QueryRequest")
         try:
-            kind = QueryKind(int(request.kind))
-        except ValueError:
-            raise QueryError(ErrorCode.INVALID_REQUEST,
-                             f"unknown query kind {request.kind!r}") from None
-        for field_name in ("target", "reference", "facing"):
-            value = getattr(request, field_name)
-            if not isinstance(value, str):
-                raise QueryError(ErrorCode.INVALID_REQUEST, f"{field_name} must be text")
-            if len(value) > MAX_NAME_CHARS:
-                raise QueryError(ErrorCode.INVALID_REQUEST,
-                                 f"{field_name} is longer than {MAX_NAME_CHARS} characters")
-        if len(request.candidates) > MAX_CANDIDATES:
-            raise QueryError(ErrorCode.INVALID_REQUEST,
-                             f"more than {MAX_CANDIDATES} candidates")
-        for name in request.candidates:
-            if not isinstance(name, str) or len(name) > MAX_NAME_CHARS:
-                raise QueryError(ErrorCode.INVALID_REQUEST, f"each candidate must be text of "
-                                 f"at most {MAX_NAME_CHARS} characters")
-        if not isinstance(request.question, str) or len(request.question) > MAX_QUESTION_CHARS:
-            raise QueryError(ErrorCode.INVALID_REQUEST,
-                             f"question must be text of at most {MAX_QUESTION_CHARS} characters")
-        if request.length_unit not in ("m", "cm"):
-            raise QueryError(ErrorCode.INVALID_REQUEST,
-                             f"length_unit must be 'm' or 'cm', got {request.length_unit!r}")
+            kind = check_request(request)
+        except QueryRequestError as err:
+            raise QueryError(ErrorCode.INVALID_REQUEST, str(err)) from None
         needs = {QueryKind.LOCATE: ("target",), QueryKind.DISTANCE: ("target", "reference"),
                  QueryKind.RELATIVE_DIRECTION: ("target", "reference", "facing"),
                  QueryKind.TURN: ("target",), QueryKind.COUNT: ("target",),

@@ -1,17 +1,63 @@
 """Request and answer records of the spatial query engine, mirroring
-``srv/SpatialQuery.srv`` (same kind and error numbers, same limits)."""
+``srv/SpatialQuery.srv`` (same kind and error numbers, same limits).
+
+Limits on a request (enforced by :func:`check_request`, which the engine runs on every
+request, and by the free-text reader on its input; lengths are in characters, i.e.
+Unicode code points, as Python's ``len`` counts them):
+
+==================  ================================================================
+field               limit
+==================  ================================================================
+``kind``            an integer with a :class:`QueryKind` value
+``target``,         text of at most ``MAX_NAME_CHARS`` (128) each
+``reference``,
+``facing``
+``candidates``      a list of at most ``MAX_CANDIDATES`` (16) texts, each a name
+``question``        text of at most ``MAX_QUESTION_CHARS`` (1024)
+``options``         a list of at most ``MAX_OPTIONS`` (16) texts of at most
+                    ``MAX_OPTION_CHARS`` (256) each
+``route_fill_in``   a list of at most ``MAX_CANDIDATES + 1`` booleans (one per leg)
+``direction_mode``  "", "left_right", "left_right_back" or "quadrant"
+``length_unit``     "m" or "cm"
+``use_centers``     a boolean
+==================  ================================================================
+
+The first four rows are the srv's limits; the rest bound what the free-text reader and
+callers in Python may add.
+"""
 
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from enum import IntEnum
 
 import numpy as np
 
 MAX_NAME_CHARS = 128
+"""Longest object name (target, reference, facing, each candidate) [characters]."""
 MAX_QUESTION_CHARS = 1024
+"""Longest free-text question [characters]."""
 MAX_CANDIDATES = 16
+"""Most candidate names in one request."""
+MAX_OPTIONS = 16
+"""Most multiple-choice options in one request."""
+MAX_OPTION_CHARS = 256
+"""Longest multiple-choice option [characters]."""
+MAX_ROUTE_LEGS = MAX_CANDIDATES + 1
+"""Most route legs (the candidates as waypoints, then the target)."""
+DIRECTION_MODES = ("", "left_right", "left_right_back", "quadrant")
+LENGTH_UNITS = ("m", "cm")
+
+
+class QueryRequestError(ValueError):
+    """A request breaks a documented limit or has a field of the wrong type; ``field``
+    names the offending field."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field_name
 
 
 class QueryKind(IntEnum):
@@ -97,3 +143,62 @@ class QueryAnswer:
     position_m: np.ndarray | None = None
     matches: list[str] = field(default_factory=list)
     request: QueryRequest | None = None
+
+
+def _text(value: object, name: str, limit: int) -> str:
+    if not isinstance(value, str):
+        raise QueryRequestError(name, f"{name} must be text, got {type(value).__name__}")
+    if len(value) > limit:
+        raise QueryRequestError(name, f"{name} is {len(value)} characters long; the limit "
+                                f"is {limit}")
+    return value
+
+
+def _text_list(value: object, name: str, count: int, chars: int) -> None:
+    if not isinstance(value, (list, tuple)):
+        raise QueryRequestError(name, f"{name} must be a list of texts, got "
+                                f"{type(value).__name__}")
+    if len(value) > count:
+        raise QueryRequestError(name, f"{len(value)} {name}; the limit is {count}")
+    for k, item in enumerate(value):
+        _text(item, f"{name}[{k}]", chars)
+
+
+def check_request(request: object) -> QueryKind:
+    """Check every field of ``request`` against the limits in the module docstring;
+    returns its kind. Raises :class:`QueryRequestError` naming the first bad field.
+
+    Emptiness of names is not checked here: which names a kind needs is the engine's
+    business."""
+    if not isinstance(request, QueryRequest):
+        raise QueryRequestError("request", "request must be a QueryRequest, got "
+                                f"{type(request).__name__}")
+    kind = request.kind
+    if isinstance(kind, (bool, np.bool_)) or not isinstance(kind, numbers.Integral):
+        raise QueryRequestError("kind", f"kind must be an integer, got {kind!r:.40}")
+    try:
+        kind = QueryKind(int(kind))
+    except ValueError:
+        raise QueryRequestError("kind", f"unknown query kind {int(kind)}") from None
+    for name in ("target", "reference", "facing"):
+        _text(getattr(request, name), name, MAX_NAME_CHARS)
+    _text_list(request.candidates, "candidates", MAX_CANDIDATES, MAX_NAME_CHARS)
+    _text(request.question, "question", MAX_QUESTION_CHARS)
+    _text_list(request.options, "options", MAX_OPTIONS, MAX_OPTION_CHARS)
+    if not isinstance(request.use_centers, (bool, np.bool_)):
+        raise QueryRequestError("use_centers", "use_centers must be a boolean")
+    flags = request.route_fill_in
+    if not isinstance(flags, (list, tuple)) or \
+            not all(isinstance(f, (bool, np.bool_)) for f in flags):
+        raise QueryRequestError("route_fill_in", "route_fill_in must be a list of booleans")
+    if len(flags) > MAX_ROUTE_LEGS:
+        raise QueryRequestError("route_fill_in", f"{len(flags)} route_fill_in flags; the "
+                                f"limit is {MAX_ROUTE_LEGS}")
+    if not isinstance(request.direction_mode, str) or \
+            request.direction_mode not in DIRECTION_MODES:
+        raise QueryRequestError("direction_mode", "direction_mode must be one of "
+                                f"{DIRECTION_MODES}, got {request.direction_mode!r:.40}")
+    if not isinstance(request.length_unit, str) or request.length_unit not in LENGTH_UNITS:
+        raise QueryRequestError("length_unit", "length_unit must be 'm' or 'cm', got "
+                                f"{request.length_unit!r:.40}")
+    return kind

@@ -10,15 +10,31 @@ Writes go to a temporary file in the same directory, are flushed and fsync'ed, r
 over the target (atomic on POSIX) and the directory is fsync'ed, so a crash leaves
 either the old file or the new one, never a torn one.
 
+A crash (even SIGKILL) between creating the temp file and the rename leaves a temp
+file ``.<name>.<random>.tmp`` next to the map; the writer holds an exclusive ``flock`` on
+its temp file until the rename, so the next :func:`save_map` of that map (or
+:func:`remove_stale_temp_files` for a whole directory) deletes temp files nobody holds and
+leaves those of a save in progress alone. :func:`load_map` never reads temp files.
+
+A map file that cannot be loaded can be moved aside with :func:`quarantine`, so a node
+can start with an empty map without destroying the evidence.
+
 Paths given by a service caller are confined to a configured directory with
 :func:`resolve_map_path`.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
+import math
 import os
+import re
+import stat
 import tempfile
+import time
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +44,12 @@ SCHEMA_VERSION = 1
 SUPPORTED_VERSIONS = frozenset({1})
 MAX_MAP_BYTES = 256 * 1024 * 1024
 """Refuse to read larger files [bytes]: a map of thousands of objects is a few MB."""
+MAX_MAP_NAME_CHARS = 128
+"""Longest service-given map name [characters] (see :func:`resolve_map_path`)."""
+_NAME_MAX_BYTES = 255 - 16
+"""Longest file name the store writes [bytes]: NAME_MAX less room for the temp file's
+prefix and suffix (``.<name>.<8 random>.tmp``)."""
+_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{8}\.tmp$")
 
 
 class MapFileError(Exception):
@@ -44,7 +66,8 @@ class MapFileMissingError(MapFileError, FileNotFoundError):
 
 
 class MapFileUnreadableError(MapFileError, OSError):
-    """The file exists but cannot be read (permissions, a directory, I/O error, too big)."""
+    """The file exists but cannot be read (permissions, a directory or other non-regular
+    file, a symlink loop, I/O error, too big)."""
 
 
 class MapFileCorruptError(MapFileError, ValueError):
@@ -98,35 +121,129 @@ def save_map(path: os.PathLike | str, payload: dict) -> Path:
     target = Path(path)
     data = encode_map(payload)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                    dir=target.parent)
+    remove_stale_temp_files(target.parent, target.name)
+    fd, tmp_name = _locked_temp(target)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
         os.replace(tmp_name, target)
     except BaseException:
         if os.path.exists(tmp_name):
             os.unlink(tmp_name)
         raise
-    dir_fd = os.open(target.parent, os.O_RDONLY)
+    finally:
+        os.close(fd)     # releases the lock, after the rename
+    _fsync_dir(target.parent)
+    return target
+
+
+def _locked_temp(target: Path) -> tuple[int, str]:
+    """A new temp file next to ``target``, open for writing and ``flock``-ed."""
+    while True:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+                                        dir=target.parent)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            # No locks on this file system: clean-ups cannot lock either, so they keep
+            # every temp file there, this one included.
+            return fd, tmp_name
+        if os.fstat(fd).st_nlink > 0:
+            return fd, tmp_name
+        # A concurrent clean-up removed it between mkstemp and flock: take another one.
+        os.close(fd)
+
+
+def _fsync_dir(directory: Path) -> None:
+    dir_fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-    return target
+
+
+def remove_stale_temp_files(directory: os.PathLike | str,
+                            map_name: str | None = None) -> list[Path]:
+    """Delete the temp files that crashed saves left in ``directory`` (only those of
+    ``map_name`` when given); returns the removed paths. A temp file whose writer is
+    still running is locked and kept. Never raises: a file it cannot inspect is kept."""
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _TEMP_RE.match(entry.name)
+        if not m or (map_name is not None and m["name"] != map_name):
+            continue
+        try:
+            fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                continue
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # Unlink only the file we locked, not one renamed into its place meanwhile.
+            if os.stat(entry.path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+    return removed
+
+
+def quarantine(path: os.PathLike | str, now_s: float | None = None) -> Path:
+    """Move an unusable map file aside so a node can start empty without losing it;
+    returns the new path, ``<path>.corrupt-<UTC time YYYYmmddTHHMMSSZ>`` (with ``-1``,
+    ``-2`` ... appended when that name is taken; never overwrites). ``now_s``: the time to
+    stamp [s since the epoch], default now.
+
+    Raises :class:`MapFileMissingError` when nothing is at ``path``, OSError when the
+    rename fails (the file is then left where it was).
+    """
+    source = Path(path)
+    if not os.path.lexists(source):
+        raise MapFileMissingError(source, "no such file to move aside")
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if now_s is None
+                                                        else now_s))
+    base = f"{source.name}.corrupt-{stamp}"
+    for attempt in range(1000):
+        aside = source.with_name(base if attempt == 0 else f"{base}-{attempt}")
+        if os.path.lexists(aside):
+            continue
+        try:
+            # link + unlink never replaces an existing file (rename would).
+            os.link(source, aside, follow_symlinks=False)
+        except FileExistsError:
+            continue
+        except OSError as err:
+            if err.errno not in (errno.EPERM, errno.EXDEV, errno.ENOTSUP, errno.EMLINK,
+                                 errno.EISDIR):
+                raise
+            os.rename(source, aside)    # directories, file systems without hard links
+        else:
+            os.unlink(source)
+        _fsync_dir(source.parent)
+        return aside
+    raise FileExistsError(errno.EEXIST, f"no free name to move {source} aside")
 
 
 def decode_map(data: bytes, path: os.PathLike | str = "<bytes>") -> dict:
     """The payload of map-file bytes; raises the :class:`MapFileError` subclasses."""
     try:
-        document = json.loads(data.decode("utf-8"),
-                              parse_constant=_reject_constant)
+        document = json.loads(data.decode("utf-8"), parse_constant=_reject_constant,
+                              parse_float=_finite_float)
     except UnicodeDecodeError as err:
         raise MapFileCorruptError(path, f"not UTF-8 text ({err.reason})") from err
+    except RecursionError as err:
+        raise MapFileCorruptError(path, "not valid JSON (nested too deeply)") from err
     except (json.JSONDecodeError, ValueError) as err:
-        raise MapFileCorruptError(path, f"not valid JSON ({err})") from err
+        raise MapFileCorruptError(path, f"not valid JSON ({str(err)[:200]})") from err
     if not isinstance(document, dict):
         raise MapFileForeignError(path, "not an ssr_ros map (top level is not an object)")
     marker = document.get("format")
@@ -149,6 +266,14 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not allowed in a map file")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        # json reads 1e999 as inf; a map never holds one (save_map refuses them).
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
 def load_map(path: os.PathLike | str) -> dict:
     """Read and validate a map file; returns its payload dict.
 
@@ -158,42 +283,73 @@ def load_map(path: os.PathLike | str) -> dict:
     """
     source = Path(path)
     try:
-        size = source.stat().st_size
-        if source.is_dir():
+        info = source.stat()
+        if stat.S_ISDIR(info.st_mode):
             raise MapFileUnreadableError(source, "is a directory")
-        if size > MAX_MAP_BYTES:
-            raise MapFileUnreadableError(source, f"{size} bytes is larger than the "
+        if not stat.S_ISREG(info.st_mode):
+            # A FIFO or device would block or never end.
+            raise MapFileUnreadableError(source, "not a regular file")
+        if info.st_size > MAX_MAP_BYTES:
+            raise MapFileUnreadableError(source, f"{info.st_size} bytes is larger than the "
                                          f"{MAX_MAP_BYTES} byte limit")
-        data = source.read_bytes()
+        with open(source, "rb") as handle:
+            data = handle.read(MAX_MAP_BYTES + 1)
+        if len(data) > MAX_MAP_BYTES:
+            raise MapFileUnreadableError(source, f"grew past the {MAX_MAP_BYTES} byte limit "
+                                         "while being read")
     except FileNotFoundError as err:
         raise MapFileMissingError(source, "no such file") from err
     except MapFileError:
         raise
     except OSError as err:
         raise MapFileUnreadableError(source, err.strerror or str(err)) from err
+    except ValueError as err:
+        # os.stat refuses paths with NUL bytes with ValueError.
+        raise MapFileUnreadableError(source, str(err)) from err
     return decode_map(data, source)
 
 
 def resolve_map_path(name: str, map_dir: os.PathLike | str, suffix: str = ".json") -> Path:
-    """Confine a service-given map name to ``map_dir``.
+    """Confine a service-given map name to ``map_dir``; returns the absolute path.
 
-    ``name`` is relative to ``map_dir`` (sub-directories allowed); ``suffix`` is appended
-    when the name has none. Empty names, NUL bytes, absolute paths, ``..`` components and
-    symbolic links that lead outside ``map_dir`` raise :class:`MapPathError`.
+    ``name`` is relative to ``map_dir`` (sub-directories allowed), at most
+    ``MAX_MAP_NAME_CHARS`` characters; ``suffix`` is appended when the name has none.
+    Raises :class:`MapPathError` for: a name that is not text, empty, too long (also a
+    part over ``NAME_MAX`` bytes once saved), or holding a NUL byte, another control
+    character or a lone surrogate; an absolute path (``/``, ``\\``, ``~``);
+    a ``..`` component or any component starting with ``.`` (hidden files and the
+    store's temp files); and a name that resolves (symbolic links followed) outside
+    ``map_dir`` or to ``map_dir`` itself.
     """
-    if not isinstance(name, str) or not name.strip():
+    if not isinstance(name, str):
+        raise MapPathError(f"the map name must be text, got {type(name).__name__}")
+    if not name.strip():
         raise MapPathError("the map name is empty")
+    if len(name) > MAX_MAP_NAME_CHARS:
+        raise MapPathError(f"the map name is {len(name)} characters long; the limit is "
+                           f"{MAX_MAP_NAME_CHARS}")
     if "\x00" in name:
         raise MapPathError("the map name contains a NUL byte")
-    candidate = Path(name)
-    if candidate.is_absolute() or name.startswith(("/", "\\", "~")):
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp") for c in name):
+        raise MapPathError(f"the map name contains a control character: {name!r}")
+    if name.startswith(("/", "\\", "~")) or Path(name).is_absolute():
         raise MapPathError(f"absolute map paths are not allowed: {name!r}")
-    if any(part == ".." for part in Path(name.replace("\\", "/")).parts):
+    parts = [part for part in re.split(r"[/\\]", name) if part]
+    if any(part == ".." for part in parts):
         raise MapPathError(f"'..' is not allowed in map names: {name!r}")
+    if any(part.startswith(".") for part in parts):
+        raise MapPathError(f"map names and their folders may not start with '.': {name!r}")
+    if any(len(part.encode("utf-8")) + len(suffix) > _NAME_MAX_BYTES for part in parts):
+        raise MapPathError(f"a part of the map name is longer than {_NAME_MAX_BYTES} bytes")
+    candidate = Path(*parts)
     if not candidate.suffix:
         candidate = candidate.with_name(candidate.name + suffix)
     root = Path(map_dir).resolve()
-    resolved = (root / candidate).resolve()
+    try:
+        resolved = (root / candidate).resolve()
+    except (OSError, RuntimeError) as err:
+        # Symlink loops (RuntimeError before 3.13) and over-long components.
+        raise MapPathError(f"map name {name!r} cannot be resolved: {err}") from err
     if resolved == root or not resolved.is_relative_to(root):
         raise MapPathError(f"map name {name!r} leads outside the map directory {root}")
     return resolved

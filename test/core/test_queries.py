@@ -1,10 +1,13 @@
 """Query engine on a hand-made map with known answers."""
 
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from ssr_ros.core import query_types
 from ssr_ros.core.cogmap import LocalCogMap
 from ssr_ros.core.queries import ErrorCode, QueryEngine, QueryKind, QueryRequest
 from ssr_ros.core.types import ObjectState, Room, RobotPose2D
@@ -217,3 +220,51 @@ def test_multiple_choice_answers_are_always_one_of_the_options():
     c = _ask(engine, QueryKind.NEAREST, reference="sofa", candidates=["couch", "television"],
              options=["the couch", "the TV"])
     assert c.choice == "the TV"
+
+
+def test_the_documented_limits_are_the_srv_limits():
+    srv = (Path(__file__).resolve().parents[2] / "srv" / "SpatialQuery.srv").read_text()
+    line = next(t for t in srv.splitlines() if t.startswith("# Limits:"))
+    assert [int(n) for n in re.findall(r"\d+", line)] == [
+        query_types.MAX_NAME_CHARS, query_types.MAX_QUESTION_CHARS,
+        query_types.MAX_CANDIDATES]
+
+
+def _limit_cases():
+    n, q, c = (query_types.MAX_NAME_CHARS, query_types.MAX_QUESTION_CHARS,
+               query_types.MAX_CANDIDATES)
+    o, oc = query_types.MAX_OPTIONS, query_types.MAX_OPTION_CHARS
+    legs = query_types.MAX_ROUTE_LEGS
+    # (field, value at the limit, value just over it)
+    return [("target", "x" * n, "x" * (n + 1)), ("reference", "x" * n, "x" * (n + 1)),
+            ("facing", "x" * n, "x" * (n + 1)), ("candidates", ["x"] * c, ["x"] * (c + 1)),
+            ("candidates", ["x" * n], ["x" * (n + 1)]), ("question", "x" * q, "x" * (q + 1)),
+            ("options", ["x"] * o, ["x"] * (o + 1)), ("options", ["x" * oc], ["x" * (oc + 1)]),
+            ("route_fill_in", [True] * legs, [True] * (legs + 1))]
+
+
+@pytest.mark.parametrize("field_name, at_limit, over_limit", _limit_cases())
+def test_every_limit_is_enforced_exactly_at_its_value(field_name, at_limit, over_limit):
+    fields = {"target": "chair", field_name: at_limit}
+    assert query_types.check_request(QueryRequest(QueryKind.COUNT, **fields)) == \
+        QueryKind.COUNT
+    bad = QueryRequest(QueryKind.COUNT, **{**fields, field_name: over_limit})
+    with pytest.raises(query_types.QueryRequestError) as info:
+        query_types.check_request(bad)
+    assert info.value.field.startswith(field_name)
+    answer = _engine().answer(bad)
+    assert answer.error_code == ErrorCode.INVALID_REQUEST and "limit" in answer.message
+
+
+@pytest.mark.parametrize("field_name, value", [
+    ("kind", None), ("kind", 2.0), ("kind", True), ("kind", "5"), ("kind", float("inf")),
+    ("target", None), ("target", b"sofa"), ("candidates", "sofa"), ("candidates", None),
+    ("candidates", [1]), ("question", 3), ("options", None), ("use_centers", "yes"),
+    ("route_fill_in", [1, 0]), ("direction_mode", "sideways"), ("length_unit", "ft"),
+])
+def test_fields_of_the_wrong_type_are_invalid_requests_naming_the_field(field_name, value):
+    request = QueryRequest(QueryKind.COUNT, target="chair")
+    setattr(request, field_name, value)
+    answer = _engine().answer(request)
+    assert answer.error_code == ErrorCode.INVALID_REQUEST
+    assert field_name in answer.message
