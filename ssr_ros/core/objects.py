@@ -1,0 +1,582 @@
+"""ObjectMap: association and fusion of per-keyframe 3D observations into persistent objects.
+
+Each observation (one object seen in one keyframe, in the map frame) is associated with
+an existing object of a compatible category when enough of its points fall inside that
+object's box (or their centres are close); otherwise it starts a tentative object.
+Objects keep bounded evidence: a voxel-averaged point set (coarsened when it outgrows its
+cap), a capped list of the camera positions that saw them and label votes. Their box is
+re-fitted to the accumulated evidence after every update, so centre and size converge to
+the whole object rather than the surface one view shows.
+
+Tentative objects become confirmed (visible in :meth:`ObjectMap.objects`) after
+``confirm_observations`` keyframes; tentative objects not seen again within
+``drop_tentative_after_keyframes`` keyframes are removed as one-off false positives.
+Duplicates (compatible labels, overlapping boxes) are merged into the older object.
+Ids are positive integers, stable, never reused.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ssr_ros.core.evidence import VoxelEvidence
+from ssr_ros.core.geometry import box_iou_3d, fit_box_to_points, points_in_box, wrap_angle
+from ssr_ros.core.types import ObjectState
+
+
+class InvalidObservationError(ValueError):
+    """An observation has a non-finite or negative geometry, bad points or an empty label."""
+
+
+class ObjectMapFormatError(ValueError):
+    """A dictionary given to :meth:`ObjectMap.from_dict` is not a valid object map."""
+
+
+@dataclass
+class Observation:
+    """One object seen in one keyframe, in the map frame.
+
+    ``center_m`` (3,) and ``size_m`` (3,) [m] with ``yaw_rad`` describe the box of the
+    visible part; ``points_m`` (N, 3) are the object's filtered surface points [m] (the
+    evidence the map accumulates; may be None) with optional positive ``point_weights``
+    (N,) (measurement confidence, e.g. inverse depth variance; 1 each when None);
+    ``camera_position_m`` (3,) is where the camera was; ``score`` in [0, 1] the proposal
+    confidence times the lifting quality."""
+
+    label: str
+    center_m: np.ndarray
+    size_m: np.ndarray
+    yaw_rad: float = 0.0
+    score: float = 1.0
+    points_m: np.ndarray | None = None
+    camera_position_m: np.ndarray | None = None
+    point_weights: np.ndarray | None = None
+
+    def validate(self) -> None:
+        """Raise :class:`InvalidObservationError` unless the observation is usable."""
+        if not isinstance(self.label, str) or not self.label.strip():
+            raise InvalidObservationError(f"observation label must be a non-empty string, "
+                                          f"got {self.label!r}")
+        c = np.asarray(self.center_m, dtype=np.float64)
+        s = np.asarray(self.size_m, dtype=np.float64)
+        if c.shape != (3,) or s.shape != (3,):
+            raise InvalidObservationError("center_m and size_m must have shape (3,)")
+        if not (np.all(np.isfinite(c)) and np.all(np.isfinite(s))
+                and math.isfinite(self.yaw_rad) and math.isfinite(self.score)):
+            raise InvalidObservationError(f"non-finite geometry for {self.label!r}")
+        if np.any(s < 0):
+            raise InvalidObservationError(f"negative size for {self.label!r}: {s}")
+        if self.points_m is not None:
+            p = np.asarray(self.points_m)
+            if p.ndim != 2 or p.shape[1] != 3 or not np.all(np.isfinite(p)):
+                raise InvalidObservationError("points_m must be finite (N, 3)")
+            if self.point_weights is not None:
+                w = np.asarray(self.point_weights, dtype=np.float64)
+                if w.shape != (len(p),) or not np.all(np.isfinite(w)) or np.any(w <= 0):
+                    raise InvalidObservationError("point_weights must be positive, one "
+                                                  "per point")
+
+
+@dataclass
+class BoxFit:
+    """A fitted box: centre, size [m] (along yaw, across, up), yaw [rad], whether some
+    extent comes from a category prior rather than from observed points, and whether the
+    fit could still improve without new evidence of the object (``pending``: e.g. it
+    waits for the wall behind it to be seen)."""
+
+    center_m: np.ndarray
+    size_m: np.ndarray
+    yaw_rad: float
+    from_prior: bool = False
+    pending: bool = False
+
+
+BoxFitter = Callable[[str, np.ndarray, np.ndarray, np.ndarray], BoxFit]
+"""``fit(label, points_m (N, 3), weights (N,), camera_positions_m (V, 3)) -> BoxFit``."""
+
+
+def default_box_fitter(label: str, points_m: np.ndarray, weights: np.ndarray,
+                       camera_positions_m: np.ndarray) -> BoxFit:
+    """Box of the accumulated points without category knowledge."""
+    centre, size, yaw = fit_box_to_points(points_m)
+    return BoxFit(centre, size, yaw, False)
+
+
+@dataclass
+class ObjectMapConfig:
+    """Association, fusion and bounds of the object map (metres, keyframe counts)."""
+
+    voxel_size_m: float = 0.03
+    min_voxel_size_m: float = 0.004
+    max_points_per_object: int = 3000
+    max_views_per_object: int = 32
+    max_objects: int = 256
+    max_labels_per_object: int = 8
+    association_margin_m: float = 0.1
+    min_association_overlap: float = 0.4
+    max_center_distance_m: float = 0.35
+    merge_iou: float = 0.25
+    touch_distance_m: float = 0.05
+    confirm_observations: int = 2
+    drop_tentative_after_keyframes: int = 8
+    compatible_labels: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.voxel_size_m <= 0 or self.max_points_per_object < 16:
+            raise ValueError("voxel_size_m must be > 0 and max_points_per_object >= 16")
+        if self.max_objects < 1 or self.max_views_per_object < 1:
+            raise ValueError("max_objects and max_views_per_object must be >= 1")
+        if self.confirm_observations < 1 or self.drop_tentative_after_keyframes < 1:
+            raise ValueError("confirm_observations and drop_tentative_after_keyframes "
+                             "must be >= 1")
+
+
+@dataclass
+class MapChanges:
+    """What one integrate/merge call changed in the confirmed map (ids) plus bookkeeping
+    of tentative objects and rejected observations."""
+
+    added: list[int] = field(default_factory=list)
+    updated: list[int] = field(default_factory=list)
+    removed: list[int] = field(default_factory=list)
+    merged: list[tuple[int, int]] = field(default_factory=list)
+    tentative_added: list[int] = field(default_factory=list)
+    tentative_removed: list[int] = field(default_factory=list)
+    rejected: int = 0
+
+    @property
+    def changed(self) -> bool:
+        """True when the confirmed objects changed (what the cogmap must sync)."""
+        return bool(self.added or self.updated or self.removed)
+
+
+@dataclass
+class _Track:
+    """Internal state of one object (confirmed or tentative)."""
+
+    id: int
+    label_votes: dict[str, float]
+    center_m: np.ndarray
+    size_m: np.ndarray
+    yaw_rad: float
+    score: float
+    observation_count: int
+    first_seen_s: float
+    last_seen_s: float
+    first_seen_order: int
+    last_seen_order: int
+    evidence: VoxelEvidence
+    views_m: np.ndarray
+    size_from_prior: bool = False
+    confirmed: bool = False
+    pending: bool = False
+
+    @property
+    def label(self) -> str:
+        return max(self.label_votes.items(), key=lambda kv: (kv[1], kv[0]))[0]
+
+    def state(self) -> ObjectState:
+        return ObjectState(id=self.id, label=self.label, center_m=self.center_m.copy(),
+                           size_m=self.size_m.copy(), yaw_rad=float(self.yaw_rad),
+                           score=float(self.score),
+                           observation_count=int(self.observation_count),
+                           first_seen_s=float(self.first_seen_s),
+                           last_seen_s=float(self.last_seen_s),
+                           first_seen_order=int(self.first_seen_order),
+                           size_from_prior=bool(self.size_from_prior))
+
+
+class ObjectMap:
+    """The persistent metric object map. Thread-safe (one lock around every call).
+
+    ``box_fitter`` fits an object's box to its evidence (default: plain trimmed box);
+    ``max_extent(label)`` is the longest plausible side [m] of one object of a category:
+    touching pieces of one category are merged when their union stays within it."""
+
+    def __init__(self, config: ObjectMapConfig | None = None,
+                 box_fitter: BoxFitter | None = None,
+                 max_extent: Callable[[str], float | None] | None = None) -> None:
+        self.config = config or ObjectMapConfig()
+        self.box_fitter = box_fitter or default_box_fitter
+        self.max_extent = max_extent
+        self._tracks: dict[int, _Track] = {}
+        self._next_id = 1
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------------ reading
+
+    def objects(self) -> list[ObjectState]:
+        """Confirmed objects, ordered by id (copies)."""
+        with self._lock:
+            return [t.state() for _, t in sorted(self._tracks.items()) if t.confirmed]
+
+    def tentative(self) -> list[ObjectState]:
+        """Objects seen but not yet confirmed, ordered by id (copies)."""
+        with self._lock:
+            return [t.state() for _, t in sorted(self._tracks.items()) if not t.confirmed]
+
+    def get(self, object_id: int) -> ObjectState | None:
+        with self._lock:
+            t = self._tracks.get(int(object_id))
+            return t.state() if t is not None else None
+
+    def evidence_points(self, object_id: int) -> np.ndarray:
+        """Accumulated evidence points ``(M, 3)`` [m] of an object (empty when unknown)."""
+        with self._lock:
+            t = self._tracks.get(int(object_id))
+            return t.evidence.centroids() if t is not None else np.zeros((0, 3))
+
+    def __len__(self) -> int:
+        with self._lock:
+            return sum(1 for t in self._tracks.values() if t.confirmed)
+
+    def clear(self) -> MapChanges:
+        """Remove every object (ids keep counting up)."""
+        with self._lock:
+            changes = MapChanges(removed=sorted(i for i, t in self._tracks.items()
+                                                if t.confirmed),
+                                 tentative_removed=sorted(i for i, t in self._tracks.items()
+                                                          if not t.confirmed))
+            self._tracks.clear()
+            return changes
+
+    # ------------------------------------------------------------------ association
+
+    def _compatible(self, a: str, b: str) -> bool:
+        if a == b:
+            return True
+        compat = self.config.compatible_labels
+        return b in compat.get(a, ()) or a in compat.get(b, ())
+
+    def _match_score(self, obs: Observation, pts: np.ndarray | None, track: _Track) -> float:
+        """Association score in [0, 1+] (higher is better), or -1 when gated out."""
+        if not self._compatible(obs.label, track.label):
+            return -1.0
+        dist = float(np.linalg.norm(np.asarray(obs.center_m) - track.center_m))
+        if dist > 2.0 * max(float(np.max(track.size_m)), 0.5) + self.config.max_center_distance_m:
+            return -1.0
+        # Gates scale with the object: two bottles 15 cm apart are two objects, two views
+        # of a bed 30 cm apart in centre are one.
+        scale = float(np.max(track.size_m))
+        margin = float(np.clip(0.2 * scale, 0.02, self.config.association_margin_m))
+        if pts is not None and len(pts):
+            overlap = float(points_in_box(pts, track.center_m, track.size_m, track.yaw_rad,
+                                          margin).mean())
+        else:
+            overlap = box_iou_3d(np.asarray(obs.center_m), np.asarray(obs.size_m),
+                                 obs.yaw_rad, track.center_m, track.size_m, track.yaw_rad)
+        close = dist <= min(self.config.max_center_distance_m, max(0.5 * scale, 0.05))
+        if overlap < self.config.min_association_overlap and not close:
+            return -1.0
+        return overlap + (0.5 if close else 0.0) - 0.1 * dist
+
+    # ------------------------------------------------------------------ integration
+
+    def integrate(self, observations: Iterable[Observation], stamp_s: float,
+                  keyframe_index: int) -> MapChanges:
+        """Fuse one keyframe's observations (map frame) taken at ``stamp_s`` [s] in the
+        keyframe with running index ``keyframe_index``. All observations are validated
+        first; on any invalid one :class:`InvalidObservationError` is raised and the map
+        is unchanged."""
+        obs_list = list(observations)
+        for obs in obs_list:
+            obs.validate()
+        if not math.isfinite(stamp_s):
+            raise InvalidObservationError(f"stamp_s must be finite, got {stamp_s}")
+        with self._lock:
+            before = {i: t.confirmed for i, t in self._tracks.items()}
+            changes = MapChanges()
+            touched: set[int] = set()
+            pts_list = [None if o.points_m is None else np.asarray(o.points_m, np.float64)
+                        for o in obs_list]
+            pairs = []
+            for oi, obs in enumerate(obs_list):
+                for tid, track in self._tracks.items():
+                    s = self._match_score(obs, pts_list[oi], track)
+                    if s >= 0:
+                        pairs.append((s, oi, tid))
+            pairs.sort(key=lambda p: -p[0])
+            assigned: dict[int, int] = {}
+            used_tracks: set[int] = set()
+            for s, oi, tid in pairs:
+                if oi in assigned:
+                    continue
+                # A second piece of the same object in one keyframe (split mask, double
+                # detection) may join an already used track only when clearly inside it.
+                if tid in used_tracks and s < 0.8:
+                    continue
+                assigned[oi] = tid
+                used_tracks.add(tid)
+            for oi, obs in enumerate(obs_list):
+                tid = assigned.get(oi)
+                if tid is None:
+                    tid = self._new_track(obs, stamp_s, keyframe_index, changes)
+                    if tid is None:
+                        changes.rejected += 1
+                        continue
+                self._fuse(self._tracks[tid], obs, pts_list[oi], stamp_s, keyframe_index)
+                touched.add(tid)
+            for tid in touched:
+                if tid in self._tracks:
+                    self._refit(self._tracks[tid])
+            self._merge_duplicates(touched, changes)
+            self._drop_stale(keyframe_index, changes)
+            for tid in touched:
+                t = self._tracks.get(tid)
+                if t is not None and not t.confirmed and \
+                        t.observation_count >= self.config.confirm_observations:
+                    t.confirmed = True
+            self._collect(before, touched, changes)
+            return changes
+
+    def _new_track(self, obs: Observation, stamp_s: float, kf: int,
+                   changes: MapChanges) -> int | None:
+        if len(self._tracks) >= self.config.max_objects:
+            tentative = [t for t in self._tracks.values() if not t.confirmed]
+            if not tentative:
+                return None
+            victim = min(tentative, key=lambda t: (t.observation_count, t.last_seen_order))
+            del self._tracks[victim.id]
+            changes.tentative_removed.append(victim.id)
+        tid = self._next_id
+        self._next_id += 1
+        self._tracks[tid] = _Track(
+            id=tid, label_votes={}, center_m=np.asarray(obs.center_m, np.float64).copy(),
+            size_m=np.asarray(obs.size_m, np.float64).copy(), yaw_rad=float(obs.yaw_rad),
+            score=0.0, observation_count=0, first_seen_s=float(stamp_s),
+            last_seen_s=float(stamp_s), first_seen_order=int(kf), last_seen_order=int(kf),
+            evidence=VoxelEvidence(self._voxel_for(obs), self.config.max_points_per_object),
+            views_m=np.zeros((0, 3)))
+        changes.tentative_added.append(tid)
+        return tid
+
+    def _voxel_for(self, obs: Observation) -> float:
+        """Evidence voxel [m] scaled to the object (about 30 across its first seen extent),
+        so small objects keep their shape; the point cap coarsens it if needed."""
+        extent = float(np.max(obs.size_m))
+        return float(np.clip(extent / 30.0, self.config.min_voxel_size_m,
+                             self.config.voxel_size_m))
+
+    def _fuse(self, t: _Track, obs: Observation, pts: np.ndarray | None, stamp_s: float,
+              kf: int) -> None:
+        new_view = t.last_seen_order != kf or t.observation_count == 0
+        if new_view:
+            t.observation_count += 1
+        n = t.observation_count
+        t.score += (float(obs.score) - t.score) / max(n, 1)
+        t.label_votes[obs.label] = t.label_votes.get(obs.label, 0.0) + float(obs.score)
+        if len(t.label_votes) > self.config.max_labels_per_object:
+            weakest = min(t.label_votes.items(), key=lambda kv: kv[1])[0]
+            del t.label_votes[weakest]
+        t.first_seen_s = min(t.first_seen_s, float(stamp_s))
+        t.last_seen_s = max(t.last_seen_s, float(stamp_s))
+        t.first_seen_order = min(t.first_seen_order, int(kf))
+        t.last_seen_order = max(t.last_seen_order, int(kf))
+        if obs.camera_position_m is not None:
+            t.views_m = np.vstack([t.views_m, np.asarray(obs.camera_position_m,
+                                                         np.float64).reshape(1, 3)])
+            if len(t.views_m) > self.config.max_views_per_object:
+                # Keep the first view and every other later one: spread over time.
+                t.views_m = np.vstack([t.views_m[:1], t.views_m[2::2]])
+        if pts is not None and len(pts):
+            t.evidence.add(pts, obs.point_weights)
+        elif len(t.evidence) == 0:
+            # No point evidence at all: running average of the observed boxes.
+            a = 1.0 / max(n, 1)
+            t.center_m = (1 - a) * t.center_m + a * np.asarray(obs.center_m, np.float64)
+            t.size_m = (1 - a) * t.size_m + a * np.asarray(obs.size_m, np.float64)
+            t.yaw_rad = float(wrap_angle(t.yaw_rad + a * wrap_angle(obs.yaw_rad - t.yaw_rad)))
+
+    def _refit(self, t: _Track) -> None:
+        if len(t.evidence) < 4:
+            return
+        fit = self.box_fitter(t.label, t.evidence.centroids(), t.evidence.counts, t.views_m)
+        if np.all(np.isfinite(fit.center_m)) and np.all(np.isfinite(fit.size_m)):
+            t.center_m = np.asarray(fit.center_m, np.float64)
+            t.size_m = np.asarray(fit.size_m, np.float64)
+            t.yaw_rad = float(fit.yaw_rad)
+            t.size_from_prior = bool(fit.from_prior)
+            t.pending = bool(fit.pending)
+
+    def _merge_duplicates(self, touched: set[int], changes: MapChanges) -> None:
+        for tid in sorted(touched):
+            a = self._tracks.get(tid)
+            if a is None:
+                continue
+            for oid in sorted(self._tracks):
+                b = self._tracks.get(oid)
+                if b is None or oid == tid or not self._compatible(a.label, b.label):
+                    continue
+                if not self._duplicates(a, b):
+                    continue
+                keep, drop = (a, b) if a.id < b.id else (b, a)
+                self._absorb(keep, drop)
+                changes.merged.append((drop.id, keep.id))
+                del self._tracks[drop.id]
+                if drop is a:
+                    break
+                a = keep
+
+    def _duplicates(self, a: _Track, b: _Track) -> bool:
+        iou = box_iou_3d(a.center_m, a.size_m, a.yaw_rad, b.center_m, b.size_m, b.yaw_rad)
+        if iou >= self.config.merge_iou:
+            return True
+        small, big = (a, b) if np.prod(a.size_m) < np.prod(b.size_m) else (b, a)
+        pts = small.evidence.centroids()
+        if len(pts) < 4:
+            return False
+        inside = points_in_box(pts, big.center_m, big.size_m, big.yaw_rad, 0.02).mean()
+        if inside >= 0.8:
+            return True
+        # Pieces of one object seen apart (its middle occluded): they touch, and together
+        # they are no longer than one object of the category can be.
+        limit = self.max_extent(a.label) if self.max_extent is not None else None
+        if limit is None or a.label != b.label or len(big.evidence) < 4:
+            return False
+        touching = points_in_box(pts, big.center_m, big.size_m, big.yaw_rad,
+                                 self.config.touch_distance_m).mean()
+        if touching < 0.05:
+            return False
+        union = np.vstack([pts, big.evidence.centroids()])
+        _, size, _ = fit_box_to_points(union, trim_fraction=0.005)
+        return bool(size[0] <= limit)
+
+    def _absorb(self, keep: _Track, drop: _Track) -> None:
+        if len(drop.evidence):
+            keep.evidence.add(drop.evidence.centroids(), drop.evidence.counts)
+        for label, votes in drop.label_votes.items():
+            keep.label_votes[label] = keep.label_votes.get(label, 0.0) + votes
+        total = keep.observation_count + drop.observation_count
+        keep.score = (keep.score * keep.observation_count
+                      + drop.score * drop.observation_count) / max(total, 1)
+        keep.observation_count = total
+        keep.first_seen_s = min(keep.first_seen_s, drop.first_seen_s)
+        keep.last_seen_s = max(keep.last_seen_s, drop.last_seen_s)
+        keep.first_seen_order = min(keep.first_seen_order, drop.first_seen_order)
+        keep.last_seen_order = max(keep.last_seen_order, drop.last_seen_order)
+        keep.views_m = np.vstack([keep.views_m, drop.views_m])[
+            -self.config.max_views_per_object:]
+        keep.confirmed = keep.confirmed or drop.confirmed
+        self._refit(keep)
+
+    def _drop_stale(self, kf: int, changes: MapChanges) -> None:
+        horizon = self.config.drop_tentative_after_keyframes
+        for tid in [i for i, t in self._tracks.items()
+                    if not t.confirmed and kf - t.last_seen_order >= horizon]:
+            del self._tracks[tid]
+            changes.tentative_removed.append(tid)
+
+    def _collect(self, before: dict[int, bool], touched: set[int],
+                 changes: MapChanges) -> None:
+        for tid, t in self._tracks.items():
+            if not t.confirmed:
+                continue
+            if not before.get(tid, False):
+                changes.added.append(tid)
+            elif tid in touched or any(k == tid for _, k in changes.merged):
+                changes.updated.append(tid)
+        changes.removed = sorted(tid for tid, was in before.items()
+                                 if was and tid not in self._tracks)
+        changes.added.sort()
+        changes.updated.sort()
+        changes.tentative_removed = sorted(
+            i for i in set(changes.tentative_removed) if not before.get(i, False))
+
+    def refit_pending(self, max_objects: int = 4) -> MapChanges:
+        """Refit up to ``max_objects`` objects whose last fit was waiting for context
+        (``BoxFit.pending``), least recently seen first; call it once per keyframe after
+        the context (e.g. the room) was updated. Returns the confirmed objects changed."""
+        with self._lock:
+            todo = sorted((t for t in self._tracks.values() if t.pending),
+                          key=lambda t: t.last_seen_order)[:max(0, int(max_objects))]
+            changes = MapChanges()
+            for t in todo:
+                before = (t.center_m.copy(), t.size_m.copy(), t.yaw_rad)
+                self._refit(t)
+                moved = not (np.allclose(before[0], t.center_m) and
+                             np.allclose(before[1], t.size_m) and before[2] == t.yaw_rad)
+                if moved and t.confirmed:
+                    changes.updated.append(t.id)
+            changes.updated.sort()
+            return changes
+
+    def remove(self, object_id: int) -> MapChanges:
+        """Remove one object by id (its id is not reused)."""
+        with self._lock:
+            t = self._tracks.pop(int(object_id), None)
+            if t is None:
+                return MapChanges()
+            return MapChanges(removed=[t.id]) if t.confirmed else \
+                MapChanges(tentative_removed=[t.id])
+
+    # ------------------------------------------------------------------ persistence
+
+    def to_dict(self, include_evidence: bool = True) -> dict:
+        """JSON-ready dictionary of the whole map (confirmed and tentative objects)."""
+        with self._lock:
+            tracks = []
+            for tid, t in sorted(self._tracks.items()):
+                d = {"id": tid, "label_votes": dict(t.label_votes),
+                     "center_m": t.center_m.tolist(), "size_m": t.size_m.tolist(),
+                     "yaw_rad": t.yaw_rad, "score": t.score,
+                     "observation_count": t.observation_count,
+                     "first_seen_s": t.first_seen_s, "last_seen_s": t.last_seen_s,
+                     "first_seen_order": t.first_seen_order,
+                     "last_seen_order": t.last_seen_order,
+                     "size_from_prior": t.size_from_prior, "confirmed": t.confirmed,
+                     "views_m": np.round(t.views_m, 4).tolist()}
+                if include_evidence:
+                    d["evidence"] = t.evidence.to_dict()
+                tracks.append(d)
+            return {"next_id": self._next_id, "objects": tracks}
+
+    @classmethod
+    def from_dict(cls, data: dict, config: ObjectMapConfig | None = None,
+                  box_fitter: BoxFitter | None = None) -> "ObjectMap":
+        """Rebuild a map from :meth:`to_dict` output; raises :class:`ObjectMapFormatError`."""
+        omap = cls(config, box_fitter)
+        try:
+            tracks = {}
+            for d in data["objects"]:
+                tid = int(d["id"])
+                if tid < 1 or tid in tracks:
+                    raise ObjectMapFormatError(f"invalid or duplicate object id {tid}")
+                votes = {str(k): float(v) for k, v in d["label_votes"].items()}
+                if not votes:
+                    raise ObjectMapFormatError(f"object {tid} has no label")
+                ev_data = d.get("evidence")
+                evidence = (VoxelEvidence.from_dict(ev_data, omap.config.max_points_per_object)
+                            if ev_data else VoxelEvidence(omap.config.voxel_size_m,
+                                                          omap.config.max_points_per_object))
+                t = _Track(id=tid, label_votes=votes,
+                           center_m=np.asarray(d["center_m"], np.float64).reshape(3),
+                           size_m=np.asarray(d["size_m"], np.float64).reshape(3),
+                           yaw_rad=float(d["yaw_rad"]), score=float(d["score"]),
+                           observation_count=int(d["observation_count"]),
+                           first_seen_s=float(d["first_seen_s"]),
+                           last_seen_s=float(d["last_seen_s"]),
+                           first_seen_order=int(d["first_seen_order"]),
+                           last_seen_order=int(d["last_seen_order"]),
+                           evidence=evidence,
+                           views_m=np.asarray(d.get("views_m", []),
+                                              np.float64).reshape(-1, 3),
+                           size_from_prior=bool(d["size_from_prior"]),
+                           confirmed=bool(d["confirmed"]))
+                if not (np.all(np.isfinite(t.center_m)) and np.all(np.isfinite(t.size_m))):
+                    raise ObjectMapFormatError(f"object {tid} has non-finite geometry")
+                tracks[tid] = t
+            next_id = int(data["next_id"])
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, ObjectMapFormatError):
+                raise
+            raise ObjectMapFormatError(f"malformed object map: {exc}") from exc
+        if tracks and next_id <= max(tracks):
+            raise ObjectMapFormatError("next_id must exceed every stored id")
+        omap._tracks = tracks
+        omap._next_id = next_id
+        return omap

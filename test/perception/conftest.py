@@ -1,0 +1,6 @@
+"""Make the test helpers of this folder importable (synthetic_rgbd.py)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
