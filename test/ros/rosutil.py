@@ -1,0 +1,163 @@
+"""Test helpers: ssr_node and ssr-play as subprocesses, and an in-test rclpy client."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import random
+import signal
+import subprocess
+import sys
+import time
+from typing import Any, Callable
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from std_srvs.srv import Trigger
+
+from ssr_ros.msg import SceneGraph
+from ssr_ros.ros.topics import sim_remaps
+from ssr_ros.srv import SpatialQuery
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+DEMO_PARAMS = REPO / "config" / "demo.yaml"
+DDS_PROFILE = REPO / "config" / "fastdds_local.xml"
+# Every graph name of this test run lives under its own namespace, so a concurrent run
+# that happens to draw the same ROS_DOMAIN_ID cannot answer our calls (/diagnostics is
+# absolute: it is filtered by the node's fully qualified name).
+NAMESPACE = f"/ssr_test_{os.getpid()}_{random.SystemRandom().randrange(16**6):06x}"
+NS_ARGS = ["-r", f"__ns:={NAMESPACE}"]
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    env["PYTHONUNBUFFERED"] = "1"
+    # images of a frame exceed Fast DDS's default 512 KB shared-memory segment
+    env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(DDS_PROFILE))
+    return env
+
+
+class NodeProcess:
+    """``ssr_node`` in its own process with the demo parameters and sim remaps."""
+
+    def __init__(self, map_path: pathlib.Path, log_path: pathlib.Path,
+                 extra: list[str] | None = None) -> None:
+        cmd = [sys.executable, "-m", "ssr_ros.ros.node", "--ros-args",
+               "--params-file", str(DEMO_PARAMS), "-p", f"map_path:={map_path}",
+               *sim_remaps(), *NS_ARGS, *(extra or [])]
+        self.log_path = log_path
+        self._log = open(log_path, "w")
+        self.proc = subprocess.Popen(cmd, env=_env(), stdout=self._log,
+                                     stderr=subprocess.STDOUT, cwd=str(map_path.parent))
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text()
+
+    def stop(self, timeout_s: float = 20.0) -> int:
+        """SIGINT (the node saves its map) and wait; returns the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log.close()
+        return self.proc.returncode
+
+
+def run_player(args: list[str], log_path: pathlib.Path, timeout_s: float = 120.0) -> int:
+    """Run ``ssr-play`` to completion; returns its exit status."""
+    with open(log_path, "w") as log:
+        return subprocess.run([sys.executable, "-m", "ssr_ros.ros.player", *args,
+                               "--ros-args", *NS_ARGS],
+                              env=_env(), stdout=log, stderr=subprocess.STDOUT,
+                              timeout=timeout_s).returncode
+
+
+class RosClient:
+    """An in-test node: lifecycle service calls, queries, latched subscriptions,
+    diagnostics."""
+
+    def __init__(self, name: str = "ssr_test_client") -> None:
+        self.context = rclpy.context.Context()
+        rclpy.init(context=self.context)
+        self.node = Node(name, namespace=NAMESPACE, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.diagnostics: list[dict[str, str]] = []
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
+        self._clients: dict[tuple[Any, str], Any] = {}
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)
+
+    def _on_diag(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if status.hardware_id == "ssr_node" and status.name.startswith(NAMESPACE + "/"):
+                self.diagnostics.append({kv.key: kv.value for kv in status.values})
+
+    def spin_until(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.executor.spin_once(timeout_sec=0.05)
+            if predicate():
+                return True
+        return False
+
+    def call(self, srv_type: Any, name: str, request: Any, timeout_s: float = 20.0) -> Any:
+        key = (srv_type, name)
+        if key not in self._clients:
+            self._clients[key] = self.node.create_client(srv_type, name)
+        client = self._clients[key]
+        assert self.spin_until(client.service_is_ready, timeout_s), f"{name} not available"
+        future = client.call_async(request)
+        assert self.spin_until(future.done, timeout_s), f"{name}: no response"
+        return future.result()
+
+    def state(self) -> str:
+        return self.call(GetState, "ssr_node/get_state", GetState.Request()).current_state.label
+
+    def transition(self, transition_id: int) -> bool:
+        request = ChangeState.Request()
+        request.transition = Transition(id=transition_id)
+        return self.call(ChangeState, "ssr_node/change_state", request).success
+
+    def ask(self, **fields: Any) -> Any:
+        return self.call(SpatialQuery, "spatial_query", SpatialQuery.Request(**fields))
+
+    def trigger(self, name: str) -> Any:
+        return self.call(Trigger, name, Trigger.Request())
+
+    def latest_diagnostics(self, timeout_s: float = 5.0) -> dict[str, str]:
+        """The next /diagnostics status of ssr_node published from now on."""
+        self.diagnostics.clear()
+        assert self.spin_until(lambda: bool(self.diagnostics), timeout_s), "no diagnostics"
+        return self.diagnostics[-1]
+
+    def late_scene_graph(self, timeout_s: float = 10.0,
+                         predicate: Callable[[SceneGraph], bool] = lambda g: True
+                         ) -> SceneGraph | None:
+        """Subscribe now (a late joiner) and return the first graph meeting ``predicate``."""
+        received: list[SceneGraph] = []
+        sub = self.node.create_subscription(SceneGraph, "cogmap/scene_graph",
+                                            received.append, LATCHED)
+        try:
+            ok = self.spin_until(lambda: any(predicate(g) for g in received), timeout_s)
+            return next(g for g in received if predicate(g)) if ok else None
+        finally:
+            self.node.destroy_subscription(sub)

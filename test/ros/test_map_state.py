@@ -1,0 +1,127 @@
+"""The node's map keeper without ROS: snapshots, persistence (round trip, refused files),
+clear, and a query layer that never raises (fuzzed requests)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+pytest.importorskip("open3d", reason="the sim renderer needs open3d")
+srv = pytest.importorskip("ssr_ros.srv", reason="ssr_ros interfaces are not built")
+
+from ssr_ros.core import store  # noqa: E402
+from ssr_ros.core.query_types import ErrorCode, QueryKind, QueryRequest  # noqa: E402
+from ssr_ros.perception.pipeline import MappingPipeline, PipelineConfig  # noqa: E402
+from ssr_ros.ros.errors import InvalidMessage  # noqa: E402
+from ssr_ros.ros.map_state import MapKeeper  # noqa: E402
+from ssr_ros.ros.messages import request_fields  # noqa: E402
+from ssr_ros.ros.pipeline_factory import query_request  # noqa: E402
+from ssr_ros.sim import make_scene, render_sequence  # noqa: E402
+
+
+def _keeper() -> MapKeeper:
+    return MapKeeper(lambda: MappingPipeline(PipelineConfig()))
+
+
+@pytest.fixture(scope="module")
+def mapped() -> MapKeeper:
+    scene = make_scene(1)
+    seq = render_sequence(scene, n_frames=16, width=160, height=120, rate_hz=4.0, seed=1)
+    keeper = _keeper()
+    for f in seq:
+        keeper.process(f.rgb, f.depth_m, seq.K, f.T_map_cam, f.stamp_s,
+                       labels=f.instance_ids, id_to_category=seq.id_to_category)
+    assert keeper.snapshot.objects, "the sim frames should map some objects"
+    return keeper
+
+
+QUESTIONS = [QueryRequest(kind=QueryKind.COUNT, target="chair"),
+             QueryRequest(kind=QueryKind.ROOM_SIZE),
+             QueryRequest(question="How many cup(s) are in this room?")]
+
+
+def _answers(keeper: MapKeeper, labels: list[str]) -> list[tuple]:
+    requests = QUESTIONS + [QueryRequest(kind=QueryKind.LOCATE, target=labels[0]),
+                            QueryRequest(kind=QueryKind.DISTANCE, target=labels[0],
+                                         reference=labels[-1])]
+    out = []
+    for request in requests:
+        a = keeper.answer(request)
+        out.append((a.success, int(a.error_code), a.message, a.choice, list(a.object_ids),
+                    None if np.isnan(a.value) else round(float(a.value), 9)))
+    return out
+
+
+def test_snapshot_revision_and_consistency(mapped) -> None:
+    snap = mapped.snapshot
+    assert snap.revision >= 1 and mapped.dirty
+    assert [t.target for t in snap.triplets] and len(snap.triplets) == len(snap.objects)
+    assert set(snap.objects_by_id) == {o.id for o in snap.objects}
+    assert snap.path_m.shape[1] == 3 and len(snap.path_m) >= 1
+
+
+def test_save_and_load_answer_identically(mapped, tmp_path) -> None:
+    path = tmp_path / "maps" / "map.json"
+    revision = mapped.save(str(path))
+    assert revision == mapped.snapshot.revision and not mapped.dirty
+    labels = sorted({o.label for o in mapped.snapshot.objects})
+    restored = _keeper()
+    assert restored.load(str(path)) == len(mapped.snapshot.objects)
+    assert [o.id for o in restored.snapshot.objects] == [o.id for o in mapped.snapshot.objects]
+    assert _answers(restored, labels) == _answers(mapped, labels)
+    assert not restored.dirty
+
+
+@pytest.mark.parametrize("content, error", [
+    ("{ not json", store.MapFileCorruptError),
+    (json.dumps({"format": "ssr_ros.map", "schema_version": 99, "payload": {}}),
+     store.MapFileVersionError),
+    (json.dumps({"format": "ssr_ros.map", "schema_version": 1,
+                 "payload": {"kind": "something else"}}), store.MapFileForeignError),
+    (json.dumps({"format": "ssr_ros.map", "schema_version": 1,
+                 "payload": {"kind": "ssr_ros.map", "object_map": {}}}),
+     store.MapFileCorruptError),
+])
+def test_refused_files_leave_the_map_unchanged(mapped, tmp_path, content, error) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    before = mapped.snapshot
+    with pytest.raises(error):
+        mapped.load(str(path))
+    assert mapped.snapshot is before
+    with pytest.raises(store.MapFileMissingError):
+        mapped.load(str(tmp_path / "missing.json"))
+
+
+def test_clear_empties_the_map_and_bumps_the_revision(tmp_path) -> None:
+    keeper = _keeper()
+    keeper.clear()
+    assert keeper.snapshot.objects == () and keeper.snapshot.revision == 1
+    answer = keeper.answer(QueryRequest(kind=QueryKind.LOCATE, target="sofa"))
+    assert answer.error_code == ErrorCode.EMPTY_MAP
+
+
+names = st.text(max_size=140)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kind=st.integers(0, 255), target=names, reference=names, facing=names,
+       candidates=st.lists(st.text(max_size=20), max_size=20),
+       question=st.text(max_size=1100), use_centers=st.booleans())
+def test_fuzzed_requests_get_an_answer_or_a_named_rejection(
+        mapped, kind, target, reference, facing, candidates, question, use_centers) -> None:
+    request = srv.SpatialQuery.Request(kind=kind, target=target, reference=reference,
+                                       facing=facing, candidates=candidates,
+                                       question=question, use_centers=use_centers)
+    try:
+        core = query_request(request_fields(request))
+    except InvalidMessage as exc:
+        assert exc.reason in ("request_too_long", "unknown_kind")
+        return
+    answer = mapped.answer(core)
+    assert answer.success or answer.error_code != ErrorCode.NONE
+    assert answer.error_code != ErrorCode.INTERNAL, answer.message
