@@ -56,6 +56,7 @@ from rosbags.interfaces import (Qos, QosDurability, QosHistory, QosLiveliness,
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
+from ssr_ros.core.geometry import quaternion_from_rotation
 from ssr_ros.sim.sequence import SimFrame, SimSequence
 
 BAG_START_NS = 1_700_000_000 * 1_000_000_000
@@ -92,31 +93,6 @@ class BagSummary:
     message_counts: dict[str, int]
     start_ns: int
     end_ns: int
-
-
-def quaternion_xyzw(R: np.ndarray) -> np.ndarray:
-    """Unit quaternion (x, y, z, w) of a rotation matrix (3, 3), w >= 0."""
-    m = np.asarray(R, dtype=np.float64)
-    trace = m[0, 0] + m[1, 1] + m[2, 2]
-    if trace > 0.0:
-        s = 2.0 * math.sqrt(trace + 1.0)
-        q = [(m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s,
-             0.25 * s]
-    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
-        q = [0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s,
-             (m[2, 1] - m[1, 2]) / s]
-    elif m[1, 1] > m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
-        q = [(m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s,
-             (m[0, 2] - m[2, 0]) / s]
-    else:
-        s = 2.0 * math.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
-        q = [(m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s,
-             (m[1, 0] - m[0, 1]) / s]
-    quat = np.array(q)
-    quat /= np.linalg.norm(quat)
-    return -quat if quat[3] < 0.0 else quat
 
 
 def label_names_json(id_to_category: dict[int, str]) -> str:
@@ -167,7 +143,7 @@ class _Messages:
             r=np.eye(3).reshape(-1), p=P.reshape(-1), binning_x=0, binning_y=0, roi=roi)
 
     def pose(self, T: np.ndarray) -> object:
-        q = quaternion_xyzw(T[:3, :3])
+        q = quaternion_from_rotation(T[:3, :3])
         point = self.t["geometry_msgs/msg/Point"](x=float(T[0, 3]), y=float(T[1, 3]),
                                                   z=float(T[2, 3]))
         quat = self.t["geometry_msgs/msg/Quaternion"](x=float(q[0]), y=float(q[1]),
@@ -179,7 +155,7 @@ class _Messages:
                                                    z=float(v[2]))
 
     def transform(self, stamp_ns: int, parent: str, child: str, T: np.ndarray) -> object:
-        q = quaternion_xyzw(T[:3, :3])
+        q = quaternion_from_rotation(T[:3, :3])
         rot = self.t["geometry_msgs/msg/Quaternion"](x=float(q[0]), y=float(q[1]),
                                                      z=float(q[2]), w=float(q[3]))
         tf = self.t["geometry_msgs/msg/Transform"](translation=self.vector(T[:3, 3]),
