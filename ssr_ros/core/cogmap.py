@@ -109,6 +109,13 @@ def _finite_xy(xy, what: str) -> np.ndarray:
     return arr[:2].copy()
 
 
+def _object_id(value) -> int:
+    # bool is an int subclass, but True as an object id is always a caller's mistake.
+    if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
+        raise CogMapInputError(f"object id must be an int, got {value!r:.40}")
+    return int(value)
+
+
 class LocalCogMap:
     """Chain of local triplets over bird's-eye object positions (map frame, metres).
 
@@ -253,9 +260,7 @@ class LocalCogMap:
         Raises :class:`CogMapInputError` for a known id or a non-finite position.
         """
         xy = _finite_xy(xy_m, f"object {object_id}")
-        if not isinstance(object_id, (int, np.integer)) or isinstance(object_id, bool):
-            raise CogMapInputError(f"object id must be an int, got {object_id!r}")
-        object_id = int(object_id)
+        object_id = _object_id(object_id)
         if object_id in self._slot:
             raise CogMapInputError(f"object {object_id} is already in the cogmap")
         self._alloc(object_id, xy)
@@ -336,7 +341,8 @@ class LocalCogMap:
         if not all(isinstance(obj, ObjectState) for obj in objs):
             bad = next(obj for obj in objs if not isinstance(obj, ObjectState))
             raise CogMapInputError(f"sync expects ObjectState, got {type(bad).__name__}")
-        ids = [obj.id for obj in objs]
+        # Every check runs before the first removal, so bad input leaves the chain as it was.
+        ids = [_object_id(obj.id) for obj in objs]
         if len(set(ids)) != len(ids):
             dup = next(i for i in ids if ids.count(i) > 1)
             raise CogMapInputError(f"duplicate object id {dup} in sync input")

@@ -54,8 +54,18 @@ def _distance(m: re.Match, low: str, options: list[str]) -> QueryRequest:
                         use_centers=centers, length_unit=_unit(low), options=options)
 
 
+_DIMENSION_OF = {"tall": "height", "high": "height", "height": "height", "wide": "width",
+                 "width": "width", "deep": "width", "depth": "width", "long": "length",
+                 "length": "length"}
+
+
 def _size(m: re.Match, low: str, options: list[str]) -> QueryRequest:
-    return QueryRequest(QueryKind.SIZE, target=m["t"], length_unit=_unit(low), options=options)
+    # "How tall is X" asks for the box height, "how wide" for its shorter horizontal
+    # side; VSI-Bench's "longest dimension (length, width, or height)" stays "longest".
+    word = m.groupdict().get("dim")
+    dimension = _DIMENSION_OF[word] if word else "longest"
+    return QueryRequest(QueryKind.SIZE, target=m["t"], length_unit=_unit(low),
+                        size_dimension=dimension, options=options)
 
 
 def _room(m: re.Match, low: str, options: list[str]) -> QueryRequest:
@@ -169,9 +179,11 @@ _RULES: tuple[tuple[re.Pattern, Builder], ...] = tuple(
         (rf"^(?:how big|how large|what size|how much space|what is the size|"
          rf"what is the area|what is the floor area)(?: is| of)? (?:this|the|my) {_ROOM}"
          rf"(?: in square (?:meters|metres))?$", _room),
-        (rf"^(?:how big|how large|how long|how tall|how wide|what size|what is the size)"
-         rf"(?: is| of)? {_n('t')}(?: in (?:meters|metres|centimeters|centimetres|cm))?$",
-         _size),
+        (rf"^(?:how big|how large|how (?P<dim>long|tall|high|wide|deep)|what size|"
+         rf"what is the size)(?: is| are| of)? {_n('t')}"
+         rf"(?: in (?:meters|metres|centimeters|centimetres|cm))?$", _size),
+        (rf"^what is the (?P<dim>height|width|depth|length) of {_n('t')}"
+         rf"(?: in (?:meters|metres|centimeters|centimetres|cm))?$", _size),
         (rf"^(?:where is|where's|where are|where can i find|find|locate|show me) {_n('t')}$",
          _locate),
         (rf"^if i (?:stand|am standing|were standing) (?:by|at|next to|near) {_n('a')} "

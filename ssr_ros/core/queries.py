@@ -10,9 +10,11 @@ counter-clockwise positive):
 - relative direction: standing at A's centre facing B's centre, where C's centre is
   (left/right, left/right/back, or quadrants);
 - turn: the robot's turn to face the target (left/right, behind beyond 135 deg);
-- count, size (longest box dimension), nearest among candidates (closest points; a
-  repeated category counts by its nearest instance), route (turns between waypoints),
-  appearance order (first keyframe index), room size (floor area);
+- count, size (longest box dimension by default; or the box's length = longer horizontal
+  side, width = shorter horizontal side, or height, the message naming which), nearest
+  among candidates (closest points; a repeated category counts by its nearest instance),
+  route (turns between waypoints), appearance order (first keyframe index), room size
+  (floor area);
 - auto/free: the question is read by :mod:`ssr_ros.core.freetext` first.
 
 A name that matches several objects where one is needed is answered with
@@ -364,13 +366,18 @@ class QueryEngine:
 
     def _size(self, request: QueryRequest, notes: list[str]) -> QueryAnswer:
         obj = self._one(request.target, notes)
-        longest_m = float(np.max(obj.size_m))
-        value, unit = self._length(longest_m, request)
-        dims = " x ".join(f"{v:.2f}" for v in obj.size_m)
+        size_m = np.asarray(obj.size_m, dtype=float)
+        horizontal_m = size_m[:2]
+        measured_m = {"longest": np.max(size_m), "length": np.max(horizontal_m),
+                      "width": np.min(horizontal_m), "height": size_m[2]}
+        dimension = request.size_dimension
+        value, unit = self._length(float(measured_m[dimension]), request)
+        what = "longest dimension" if dimension == "longest" else dimension
+        dims = " x ".join(f"{v:.2f}" for v in size_m)
         prior = " (partly from the category's size prior)" if obj.size_from_prior else ""
-        return QueryAnswer(True, message=f"The {obj.label}'s longest dimension is {value:.2f} "
-                           f"{unit}; its box is {dims} m{prior}.", value=value, unit=unit,
-                           object_ids=[obj.id])
+        return QueryAnswer(True, message=f"The {obj.label}'s {what} is {value:.2f} "
+                           f"{unit}; its box is {dims} m (length x width x height along its "
+                           f"yaw){prior}.", value=value, unit=unit, object_ids=[obj.id])
 
     def _nearest(self, request: QueryRequest, notes: list[str]) -> QueryAnswer:
         ref = self._one(request.reference, notes)

@@ -19,6 +19,7 @@ field               limit
 ``route_fill_in``   a list of at most ``MAX_CANDIDATES + 1`` booleans (one per leg)
 ``direction_mode``  "", "left_right", "left_right_back" or "quadrant"
 ``length_unit``     "m" or "cm"
+``size_dimension``  "longest", "length", "width" or "height"
 ``use_centers``     a boolean
 ==================  ================================================================
 
@@ -49,6 +50,9 @@ MAX_ROUTE_LEGS = MAX_CANDIDATES + 1
 """Most route legs (the candidates as waypoints, then the target)."""
 DIRECTION_MODES = ("", "left_right", "left_right_back", "quadrant")
 LENGTH_UNITS = ("m", "cm")
+SIZE_DIMENSIONS = ("longest", "length", "width", "height")
+"""What a size question measures on the box ``size_m`` [x along yaw, y, z up]: the longest
+side of the three, the longer horizontal side, the shorter horizontal side, or z."""
 
 
 class QueryRequestError(ValueError):
@@ -103,7 +107,8 @@ class QueryRequest:
     ``direction_mode`` (relative direction: "left_right", "left_right_back",
     "quadrant"; empty = infer from options, else quadrant), ``route_fill_in`` (route:
     one flag per leg, True where the turn before that leg is asked), ``length_unit``
-    ("m" or "cm", for distance and size values).
+    ("m" or "cm", for distance and size values), ``size_dimension`` (size: one of
+    :data:`SIZE_DIMENSIONS`; the srv's size kind is "longest").
     Route legs go reference -> candidates... -> target, starting while facing ``facing``.
     """
 
@@ -118,6 +123,7 @@ class QueryRequest:
     direction_mode: str = ""
     route_fill_in: list[bool] = field(default_factory=list)
     length_unit: str = "m"
+    size_dimension: str = "longest"
 
 
 @dataclass
@@ -201,4 +207,8 @@ def check_request(request: object) -> QueryKind:
     if not isinstance(request.length_unit, str) or request.length_unit not in LENGTH_UNITS:
         raise QueryRequestError("length_unit", "length_unit must be 'm' or 'cm', got "
                                 f"{request.length_unit!r:.40}")
+    if not isinstance(request.size_dimension, str) or \
+            request.size_dimension not in SIZE_DIMENSIONS:
+        raise QueryRequestError("size_dimension", "size_dimension must be one of "
+                                f"{SIZE_DIMENSIONS}, got {request.size_dimension!r:.40}")
     return kind

@@ -25,10 +25,12 @@ import math
 import re
 from typing import Any, Iterable, Mapping, Sequence
 
-# 1 - theta for theta = 0.50, 0.55, ..., 0.95, written as k / 20 so that the tolerances
-# are the exact binary doubles of 0.50 ... 0.05 (1 - 0.95 in floating point is not 0.05).
-MRA_TOLERANCES: tuple[float, ...] = tuple((20 - k) / 20 for k in range(10, 20))
-MRA_THRESHOLDS: tuple[float, ...] = tuple(k / 20 for k in range(10, 20))
+# theta = k / 20 for k = 10 ... 19, i.e. 0.50, 0.55, ..., 0.95. The tolerances 1 - theta are
+# taken as (20 - k) / 20 so that they are the exact binary doubles of 0.50 ... 0.05
+# (1 - 0.95 in floating point is not 0.05); both come from the same k.
+_MRA_TWENTIETHS: tuple[int, ...] = tuple(range(10, 20))
+MRA_THRESHOLDS: tuple[float, ...] = tuple(k / 20 for k in _MRA_TWENTIETHS)
+MRA_TOLERANCES: tuple[float, ...] = tuple((20 - k) / 20 for k in _MRA_TWENTIETHS)
 LOCATE_REFERENCE_M = 2.0
 
 

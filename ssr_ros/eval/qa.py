@@ -19,54 +19,23 @@ one instead of answering "ambiguous"; its setting is restored afterwards.
 
 ``evaluate`` returns the mean score per task present and ``overall``, the mean over
 tasks (as VSI-Bench averages its task scores), all in [0, 1].
-:mod:`ssr_ros.eval.metrics` supplies MRA, exact match and the locate score when
-importable (the fallbacks here implement the same definitions).
+The scores themselves are :mod:`ssr_ros.eval.metrics`' (``mean_relative_accuracy``,
+``exact_match``, ``locate_accuracy``), so the QA numbers and ``score_answers`` agree.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 import numpy as np
 
 from ssr_ros.core.queries import QueryAnswer, QueryEngine, QueryKind
+from ssr_ros.eval.metrics import exact_match, locate_accuracy, mean_relative_accuracy
 
 NUMERIC_TASKS = ("object_count", "abs_distance", "object_size", "room_size")
 CHOICE_TASKS = ("rel_distance", "rel_direction", "route_plan", "appearance_order")
 TASKS = NUMERIC_TASKS + CHOICE_TASKS + ("robot",)
-LOCATE_THRESHOLDS_M = tuple(round(0.1 * k, 1) for k in range(1, 11))
-
-
-def _mra_fallback(pred: float, gt: float) -> float:
-    if not (math.isfinite(pred) and math.isfinite(gt)) or gt == 0.0:
-        return float(pred == gt)
-    rel = abs(pred - gt) / abs(gt)
-    thresholds = np.arange(0.50, 0.951, 0.05)
-    return float(np.mean(rel < 1.0 - thresholds))
-
-
-def _exact_fallback(pred: str, gt: str) -> float:
-    return float(str(pred).strip().lower() == str(gt).strip().lower())
-
-
-def locate_score(pred_xy: Sequence[float] | None, gt_xy: Sequence[float]) -> float:
-    """Share of :data:`LOCATE_THRESHOLDS_M` that the xy error [m] stays under."""
-    if pred_xy is None:
-        return 0.0
-    err = float(np.hypot(*(np.asarray(pred_xy, float)[:2] - np.asarray(gt_xy, float)[:2])))
-    return float(np.mean([err < t for t in LOCATE_THRESHOLDS_M]))
-
-
-def _metrics():
-    try:
-        from ssr_ros.eval import metrics
-    except ImportError:
-        return _mra_fallback, _exact_fallback, locate_score
-    return (getattr(metrics, "mean_relative_accuracy", _mra_fallback),
-            getattr(metrics, "exact_match", _exact_fallback),
-            getattr(metrics, "locate_accuracy", locate_score))
 
 
 @dataclass
@@ -84,7 +53,6 @@ class QARecord:
 
 def answer_question(question, engine: QueryEngine) -> QARecord:
     """Answer one question from its text and score it (see module docstring)."""
-    mra, exact, locate = _metrics()
     pose = getattr(question, "robot_pose", None)
     saved = engine.robot_pose, engine.ambiguity
     if pose is not None:
@@ -103,15 +71,14 @@ def answer_question(question, engine: QueryEngine) -> QARecord:
         request = result.request
         if request is not None and request.kind == QueryKind.LOCATE:
             prediction = None if result.position_m is None else result.position_m[:2].tolist()
-            score = float(locate(prediction, question.answer)) if prediction is not None \
-                else 0.0
+            score = locate_accuracy(prediction, question.answer) \
+                if prediction is not None else 0.0
         elif question.options:
             prediction = result.choice
-            score = float(exact(prediction, question.answer))
+            score = exact_match(prediction, question.answer)
         else:
             prediction = float(result.value)
-            score = float(mra(prediction, float(question.answer))) \
-                if math.isfinite(prediction) else 0.0
+            score = mean_relative_accuracy(prediction, float(question.answer))
     return QARecord(task, question.text, question.answer, prediction,
                     min(max(score, 0.0), 1.0), result)
 

@@ -45,6 +45,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from ssr_ros.core.cogmap_text import ParseResult, parse_cogmap_text
 from ssr_ros.model.backbone import Backbone, is_out_of_memory, load_backbone
 from ssr_ros.model.config import ModelConfig
 from ssr_ros.model.engine import TextEngine
@@ -283,13 +284,9 @@ class ModelRunner:
         return self.ask_detailed(question, scaffold, timeout_s, max_new_tokens).text
 
     def generate_cogmap(self, scaffold: str = "", timeout_s: float | None = None,
-                        max_new_tokens: int | None = None) -> Any:
+                        max_new_tokens: int | None = None) -> ParseResult:
         """Ask the model for the scene as LocalCogMap lines and return the parser's
         ``ParseResult`` (accepted links and per-line errors) for that text."""
-        try:
-            from ssr_ros.core.cogmap import parse_cogmap_text
-        except ImportError:
-            from ssr_ros.core.cogmap_text import parse_cogmap_text
         text = self.ask(COGMAP_INSTRUCTION, scaffold, timeout_s, max_new_tokens)
         return parse_cogmap_text(text)
 

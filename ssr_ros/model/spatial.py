@@ -45,9 +45,10 @@ def check_keyframe_inputs(rgb: np.ndarray, T_map_cam: np.ndarray,
     """Validate one keyframe (raises :class:`SpatialInputError`; changes nothing).
 
     ``rgb`` (H, W, 3) uint8; ``T_map_cam`` (4, 4) camera optical frame -> map; either
-    ``depth_m`` (H, W) [m, 0 or non-finite = invalid] with ``K`` (3, 3), or
-    ``points_map_m`` (H, W, 3) in the map frame [m] with an optional ``valid`` (H, W)
-    bool mask.
+    ``depth_m`` (H, W) floating-point [m], finite and >= 0 (0 = invalid) with ``K``
+    (3, 3), or ``points_map_m`` (H, W, 3) floating-point in the map frame [m]
+    (non-finite = invalid) with an optional ``valid`` (H, W) bool mask. Integer depth
+    (e.g. 16UC1 millimetres) is refused rather than guessed at: convert it to metres first.
     """
     if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise SpatialInputError(f"rgb must be an (H, W, 3) array, got {_shape(rgb)}")
@@ -68,6 +69,7 @@ def check_keyframe_inputs(rgb: np.ndarray, T_map_cam: np.ndarray,
         if not isinstance(depth_m, np.ndarray) or depth_m.shape != (height, width):
             raise SpatialInputError(
                 f"depth_m must be ({height}, {width}) like rgb, got {_shape(depth_m)}")
+        _check_depth_m(depth_m)
         K_arr = np.asarray(K) if K is not None else None
         if K_arr is None or K_arr.shape != (3, 3) or not np.all(np.isfinite(K_arr)) \
                 or K_arr[0, 0] <= 0.0 or K_arr[1, 1] <= 0.0:
@@ -77,9 +79,24 @@ def check_keyframe_inputs(rgb: np.ndarray, T_map_cam: np.ndarray,
         if not isinstance(points_map_m, np.ndarray) or points_map_m.shape != (height, width, 3):
             raise SpatialInputError(
                 f"points_map_m must be ({height}, {width}, 3), got {_shape(points_map_m)}")
+        if not np.issubdtype(points_map_m.dtype, np.floating):
+            raise SpatialInputError(
+                f"points_map_m must be floating-point metres, got {points_map_m.dtype}")
         if valid is not None and (not isinstance(valid, np.ndarray)
                                   or valid.shape != (height, width)):
             raise SpatialInputError(f"valid must be ({height}, {width}), got {_shape(valid)}")
+
+
+def _check_depth_m(depth_m: np.ndarray) -> None:
+    """Depth must already be metres: a uint16 millimetre image would pass every shape
+    check and silently scale all geometry by 1000."""
+    if not np.issubdtype(depth_m.dtype, np.floating):
+        raise SpatialInputError(f"depth_m must be floating-point metres, got {depth_m.dtype} "
+                                f"(convert integer depth, e.g. millimetres, to metres)")
+    if not np.all(np.isfinite(depth_m)):
+        raise SpatialInputError("depth_m must be finite (use 0 for invalid pixels)")
+    if np.any(depth_m < 0.0):
+        raise SpatialInputError("depth_m must be >= 0 [m] (use 0 for invalid pixels)")
 
 
 def _shape(value: object) -> str:
@@ -100,7 +117,8 @@ def token_features(grid_hw: tuple[int, int], T_map_cam: np.ndarray, device: torc
 
     ``grid_hw`` is the merged token grid (rows, cols) = ``grid_thw[1:] / merge``; the image
     the vision tower saw is ``(rows * token_px, cols * token_px)`` pixels and covers the
-    whole source frame. Inputs as in :func:`check_keyframe_inputs`.
+    whole source frame. Inputs as in :func:`check_keyframe_inputs` (integer, negative or
+    non-finite ``depth_m`` raises :class:`SpatialInputError`).
     """
     rows_tok, cols_tok = int(grid_hw[0]), int(grid_hw[1])
     if rows_tok < 1 or cols_tok < 1:
@@ -115,6 +133,7 @@ def token_features(grid_hw: tuple[int, int], T_map_cam: np.ndarray, device: torc
     rows = _nearest_indices(height, rows_tok * token_px, device)
     cols = _nearest_indices(width, cols_tok * token_px, device)
     if depth_m is not None:
+        _check_depth_m(np.asarray(depth_m))
         depth = torch.as_tensor(np.ascontiguousarray(depth_m, dtype=np.float32), device=device)
         depth = depth[rows][:, cols]
         ok = torch.isfinite(depth) & (depth > 0.0)

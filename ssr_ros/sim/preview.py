@@ -1,6 +1,6 @@
 """A contact sheet of a sequence for people: RGB, depth and label frames plus a top-down
 map of the ground truth (room outline, partition walls, object footprints with ids,
-the camera path and the viewpoints of the frames shown). Drawn with OpenCV.
+the camera path and the viewpoints of the frames shown). Drawn with numpy and Pillow.
 
 The map is drawn with map +x to the right and map +y up (a bird's-eye view).
 """
@@ -11,30 +11,58 @@ import math
 from pathlib import Path
 from typing import Optional, Sequence
 
-import cv2
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
 from ssr_ros.sim.sequence import SimFrame, SimSequence
 
 THUMB_W = 320
 
+_WALL = (60, 60, 60)
+_FLOOR = (236, 228, 214)
+_OUTLINE = (30, 30, 30)
+_PATH = (200, 40, 40)
+_VIEW = (0, 0, 200)
+
+
+def _font(size_px: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    """Pillow's built-in font at ``size_px`` (its bitmap font where FreeType is missing)."""
+    return ImageFont.load_default(size=size_px)
+
+
+def _hsv_to_rgb(h: np.ndarray, s: float, v: float) -> np.ndarray:
+    """RGB (..., 3) uint8 of hues ``h`` in [0, 1) at saturation ``s`` and value ``v``
+    in [0, 1] (the standard six-sector HSV model)."""
+    h6 = (np.asarray(h, dtype=np.float64) % 1.0) * 6.0
+    sector = np.floor(h6).astype(np.int64) % 6
+    f = h6 - np.floor(h6)
+    p = np.full_like(h6, v * (1.0 - s))
+    q = v * (1.0 - s * f)
+    t = v * (1.0 - s * (1.0 - f))
+    vv = np.full_like(h6, v)
+    r = np.choose(sector, [vv, q, p, p, t, vv])
+    g = np.choose(sector, [t, vv, vv, q, p, p])
+    b = np.choose(sector, [p, p, t, vv, vv, q])
+    return np.round(np.stack([r, g, b], axis=-1) * 255.0).astype(np.uint8)
+
 
 def _id_colors(n: int) -> np.ndarray:
     """Distinct RGB colours (n, 3) uint8 per instance id; id 0 is black."""
-    golden = 0.618033988749895
-    hue = (np.arange(n) * golden) % 1.0
-    hsv = np.stack([hue * 179, np.full(n, 200), np.full(n, 235)], axis=1).astype(np.uint8)
-    rgb = cv2.cvtColor(hsv[None], cv2.COLOR_HSV2RGB)[0]
+    # golden-ratio hue steps keep neighbouring ids far apart on the colour wheel
+    hue = (np.arange(n) * 0.618033988749895) % 1.0
+    rgb = _hsv_to_rgb(hue, 200.0 / 255.0, 235.0 / 255.0)
     rgb[0] = 0
     return rgb
 
 
 def depth_to_rgb(depth_m: np.ndarray, max_m: float = 8.0) -> np.ndarray:
-    """Colour-mapped depth (H, W, 3) uint8, RGB; invalid (0) pixels black."""
-    scaled = np.clip(depth_m / max_m * 255.0, 0, 255).astype(np.uint8)
-    bgr = cv2.applyColorMap(scaled, cv2.COLORMAP_TURBO)
-    bgr[depth_m <= 0.0] = 0
-    return bgr[:, :, ::-1]
+    """Colour-mapped depth (H, W, 3) uint8, RGB: blue near through green and yellow to
+    red at ``max_m`` [m] and beyond; invalid (0) pixels black."""
+    fraction = np.clip(np.asarray(depth_m, dtype=np.float64) / max_m, 0.0, 1.0)
+    # hue 2/3 (blue) at 0 m down to 0 (red) at max_m
+    rgb = _hsv_to_rgb((1.0 - fraction) * (2.0 / 3.0), 1.0, 1.0)
+    rgb[~(depth_m > 0.0)] = 0
+    return rgb
 
 
 def labels_to_rgb(instance_ids: np.ndarray) -> np.ndarray:
@@ -42,9 +70,28 @@ def labels_to_rgb(instance_ids: np.ndarray) -> np.ndarray:
     return _id_colors(int(instance_ids.max()) + 1)[instance_ids]
 
 
-def _thumb(image: np.ndarray, width: int) -> np.ndarray:
+def _thumb(image: np.ndarray, width: int) -> Image.Image:
     height = int(round(image.shape[0] * width / image.shape[1]))
-    return cv2.resize(image, (width, height), interpolation=cv2.INTER_NEAREST)
+    return Image.fromarray(np.ascontiguousarray(image)).resize((width, height),
+                                                               Image.Resampling.NEAREST)
+
+
+def _points(xy: np.ndarray) -> list[tuple[int, int]]:
+    return [(int(u), int(v)) for u, v in xy]
+
+
+def _arrow(draw: ImageDraw.ImageDraw, a: np.ndarray, b: np.ndarray,
+           color: tuple[int, int, int], width: int, tip_fraction: float = 0.3) -> None:
+    """A line from pixel ``a`` to ``b`` with a filled head ``tip_fraction`` of its length."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    draw.line(_points([a, b]), fill=color, width=width)
+    along = b - a
+    length = float(np.linalg.norm(along))
+    if length < 1.0:
+        return
+    back = -along / length * max(4.0, tip_fraction * length)
+    side = np.array([-back[1], back[0]]) * 0.5
+    draw.polygon(_points(np.round([b, b + back + side, b + back - side])), fill=color)
 
 
 def top_down_map(seq: SimSequence, size_px: int, shown: Sequence[int]) -> np.ndarray:
@@ -53,7 +100,9 @@ def top_down_map(seq: SimSequence, size_px: int, shown: Sequence[int]) -> np.nda
     poly = scene.room.polygon_xy
     lo, hi = poly.min(axis=0) - 0.3, poly.max(axis=0) + 0.3
     scale = (size_px - 20) / float(max(hi - lo))
-    canvas = np.full((size_px, size_px, 3), 255, dtype=np.uint8)
+    image = Image.new("RGB", (size_px, size_px), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    small, medium = _font(10), _font(12)
 
     def px(xy: np.ndarray) -> np.ndarray:
         xy = np.atleast_2d(xy)
@@ -61,40 +110,36 @@ def top_down_map(seq: SimSequence, size_px: int, shown: Sequence[int]) -> np.nda
         v = size_px - 10 - (xy[:, 1] - lo[1]) * scale
         return np.stack([u, v], axis=1).round().astype(np.int32)
 
-    cv2.fillPoly(canvas, [px(poly)], (236, 228, 214))
-    cv2.polylines(canvas, [px(poly)], True, (60, 60, 60), 3)
+    outline = _points(px(poly))
+    draw.polygon(outline, fill=_FLOOR)
+    draw.line(outline + outline[:1], fill=_WALL, width=3, joint="curve")
     for partition in scene.layout.partitions:
         for p, q in partition.solid_segments():
-            cv2.line(canvas, tuple(px(p)[0]), tuple(px(q)[0]), (60, 60, 60), 3)
+            draw.line(_points(px(np.array([p, q]))), fill=_WALL, width=3)
     colors = _id_colors(max(o.id for o in scene.objects) + 1)
     for obj in sorted(scene.objects, key=lambda o: o.center_m[2]):
         color = tuple(int(c) for c in colors[obj.id])
-        corners = px(obj.footprint_xy())
-        cv2.fillPoly(canvas, [corners], color)
-        cv2.polylines(canvas, [corners], True, (30, 30, 30), 1)
+        draw.polygon(_points(px(obj.footprint_xy())), fill=color, outline=_OUTLINE)
         front = obj.center_m[:2] + 0.5 * obj.size_m[1] * np.array(
             [-math.sin(obj.yaw_rad), math.cos(obj.yaw_rad)])
-        cv2.line(canvas, tuple(px(obj.center_m[:2])[0]), tuple(px(front)[0]), (30, 30, 30), 1)
+        draw.line(_points(px(np.array([obj.center_m[:2], front]))), fill=_OUTLINE, width=1)
     for obj in scene.objects:
-        label = f"{obj.id} {obj.category}"
-        org = px(obj.center_m[:2])[0] + np.array([-12, 4])
-        cv2.putText(canvas, label, tuple(int(v) for v in org), cv2.FONT_HERSHEY_SIMPLEX, 0.35,
-                    (0, 0, 0), 1, cv2.LINE_AA)
-    path = px(np.array([p[:2, 3] for p in seq.poses]))
-    cv2.polylines(canvas, [path], False, (200, 40, 40), 1, cv2.LINE_AA)
+        u, v = px(obj.center_m[:2])[0]
+        draw.text((int(u) - 12, int(v) - 6), f"{obj.id} {obj.category}", fill=(0, 0, 0),
+                  font=small)
+    path = _points(px(np.array([p[:2, 3] for p in seq.poses])))
+    if len(path) > 1:
+        draw.line(path, fill=_PATH, width=1)
     for i in shown:
         T = seq.poses[i]
         forward = T[:2, 2] / max(1e-9, float(np.linalg.norm(T[:2, 2])))
         a = px(T[:2, 3])[0]
-        b = px(T[:2, 3] + 0.5 * forward)[0]
-        cv2.arrowedLine(canvas, tuple(a), tuple(b), (0, 0, 200), 2, tipLength=0.3)
-        cv2.putText(canvas, str(i), tuple(int(v) for v in a + 4), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.4, (0, 0, 200), 1, cv2.LINE_AA)
+        _arrow(draw, a, px(T[:2, 3] + 0.5 * forward)[0], _VIEW, width=2)
+        draw.text((int(a[0]) + 4, int(a[1]) + 2), str(i), fill=_VIEW, font=small)
     title = (f"seed {scene.seed}  {scene.layout.kind}  {scene.room.floor_area_m2:.1f} m^2  "
              f"{len(scene.objects)} objects")
-    cv2.putText(canvas, title, (10, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1,
-                cv2.LINE_AA)
-    return canvas
+    draw.text((10, 6), title, fill=(0, 0, 0), font=medium)
+    return np.asarray(image, dtype=np.uint8).copy()
 
 
 def contact_sheet(seq: SimSequence, n_columns: int = 4,
@@ -105,15 +150,16 @@ def contact_sheet(seq: SimSequence, n_columns: int = 4,
         n = min(n_columns, len(seq))
         indices = [int(round(k * (len(seq) - 1) / max(1, n - 1))) for k in range(n)]
         frames = [seq.frame(i) for i in indices]
+    font = _font(11)
     rows = []
     for convert in (lambda f: f.rgb, lambda f: depth_to_rgb(f.depth_m),
                     lambda f: labels_to_rgb(f.instance_ids)):
         tiles = []
         for f in frames:
-            tile = _thumb(convert(f), THUMB_W).copy()
-            cv2.putText(tile, f"#{f.index} {f.stamp_s:.2f}s", (4, 14),
-                        cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
-            tiles.append(tile)
+            tile = _thumb(convert(f), THUMB_W)
+            ImageDraw.Draw(tile).text((4, 3), f"#{f.index} {f.stamp_s:.2f}s",
+                                      fill=(255, 255, 255), font=font)
+            tiles.append(np.asarray(tile, dtype=np.uint8))
         rows.append(np.hstack(tiles))
     grid = np.vstack(rows)
     side = grid.shape[0]
@@ -123,7 +169,6 @@ def contact_sheet(seq: SimSequence, n_columns: int = 4,
 
 def write_contact_sheet(path: "str | Path", seq: SimSequence,
                         frames: Optional[Sequence[SimFrame]] = None) -> None:
-    """Write :func:`contact_sheet` as a PNG file."""
+    """Write :func:`contact_sheet` as a PNG file (raises ``OSError`` when it cannot)."""
     sheet = contact_sheet(seq, frames=frames)
-    if not cv2.imwrite(str(path), sheet[:, :, ::-1]):
-        raise OSError(f"could not write {path}")
+    Image.fromarray(sheet).save(str(path), format="PNG")

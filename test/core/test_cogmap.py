@@ -151,6 +151,18 @@ def test_sync_rejects_bad_input_and_changes_nothing():
     assert cogmap.to_text() == text
 
 
+@pytest.mark.parametrize("bad_id", ["4", True, 4.0, None])
+def test_sync_with_a_bad_id_removes_and_moves_nothing(bad_id):
+    cogmap = LocalCogMap()
+    cogmap.sync([_obj(1, 0, 0), _obj(2, 1, 1), _obj(3, 4, 0)])
+    before = (cogmap.to_text(), cogmap.to_dict())
+    # Object 3 is missing and object 1 moved: a partial apply would remove or move them.
+    with pytest.raises(CogMapInputError, match="object id must be an int"):
+        cogmap.sync([_obj(1, 2, 2), _obj(2, 1, 1), _obj(bad_id, 5, 5)])
+    assert (cogmap.to_text(), cogmap.to_dict()) == before
+    assert 3 in cogmap and cogmap.check() == []
+
+
 def test_updates_reject_unknown_and_duplicate_ids():
     cogmap = _random_map(3)
     with pytest.raises(CogMapInputError):

@@ -97,3 +97,16 @@ def test_nearest_robot_phrasing_splits_candidates():
 def test_unreadable_questions_raise_a_specific_error(question):
     with pytest.raises(QuestionNotUnderstoodError):
         read_question(question)
+
+
+@pytest.mark.parametrize("question, dimension", [
+    ("How tall is the sofa?", "height"), ("How high is the lamp?", "height"),
+    ("How wide is the tv?", "width"), ("What is the width of the tv in cm?", "width"),
+    ("How long is the sofa?", "length"), ("What is the height of the fridge?", "height"),
+    ("How big is the sofa?", "longest"),
+    ("What is the length of the longest dimension (length, width, or height) of the sofa, "
+     "measured in centimeters?", "longest"),
+])
+def test_size_questions_name_the_dimension_they_ask_for(question, dimension):
+    r = read_question(question)
+    assert r.kind == QueryKind.SIZE and r.size_dimension == dimension

@@ -116,6 +116,21 @@ def test_count_size_and_room():
     assert unknown.error_code == ErrorCode.EMPTY_MAP and "floor area" in unknown.message
 
 
+def test_size_measures_the_dimension_asked_for_and_says_which():
+    engine = _engine()   # sofa box 2.0 (along yaw) x 0.9 x 0.8 (up)
+    tall = engine.answer(QueryRequest(QueryKind.AUTO, question="How tall is the sofa?"))
+    assert tall.value == pytest.approx(0.8) and "height" in tall.message
+    wide = engine.answer(QueryRequest(QueryKind.AUTO, question="How wide is the tv?"))
+    assert wide.value == pytest.approx(0.2) and "width" in wide.message
+    long_ = _ask(engine, QueryKind.SIZE, target="sofa", size_dimension="length",
+                 length_unit="cm")
+    assert long_.value == pytest.approx(200.0) and long_.unit == "cm"
+    longest = _ask(engine, QueryKind.SIZE, target="lamp")
+    assert longest.value == pytest.approx(1.6) and "longest dimension" in longest.message
+    bad = _ask(engine, QueryKind.SIZE, target="sofa", size_dimension="girth")
+    assert bad.error_code == ErrorCode.INVALID_REQUEST and "size_dimension" in bad.message
+
+
 def test_nearest_uses_closest_points_and_the_nearest_instance_of_a_repeated_category():
     engine = _engine()
     a = _ask(engine, QueryKind.NEAREST, reference="tv", candidates=["lamp", "chair", "sofa"])

@@ -5,9 +5,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from ssr_ros.eval.metrics import (LOCATE_REFERENCE_M, MRA_THRESHOLDS, ScoringError,
-                                  exact_match, locate_accuracy, mean_relative_accuracy,
-                                  score_answers)
+from ssr_ros.eval.metrics import (LOCATE_REFERENCE_M, MRA_THRESHOLDS, MRA_TOLERANCES,
+                                  ScoringError, exact_match, locate_accuracy,
+                                  mean_relative_accuracy, score_answers)
 
 
 def q(task, answer, options=(), subtype=""):
@@ -17,6 +17,16 @@ def q(task, answer, options=(), subtype=""):
 def test_thresholds_are_point_five_to_point_nine_five():
     assert MRA_THRESHOLDS == pytest.approx([0.50, 0.55, 0.60, 0.65, 0.70, 0.75, 0.80, 0.85,
                                             0.90, 0.95])
+
+
+def test_tolerances_used_by_mra_are_one_minus_the_thresholds_exactly():
+    assert MRA_TOLERANCES == pytest.approx([1.0 - t for t in MRA_THRESHOLDS])
+    # the tightest tolerance is exactly 5 % (1 - 0.95 in floating point is a hair above it)
+    assert MRA_TOLERANCES[-1] == 0.05 and 1.0 - 0.95 != 0.05
+    # an answer off by exactly the k-th tolerance (gt = 20 keeps the arithmetic exact)
+    # passes only the k looser ones
+    for k, tol in enumerate(MRA_TOLERANCES):
+        assert mean_relative_accuracy(20.0 + 20.0 * tol, 20.0) == pytest.approx(k / 10)
 
 
 @pytest.mark.parametrize("pred, gt, expected", [

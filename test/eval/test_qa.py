@@ -8,7 +8,8 @@ import pytest
 
 from ssr_ros.core.queries import QueryEngine
 from ssr_ros.core.types import ObjectState, Room, RobotPose2D
-from ssr_ros.eval.qa import evaluate, evaluate_records, locate_score
+from ssr_ros.eval import metrics, qa
+from ssr_ros.eval.qa import evaluate, evaluate_records
 
 OBJECTS = [
     ObjectState(1, "sofa", [0, 0, 0.4], [2.0, 0.9, 0.8], first_seen_order=0),
@@ -117,8 +118,28 @@ def test_a_split_object_in_the_map_does_not_make_benchmark_questions_ambiguous()
     assert engine.ask("where is the lamp").error_code.name == "AMBIGUOUS_NAME"
 
 
-def test_locate_score_by_distance_error():
-    assert locate_score([2.0, 2.0], [2.0, 2.0]) == 1.0
-    assert locate_score([2.35, 2.0], [2.0, 2.0]) == pytest.approx(0.7)
-    assert locate_score([9.0, 2.0], [2.0, 2.0]) == 0.0
-    assert locate_score(None, [2.0, 2.0]) == 0.0
+@pytest.mark.parametrize("answer_xy, score", [
+    ([2.0, 2.0], 1.0),      # exact
+    ([2.35, 2.0], 0.7),     # 0.35 m off: under 0.4, 0.5, ..., 1.0 m
+    ([2.0, 2.95], 0.1),     # 0.95 m off: only under 1.0 m
+    ([9.0, 2.0], 0.0),      # beyond 1 m
+])
+def test_where_is_questions_score_by_position_error_through_evaluate(answer_xy, score):
+    records = evaluate_records([Q("robot", "Where is the lamp?", answer_xy)], _engine())
+    assert records[0].prediction == pytest.approx([2.0, 2.0])
+    assert evaluate([Q("robot", "Where is the lamp?", answer_xy)], _engine())["robot"] == \
+        pytest.approx(score)
+
+
+def test_where_is_an_unknown_object_scores_zero():
+    scores = evaluate([Q("robot", "Where is the unicorn?", [2.0, 2.0])], _engine())
+    assert scores == {"robot": 0.0, "overall": 0.0}
+
+
+def test_scores_come_from_the_metrics_module_without_private_copies():
+    # One definition of each score: qa uses ssr_ros.eval.metrics, so the QA numbers
+    # and metrics.score_answers cannot drift apart.
+    assert qa.locate_accuracy is metrics.locate_accuracy
+    assert qa.exact_match is metrics.exact_match
+    assert qa.mean_relative_accuracy is metrics.mean_relative_accuracy
+    assert not [name for name in vars(qa) if "fallback" in name or name == "locate_score"]

@@ -122,9 +122,14 @@ def test_malformed_keyframe_raises_and_queues_nothing(bridge):
 
 
 def test_timeout_and_device_failure_map_to_error_codes_and_the_model_keeps_working(bridge):
-    # A keyframe ahead of the question keeps the worker busy far beyond 0.1 ms.
-    assert bridge.on_keyframe(**make_frame(np.random.default_rng(3), 0))
-    late = bridge.ask_free(QUESTION, timeout_s=1e-4)
+    # Hold the worker on an Event (as test_runner does) so the question cannot be answered
+    # before its timeout, however fast or loaded the machine is.
+    release = threading.Event()
+    try:
+        bridge._runner._submit(lambda cancel: release.wait(30))
+        late = bridge.ask_free(QUESTION, timeout_s=0.05)
+    finally:
+        release.set()
     assert late.error == ErrorCode.TIMEOUT and late.text == "" and "timeout" in late.message
     too_long = bridge.ask_free(QUESTION, "x" * 3000)  # over max_prompt_tokens (2048)
     assert too_long.error == ErrorCode.MODEL_UNAVAILABLE

@@ -62,6 +62,30 @@ def test_header_states_pose_and_time():
                                         "z=1.10 m, heading 0 deg):\n")
 
 
+def _camera_facing(yaw_deg: float, pitch_down_deg: float = 0.0) -> np.ndarray:
+    """T_map_cam whose optical axis points yaw_deg CCW from map +x, tilted down."""
+    yaw, pitch = np.radians(yaw_deg), np.radians(pitch_down_deg)
+    forward = np.array([np.cos(pitch) * np.cos(yaw), np.cos(pitch) * np.sin(yaw),
+                        -np.sin(pitch)])
+    right = np.array([np.sin(yaw), -np.cos(yaw), 0.0])
+    down = np.cross(forward, right)
+    T = np.eye(4)
+    T[:3, :3] = np.stack([right, down, forward], axis=1)
+    return T
+
+
+@pytest.mark.parametrize("yaw_deg, pitch_down_deg, heading", [
+    (90.0, 0.0, "90"),     # optical axis along map +y: a quarter turn counter-clockwise
+    (-90.0, 0.0, "-90"),   # along map -y: clockwise, so the sign must flip
+    (30.0, 0.0, "30"),     # degrees, not 0.52 rad
+    (135.0, 40.0, "135"),  # looking down does not change the heading in the ground plane
+])
+def test_header_heading_is_counter_clockwise_from_map_x(yaw_deg, pitch_down_deg, heading):
+    T = _camera_facing(yaw_deg, pitch_down_deg)
+    assert np.allclose(T[:3, :3] @ T[:3, :3].T, np.eye(3)) and np.linalg.det(T[:3, :3]) > 0
+    assert frame_header(0, 0.0, T).endswith(f"heading {heading} deg):\n")
+
+
 def test_vga_frame_tokens_match_the_processor_grid(tiny):
     from ssr_ros.model.spatial import token_features
     # The runner's own resize keeps the aspect and at most image_side**2 pixels ...

@@ -121,3 +121,28 @@ def test_bad_keyframe_inputs_are_named():
         check_keyframe_inputs(rgb, bad_pose, depth_m=depth, K=K)
     with pytest.raises(SpatialInputError, match="fx, fy > 0"):
         check_keyframe_inputs(rgb, np.eye(4), depth_m=depth, K=np.zeros((3, 3)))
+
+
+def test_depth_must_be_metres_not_integer_millimetres():
+    # A 1.5 m plane as a 16UC1 millimetre image would otherwise read as a 1500 m plane.
+    rgb = np.zeros((56, 84, 3), np.uint8)
+    depth_m, K = _plane(depth=1.5)
+    depth_mm = np.full(depth_m.shape, 1500, np.uint16)
+    with pytest.raises(SpatialInputError, match="floating-point metres, got uint16"):
+        check_keyframe_inputs(rgb, np.eye(4), depth_m=depth_mm, K=K)
+    with pytest.raises(SpatialInputError, match="floating-point metres, got uint16"):
+        token_features((2, 3), np.eye(4), CPU, depth_m=depth_mm, K=K)
+    for bad, reason in ((np.nan, "finite"), (np.inf, "finite"), (-0.5, ">= 0")):
+        broken = depth_m.copy()
+        broken[3, 4] = bad
+        with pytest.raises(SpatialInputError, match=reason):
+            check_keyframe_inputs(rgb, np.eye(4), depth_m=broken, K=K)
+    points = np.zeros((56, 84, 3), np.int32)
+    with pytest.raises(SpatialInputError, match="points_map_m must be floating-point"):
+        check_keyframe_inputs(rgb, np.eye(4), points_map_m=points)
+    # Metres pass, zeros included (invalid pixels), in float32 and float64 alike.
+    depth_m[:5] = 0.0
+    check_keyframe_inputs(rgb, np.eye(4), depth_m=depth_m, K=K)
+    check_keyframe_inputs(rgb, np.eye(4), depth_m=depth_m.astype(np.float64), K=K)
+    feats = token_features((2, 3), np.eye(4), CPU, depth_m=depth_m, K=K).numpy()
+    np.testing.assert_allclose(feats[3:, 6], 1.5, atol=1e-6)

@@ -139,8 +139,8 @@ def test_label_names_map_every_labelled_id_to_its_category(sim_out):
 
 
 def test_label_names_payload_is_what_the_node_reads(sim_out):
-    frames = pytest.importorskip("ssr_ros.ros.frames",
-                                 reason="ROS 2 Python packages (rclpy) not installed")
+    pytest.importorskip("rclpy", reason="ROS 2 Python packages (rclpy) not installed")
+    from ssr_ros.ros import frames
     (_, payload), = _label_names_and_ids(sim_out / "bag")[0]
     scene = make_scene(SEED)
     expected = {o.id: o.category for o in scene.objects}
