@@ -23,7 +23,7 @@ LOOSE_RSS_GROWTH_MB = 200.0
 def test_short_soak_answers_everything_and_stays_bounded(tmp_path) -> None:
     out = tmp_path / "soak.json"
     run = subprocess.run(
-        [sys.executable, str(SOAK), "--minutes", "0.25", "--loop", "15", "--sample-s", "2",
+        [sys.executable, str(SOAK), "--minutes", "0.2", "--loop", "10", "--sample-s", "2",
          "--max-rss-growth-mb", str(LOOSE_RSS_GROWTH_MB), "--workdir", str(tmp_path / "w"),
          "--json", str(out)],
         capture_output=True, text=True, timeout=240)
