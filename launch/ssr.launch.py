@@ -28,6 +28,20 @@ except ImportError:  # ROS 2 before Jazzy spells it PushRosNamespace
     from launch_ros.actions import PushRosNamespace as PushROSNamespace
 
 
+def activate_after_configure(node: LifecycleNode, condition=None) -> RegisterEventHandler:
+    """Activate ``node`` once a configure succeeds (configuring -> inactive).
+
+    The start state matters: a bare ``goal_state="inactive"`` also fires on a manual
+    deactivate (deactivating -> inactive) and would re-activate the node at once.
+    """
+    return RegisterEventHandler(OnStateTransition(
+        target_lifecycle_node=node, start_state="configuring", goal_state="inactive",
+        entities=[EmitEvent(event=ChangeState(
+            lifecycle_node_matcher=matches_action(node),
+            transition_id=Transition.TRANSITION_ACTIVATE))]),
+        condition=condition)
+
+
 def generate_launch_description() -> LaunchDescription:
     share = get_package_share_directory("ssr_ros")
     namespace = LaunchConfiguration("namespace")
@@ -91,12 +105,7 @@ def generate_launch_description() -> LaunchDescription:
     configure = EmitEvent(event=ChangeState(
         lifecycle_node_matcher=matches_action(ssr_node),
         transition_id=Transition.TRANSITION_CONFIGURE), condition=IfCondition(autostart))
-    activate_when_configured = RegisterEventHandler(OnStateTransition(
-        target_lifecycle_node=ssr_node, goal_state="inactive",
-        entities=[EmitEvent(event=ChangeState(
-            lifecycle_node_matcher=matches_action(ssr_node),
-            transition_id=Transition.TRANSITION_ACTIVATE))]),
-        condition=IfCondition(autostart))
+    activate_when_configured = activate_after_configure(ssr_node, IfCondition(autostart))
 
     rviz_node = Node(
         package="rviz2", executable="rviz2", name="rviz2", arguments=["-d", rviz_config],

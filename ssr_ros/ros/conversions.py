@@ -37,6 +37,9 @@ MAX_COMPRESSED_BYTES = 32 * 1024 * 1024
 MAX_DISTORTION_COEFFICIENTS = 16
 #: Tolerance on the norm of a received quaternion before it is rejected as non-unit.
 QUATERNION_NORM_TOLERANCE = 1e-2
+#: Largest accepted position coordinate of a received pose [m]: far beyond any map, small
+#: enough that products of coordinates cannot overflow float64.
+MAX_POSITION_M = 1.0e6
 
 # encoding -> (numpy dtype of one channel, channels)
 _ENCODINGS: dict[str, tuple[np.dtype, int]] = {
@@ -218,9 +221,11 @@ def compressed_to_rgb(msg, max_bytes: int = MAX_COMPRESSED_BYTES,
 class CameraIntrinsics:
     """Pinhole intrinsics read once from a ``sensor_msgs/CameraInfo``.
 
-    ``K`` 3x3 float64 [px]; ``D`` distortion coefficients (model ``distortion_model``,
-    e.g. plumb_bob: k1, k2, t1, t2, k3); ``width``/``height`` [px]; ``frame_id`` the
-    camera optical frame.
+    ``K`` 3x3 float64 [px] and ``width``/``height`` [px] are those of the images the
+    camera actually sends: already adjusted for the message's ROI and binning (see
+    :func:`camera_info_to_intrinsics`). ``D`` distortion coefficients (model
+    ``distortion_model``, e.g. plumb_bob: k1, k2, t1, t2, k3; on normalised coordinates,
+    so unchanged by binning and ROI); ``frame_id`` the camera optical frame.
     """
 
     K: np.ndarray
@@ -244,7 +249,15 @@ def camera_info_to_intrinsics(msg) -> CameraIntrinsics:
 
     Checks: width and height positive; fx, fy positive and finite; cx, cy finite and
     inside the image; last row of K is (0, 0, 1); D finite with the length its model
-    needs (an empty D means no distortion for any model).
+    needs (an empty D means no distortion for any model); binning and ROI inside the
+    calibrated image.
+
+    Per REP-104, ``width``/``height`` and ``K`` describe the full-resolution calibration
+    while the camera may send a sub-window (``roi``, in full-resolution pixels; all zero
+    means the whole image) averaged over ``binning_x`` x ``binning_y`` blocks (0 or 1 =
+    none). The returned K and size are those of the images as sent:
+    ``fx' = fx / bx``, ``cx' = (cx - roi.x_offset) / bx`` (likewise in y), size
+    ``roi.width // bx`` x ``roi.height // by``.
 
     Raises :class:`InvalidMessage` with reason ``camera_info``.
     """
@@ -273,8 +286,36 @@ def camera_info_to_intrinsics(msg) -> CameraIntrinsics:
                              f"coefficients, got {D.size}")
     if D.size and model not in _DISTORTION_LENGTHS:
         raise InvalidMessage("camera_info", f"unsupported distortion model {model!r}")
+    K, width, height = _binned_roi_intrinsics(K, width, height, msg)
     return CameraIntrinsics(K=K, D=D, distortion_model=model, width=width, height=height,
                             frame_id=str(msg.header.frame_id))
+
+
+def _binned_roi_intrinsics(K: np.ndarray, width: int, height: int,
+                           msg) -> tuple[np.ndarray, int, int]:
+    """K and image size [px] of the images sent under ``msg``'s ROI and binning."""
+    bin_x, bin_y = int(msg.binning_x) or 1, int(msg.binning_y) or 1
+    roi = msg.roi
+    x0, y0, roi_w, roi_h = (int(roi.x_offset), int(roi.y_offset), int(roi.width),
+                            int(roi.height))
+    if (x0, y0, roi_w, roi_h) == (0, 0, 0, 0):
+        roi_w, roi_h = width, height
+    elif roi_w <= 0 or roi_h <= 0 or x0 + roi_w > width or y0 + roi_h > height:
+        raise InvalidMessage("camera_info", f"roi {roi_w}x{roi_h}+{x0}+{y0} is not inside "
+                             f"the calibrated {width}x{height} image")
+    out_w, out_h = roi_w // bin_x, roi_h // bin_y
+    if out_w < 1 or out_h < 1:
+        raise InvalidMessage("camera_info", f"binning {bin_x}x{bin_y} leaves no pixel of "
+                             f"the {roi_w}x{roi_h} region")
+    if (bin_x, bin_y, roi_w, roi_h) == (1, 1, width, height):
+        return K, width, height
+    K = K.copy()
+    K[0, 0] /= bin_x
+    K[0, 1] /= bin_x
+    K[0, 2] = (K[0, 2] - x0) / bin_x
+    K[1, 1] /= bin_y
+    K[1, 2] = (K[1, 2] - y0) / bin_y
+    return K, out_w, out_h
 
 
 def intrinsics_to_camera_info(K: np.ndarray, width: int, height: int, stamp=None,
@@ -306,21 +347,31 @@ def quaternion_to_matrix(x: float, y: float, z: float, w: float) -> np.ndarray:
     q = np.array([x, y, z, w], dtype=np.float64)
     if not np.all(np.isfinite(q)):
         raise InvalidMessage("pose_nan", "quaternion has non-finite entries")
+    if np.any(np.abs(q) > 2.0):
+        raise InvalidMessage("quaternion", "quaternion has entries beyond +-2")
     norm = float(np.linalg.norm(q))
     if abs(norm - 1.0) > QUATERNION_NORM_TOLERANCE:
         raise InvalidMessage("quaternion", f"quaternion norm {norm:.4f} is not 1")
     return rotation_from_quaternion(q)
 
 
+def _checked_position(x: float, y: float, z: float, what: str) -> np.ndarray:
+    t = np.array([x, y, z], dtype=np.float64)
+    if not np.all(np.isfinite(t)):
+        raise InvalidMessage("pose_nan", f"{what} has non-finite entries")
+    if np.any(np.abs(t) > MAX_POSITION_M):
+        raise InvalidMessage("pose_range", f"{what} beyond {MAX_POSITION_M:g} m")
+    return t
+
+
 def pose_to_matrix(pose) -> np.ndarray:
     """``geometry_msgs/Pose`` -> 4x4 float64 ``T_parent_child``.
 
-    Raises :class:`InvalidMessage` ``pose_nan`` / ``quaternion``.
+    Raises :class:`InvalidMessage` ``pose_nan`` / ``pose_range`` (a coordinate beyond
+    :data:`MAX_POSITION_M`) / ``quaternion``.
     """
     p, q = pose.position, pose.orientation
-    t = np.array([p.x, p.y, p.z], dtype=np.float64)
-    if not np.all(np.isfinite(t)):
-        raise InvalidMessage("pose_nan", "position has non-finite entries")
+    t = _checked_position(p.x, p.y, p.z, "position")
     T = np.eye(4)
     T[:3, :3] = quaternion_to_matrix(q.x, q.y, q.z, q.w)
     T[:3, 3] = t
@@ -355,9 +406,7 @@ def odometry_to_matrix(msg) -> tuple[np.ndarray, float, str]:
 def transform_to_matrix(transform) -> np.ndarray:
     """``geometry_msgs/Transform`` -> 4x4 float64."""
     t, q = transform.translation, transform.rotation
-    trans = np.array([t.x, t.y, t.z], dtype=np.float64)
-    if not np.all(np.isfinite(trans)):
-        raise InvalidMessage("pose_nan", "translation has non-finite entries")
+    trans = _checked_position(t.x, t.y, t.z, "translation")
     T = np.eye(4)
     T[:3, :3] = quaternion_to_matrix(q.x, q.y, q.z, q.w)
     T[:3, 3] = trans

@@ -4,7 +4,8 @@
 services update; :meth:`NodeStats.to_status` renders it as one
 ``diagnostic_msgs/DiagnosticStatus`` whose keys are stable (tests and dashboards read
 them): ``received.<input>`` and ``rate_hz.<input>``, ``invalid.<reason>``,
-``pose_drop.<reason>``, ``sync.matched``, ``sync.dropped``, ``sync.pending`` (messages
+``pose_drop.<reason>``, ``pose.resets`` (pose histories cleared on a clock restart;
+topic pose sources only), ``sync.matched``, ``sync.dropped``, ``sync.pending`` (messages
 waiting for partners), ``queue.dropped``, ``queue.waiting`` (0 or 1),
 ``frames.processed``, ``keyframes``, ``latency_ms.<stage>.p50/p95``, ``map.objects``,
 ``map.triplets``, ``map.revision``, ``queries``, ``query_errors.<code>``, and the model

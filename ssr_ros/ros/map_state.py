@@ -79,11 +79,15 @@ class MapKeeper:
         map_frame: frame id recorded in the map file.
         embedder: optional sentence embedder for the query engine's name matcher
             (texts -> (N, D) unit vectors); None keeps exact, plural and synonym matching.
+        clock_s: returns "now" [s] for the snapshot stamp of a clear or a load (changes
+            that come with no frame stamp). A node passes its ROS clock, so the stamp
+            follows /clock under ``use_sim_time``; wall time by default (tools, tests).
     """
 
     def __init__(self, pipeline_factory: Callable[[], Any], map_frame: str = "map",
-                 embedder: Any = None) -> None:
+                 embedder: Any = None, clock_s: Callable[[], float] = time.time) -> None:
         self._factory = pipeline_factory
+        self._clock_s = clock_s
         self.map_frame = map_frame
         self.embedder = embedder
         self._write_lock = threading.RLock()
@@ -168,7 +172,7 @@ class MapKeeper:
             self.pipeline = self._factory()
             self._room = None
             self._path = []
-            self._refresh(time.time(), force=True)
+            self._refresh(self._clock_s(), force=True)
 
     # ----------------------------------------------------------------- queries
     def answer(self, request: QueryRequest) -> QueryAnswer:
@@ -197,6 +201,7 @@ class MapKeeper:
                 "kind": MAP_KIND,
                 "map_frame": self.map_frame,
                 "revision": self._snapshot.revision,
+                # A file record for people and tools: when it was written, in wall time.
                 "saved_at": time.time(),
                 "object_map": self.pipeline.object_map.to_dict(),
                 "cogmap": self.pipeline.cogmap.to_dict(),
@@ -243,7 +248,7 @@ class MapKeeper:
             self.pipeline = pipeline
             self._room = room
             self._path = [p for p in path_m]
-            self._refresh(time.time(), force=True)
+            self._refresh(self._clock_s(), force=True)
             self._saved_revision = self._snapshot.revision
         return len(self._snapshot.objects)
 

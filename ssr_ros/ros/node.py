@@ -22,6 +22,13 @@ callback, in its own mutually exclusive callback group, which decodes, looks up 
 and runs the pipeline; services run in another group, on a MultiThreadedExecutor, so
 queries are answered while a keyframe is being processed.
 
+Frame stamps must increase: a frame at or before the last mapped frame is dropped
+(``invalid.stamp_backwards``) however far back it is, so a replayed bag or a reset
+simulator needs ``clear_map`` (which forgets the last stamp) or a restart. A frame is
+mapped only with a pose at its stamp, so a stamp that jumps forward is dropped for lack
+of a pose (``pose_drop.*``, see :mod:`ssr_ros.ros.pose_source`) and does not advance
+the last stamp.
+
 The subscriptions live in :mod:`ssr_ros.ros.inputs`, the services and the map file in
 :mod:`ssr_ros.ros.services`, the published outputs in :mod:`ssr_ros.ros.publishing`
 (mixins of :class:`SsrNode`); the model is :class:`ssr_ros.model.bridge.ModelBridge`.
@@ -155,7 +162,8 @@ class SsrNode(CameraInputs, MapServices, MapPublishing, Node):
                 return TransitionCallbackReturn.FAILURE
         self.config = config
         self.model = model
-        self.keeper = MapKeeper(factory, config.map_frame, embedder=embedder)
+        self.keeper = MapKeeper(factory, config.map_frame, embedder=embedder,
+                                clock_s=self._now_s)
         self._label_names = dict(config.label_names)
         self._markers = MarkerBuilder(config.map_frame)
         self._load_map_at_start()
@@ -209,6 +217,8 @@ class SsrNode(CameraInputs, MapServices, MapPublishing, Node):
         self._destroy("configure")
         self._slot.clear()
         self.keeper = None
+        if isinstance(self._pose_source, TfPoseSource):
+            self._pose_source.close()
         self._pose_source = None
         self._sync = None
 

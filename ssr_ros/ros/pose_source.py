@@ -15,6 +15,16 @@ Two sources, chosen by the ``pose_source`` parameter:
 No pose for a stamp raises :class:`~ssr_ros.ros.errors.PoseUnavailable` with a reason the
 node counts (``no_pose``, ``pose_too_old``, ``pose_not_yet``, ``pose_gap``,
 ``tf_lookup``).
+
+Stamps that jump (topic sources): a pose is never extrapolated and never interpolated
+across a gap longer than ``max_gap_s`` (``pose_max_gap_s``, 0.5 s by default), so after
+a forward jump of the pose stamps the frames inside the gap are dropped (``pose_gap``),
+and frames ahead of the newest pose wait ``pose_timeout_s`` and are dropped
+(``pose_not_yet``); a jump longer than ``max_age_s`` evicts the poses before it (frames
+from before the jump are then ``pose_too_old``). A pose more than ``reset_back_s`` (5 s)
+older than the newest one means the sender's clock restarted: the history is cleared
+and the reset counted (``pose.resets``), so a single pose with a bogus future stamp
+costs only the frames until the real clock's next poses arrive.
 """
 
 from __future__ import annotations
@@ -220,6 +230,12 @@ class TopicPoseSource:
                                                    self.tolerance_s)
         return T_map_base @ self.T_base_cam
 
+    @property
+    def resets(self) -> int:
+        """Times a pose history was cleared because its stamps jumped backwards (a sender
+        clock restart); reported as ``pose.resets`` in /diagnostics."""
+        return self.camera_history.resets + self.odom_history.resets
+
     def clear(self) -> None:
         self.camera_history.clear()
         self.odom_history.clear()
@@ -228,19 +244,34 @@ class TopicPoseSource:
 class TfPoseSource:
     """``T_map_cam`` from tf2 at the frame stamp (only built where tf2_ros imports).
 
-    The buffer and listener are created on the node; lookups block the calling worker
-    thread up to the timeout while the listener fills the buffer on its own thread.
+    The buffer and listener live on the node. The listener is made with
+    ``spin_thread=False``: its /tf and /tf_static subscriptions are served by the node's
+    own (multi-threaded) executor, in the reentrant callback group tf2_ros creates for
+    them, so they keep filling the buffer on another executor thread while a lookup
+    blocks the worker up to its timeout. (``spin_thread=True`` would add the node to a
+    private tf2 executor and take it out of the node's executor.)
+
+    Call :meth:`close` when the source is dropped (cleanup/shutdown): it removes the
+    listener's subscriptions and the buffer's ``tf2_frames`` service from the node, so a
+    later configure starts from a clean node.
     """
 
     def __init__(self, node: Any, map_frame: str) -> None:
         import tf2_ros
 
         self._tf2_ros = tf2_ros
+        self._node = node
         self.map_frame = map_frame
         self.buffer = tf2_ros.Buffer(node=node)
-        self.listener = tf2_ros.TransformListener(self.buffer, node, spin_thread=True)
+        self.listener = tf2_ros.TransformListener(self.buffer, node, spin_thread=False)
+        self._closed = False
 
     def lookup(self, stamp_s: float, frame_id: str, timeout_s: float) -> np.ndarray:
+        """``T_map_<frame_id>`` (4x4) at ``stamp_s`` [s], waiting up to ``timeout_s`` [s].
+
+        Raises :class:`PoseUnavailable` (reason ``tf_lookup``) for any tf2 failure
+        (unknown frame, no connection, extrapolation, timeout, invalid argument).
+        """
         from rclpy.duration import Duration
         from rclpy.time import Time
 
@@ -248,13 +279,27 @@ class TfPoseSource:
         try:
             msg = self.buffer.lookup_transform(self.map_frame, frame_id, when,
                                                timeout=Duration(seconds=timeout_s))
-        except (self._tf2_ros.LookupException, self._tf2_ros.ConnectivityException,
-                self._tf2_ros.ExtrapolationException) as exc:
+        except self._tf2_ros.TransformException as exc:
             raise PoseUnavailable("tf_lookup", f"{self.map_frame} <- {frame_id}: {exc}") from exc
         return transform_to_matrix(msg.transform)
 
     def clear(self) -> None:
         self.buffer.clear()
+
+    def close(self) -> None:
+        """Detach from the node: unregister the listener's subscriptions, destroy the
+        buffer's ``tf2_frames`` service and its clock-jump callback. Idempotent; lookups
+        after it fail with ``tf_lookup`` once the buffered transforms are too old."""
+        if self._closed:
+            return
+        self._closed = True
+        self.listener.unregister()
+        service = getattr(self.buffer, "srv", None)
+        if service is not None:
+            self._node.destroy_service(service)
+        jump_handle = getattr(self.buffer, "jump_handle", None)
+        if jump_handle is not None:
+            jump_handle.unregister()
 
 
 def robot_pose_from_camera(T_map_cam: np.ndarray, stamp_s: float = 0.0) -> RobotPose2D:

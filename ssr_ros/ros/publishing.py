@@ -6,11 +6,13 @@ node's ``keeper`` (:class:`~ssr_ros.ros.map_state.MapKeeper`), ``config``, ``mod
 publishers made at configure (``_graph_pub``, ``_markers_pub``, ``_diag_pub``) and
 ``_publish_lock``, which serialises the worker (publishing on change) with the timer
 (low-rate repeat for late joiners that missed the latched message).
+
+Headers that carry no frame stamp (an empty map, a marker reset) are stamped with the
+node's clock, never wall time, so they agree with /clock under ``use_sim_time``.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray
@@ -21,6 +23,10 @@ from ssr_ros.ros import messages
 class MapPublishing:
     """Scene graph, markers and diagnostics of the node (see the module docstring)."""
 
+    def _now_s(self) -> float:
+        """Current time of the node's clock [s] (ROS time: /clock under use_sim_time)."""
+        return self.get_clock().now().nanoseconds * 1e-9
+
     def _publish_map(self, force: bool) -> None:
         """Publish the scene graph and markers when the map changed (or when ``force``)."""
         keeper = self.keeper
@@ -30,7 +36,7 @@ class MapPublishing:
             snap = keeper.snapshot
             if not force and snap.revision == self._published_revision:
                 return
-            stamp_s = snap.stamp_s or time.time()
+            stamp_s = snap.stamp_s or self._now_s()
             self._graph_pub.publish(messages.scene_graph_msg(
                 snap.objects, snap.triplets, snap.revision, stamp_s, self.config.map_frame))
             self._markers_pub.publish(self._markers.build(snap.objects, snap.triplets,
@@ -41,7 +47,7 @@ class MapPublishing:
         """Delete every marker (the map was replaced or cleared), then publish the map."""
         if self._active:
             with self._publish_lock:
-                self._markers_pub.publish(self._markers.delete_all(time.time()))
+                self._markers_pub.publish(self._markers.delete_all(self._now_s()))
         self._publish_map(force=True)
 
     def _publish_diagnostics(self) -> None:
@@ -59,6 +65,9 @@ class MapPublishing:
             "pose.source": self._pose_mode(),
             "names.embeddings": "on" if keeper.embedder is not None else "off",
         }
+        resets = getattr(self._pose_source, "resets", None)
+        if resets is not None:
+            extra["pose.resets"] = resets
         if self._sync is not None:
             extra["sync.matched"] = self._sync.matched
             extra["sync.dropped"] = self._sync.dropped

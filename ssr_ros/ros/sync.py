@@ -96,6 +96,10 @@ class ApproximateTimeSync:
         while len(queue) > self._queue_size:
             del queue[min(queue)]
             self.dropped += 1
+        if stamp not in queue:
+            # The new message was the oldest (queue_size 1, or stamps that jumped back
+            # while the queue was full) and was evicted at once: nothing to match.
+            return None
         candidates: list[list[int]] = []
         for other_index, other in enumerate(self._queues):
             if other_index == index:

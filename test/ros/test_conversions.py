@@ -143,6 +143,67 @@ def test_bad_camera_info_is_rejected(msg: CameraInfo) -> None:
     assert info.value.reason == "camera_info"
 
 
+def _binned(bin_x: int, bin_y: int, roi=(0, 0, 0, 0)) -> CameraInfo:
+    msg = _camera_info()
+    msg.binning_x, msg.binning_y = bin_x, bin_y
+    msg.roi.x_offset, msg.roi.y_offset, msg.roi.width, msg.roi.height = roi
+    return msg
+
+
+def _project(K: np.ndarray, xyz) -> np.ndarray:
+    uvw = K @ np.asarray(xyz, dtype=np.float64)
+    return uvw[:2] / uvw[2]
+
+
+@pytest.mark.parametrize("bin_x, bin_y", [(0, 0), (1, 1)])
+def test_binning_zero_or_one_means_full_resolution(bin_x: int, bin_y: int) -> None:
+    intr = cv.camera_info_to_intrinsics(_binned(bin_x, bin_y))
+    assert intr.matches(640, 480) and intr.K[0, 0] == 500.0 and intr.K[0, 2] == 320.0
+
+
+def test_binned_camera_info_describes_the_binned_images() -> None:
+    # A 640x480 calibration sent 2x2-binned: the images are 320x240 and a point lands
+    # at half its full-resolution pixel coordinates.
+    intr = cv.camera_info_to_intrinsics(_binned(2, 2))
+    assert intr.matches(320, 240)
+    np.testing.assert_allclose(intr.K, [[250.0, 0.0, 160.0], [0.0, 250.0, 120.0],
+                                        [0.0, 0.0, 1.0]])
+    full_K = cv.camera_info_to_intrinsics(_camera_info()).K
+    point = [0.3, -0.2, 2.0]
+    np.testing.assert_allclose(_project(intr.K, point), _project(full_K, point) / 2.0)
+
+
+def test_roi_and_binning_offset_the_principal_point() -> None:
+    # Sub-window 200x100 at (100, 50) of the full image, binned 2 across and 1 down.
+    intr = cv.camera_info_to_intrinsics(_binned(2, 1, roi=(100, 50, 200, 100)))
+    assert intr.matches(100, 100)
+    full_K = cv.camera_info_to_intrinsics(_camera_info()).K
+    point = [0.1, 0.05, 3.0]
+    u_full, v_full = _project(full_K, point)
+    np.testing.assert_allclose(_project(intr.K, point), [(u_full - 100) / 2, v_full - 50])
+
+
+def test_binned_frame_is_decoded_not_dropped_as_size_mismatch() -> None:
+    from ssr_ros.ros.frames import decode_frame
+
+    stamp = cv.s_to_stamp(3.0)
+    color = cv.array_to_image(np.zeros((240, 320, 3), np.uint8), "rgb8", stamp, "cam")
+    depth = cv.array_to_image(np.full((240, 320), 1500, np.uint16), "16UC1", stamp, "cam")
+    frame = decode_frame(color, depth, _binned(2, 2))
+    assert frame.rgb.shape == (240, 320, 3) and frame.intrinsics.K[0, 0] == 250.0
+
+
+@pytest.mark.parametrize("bin_x, roi", [
+    (1, (600, 0, 100, 100)),   # beyond the right edge of the 640-wide calibration
+    (1, (0, 0, 100, 0)),       # a zero-height window that is not the "full image" value
+    (1000, (0, 0, 0, 0)),      # binning larger than the image
+])
+def test_bad_roi_or_binning_is_rejected(bin_x: int, roi) -> None:
+    with pytest.raises(InvalidMessage) as info:
+        cv.camera_info_to_intrinsics(_binned(bin_x, 1, roi=roi))
+    assert info.value.reason == "camera_info"
+
+
 def test_pose_and_odometry_to_matrix() -> None:
     T = np.eye(4)
     c, s = math.cos(0.7), math.sin(0.7)

@@ -105,6 +105,20 @@ def test_clear_empties_the_map_and_bumps_the_revision(tmp_path) -> None:
     assert answer.error_code == ErrorCode.EMPTY_MAP
 
 
+def test_clear_and_load_stamp_the_snapshot_with_the_given_clock(mapped, tmp_path) -> None:
+    # Under use_sim_time the node passes its ROS clock: a sim clock at 42 s must not turn
+    # into a wall-clock stamp (~1.7e9 s) on the scene graph published after a clear/load.
+    sim_now_s = [42.0]
+    keeper = MapKeeper(lambda: MappingPipeline(PipelineConfig()), clock_s=lambda: sim_now_s[0])
+    keeper.clear()
+    assert keeper.snapshot.stamp_s == 42.0
+    path = tmp_path / "map.json"
+    mapped.save(str(path))
+    sim_now_s[0] = 43.5
+    keeper.load(str(path))
+    assert keeper.snapshot.stamp_s == 43.5
+
+
 names = st.text(max_size=140)
 
 

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import math
+import sys
 import threading
+import types
 
 import numpy as np
 import pytest
-from geometry_msgs.msg import PoseStamped
+from geometry_msgs.msg import PoseStamped, TransformStamped
 from nav_msgs.msg import Odometry
 
 from ssr_ros.core.geometry import make_pose, rotation_about_z
 from ssr_ros.ros.conversions import matrix_to_pose, s_to_stamp, xyz_rpy_to_matrix
 from ssr_ros.ros.errors import InvalidMessage, PoseUnavailable
-from ssr_ros.ros.pose_source import PoseHistory, TopicPoseSource, robot_pose_from_camera
+from ssr_ros.ros.pose_source import (PoseHistory, TfPoseSource, TopicPoseSource,
+                                     robot_pose_from_camera)
 
 
 def _pose(x: float, yaw: float) -> np.ndarray:
@@ -110,3 +113,132 @@ def test_camera_pose_in_a_foreign_frame_is_rejected() -> None:
     with pytest.raises(InvalidMessage, match="pose_frame"):
         source.add_camera_pose(msg)
     assert len(source.camera_history) == 0
+
+
+# ---------------------------------------------------------------- tf source (fake tf2_ros)
+# tf2_ros is not on PyPI, so these tests stand in a small module with its API (Buffer,
+# TransformListener and the TransformException hierarchy) that records what the source
+# does with it.
+
+class _FakeNode:
+    def __init__(self) -> None:
+        self.services: list = []
+        self.destroyed: list = []
+
+    def create_service(self, *args):
+        handle = ("service", args[1] if len(args) > 1 else None)
+        self.services.append(handle)
+        return handle
+
+    def destroy_service(self, handle) -> bool:
+        self.destroyed.append(handle)
+        return True
+
+
+def _fake_tf2_ros():
+    tf2 = types.ModuleType("tf2_ros")
+
+    class TransformException(Exception):
+        pass
+
+    for name in ("LookupException", "ConnectivityException", "ExtrapolationException",
+                 "InvalidArgumentException", "TimeoutException"):
+        setattr(tf2, name, type(name, (TransformException,), {}))
+    tf2.TransformException = TransformException
+
+    class JumpHandle:
+        def __init__(self) -> None:
+            self.unregistered = 0
+
+        def unregister(self) -> None:
+            self.unregistered += 1
+
+    class Buffer:
+        def __init__(self, cache_time=None, node=None) -> None:
+            self.node = node
+            self.srv = node.create_service("FrameGraph", "tf2_frames") if node else None
+            self.jump_handle = JumpHandle()
+            self.outcome: object = None
+            self.calls: list = []
+
+        def lookup_transform(self, target, source, time, timeout=None):
+            self.calls.append((target, source, time.nanoseconds, timeout.nanoseconds))
+            if isinstance(self.outcome, BaseException):
+                raise self.outcome
+            return self.outcome
+
+        def clear(self) -> None:
+            self.calls.clear()
+
+    class TransformListener:
+        instances: list = []
+
+        def __init__(self, buffer, node, *, spin_thread=False, **kwargs) -> None:
+            self.buffer, self.node = buffer, node
+            self.spin_thread = spin_thread
+            self.kwargs = kwargs
+            self.unregistered = 0
+            TransformListener.instances.append(self)
+
+        def unregister(self) -> None:
+            self.unregistered += 1
+
+    tf2.Buffer = Buffer
+    tf2.TransformListener = TransformListener
+    return tf2
+
+
+@pytest.fixture
+def fake_tf2(monkeypatch):
+    module = _fake_tf2_ros()
+    monkeypatch.setitem(sys.modules, "tf2_ros", module)
+    return module
+
+
+def test_tf_listener_runs_on_the_node_executor(fake_tf2) -> None:
+    node = _FakeNode()
+    source = TfPoseSource(node, "map")
+    (listener,) = fake_tf2.TransformListener.instances
+    # spin_thread=True would move the node into a private tf2 executor.
+    assert listener.spin_thread is False and listener.node is node
+    assert listener.buffer is source.buffer and source.buffer.node is node
+
+
+def test_tf_lookup_returns_the_transform_at_the_frame_stamp(fake_tf2) -> None:
+    source = TfPoseSource(_FakeNode(), "map")
+    msg = TransformStamped()
+    msg.transform.translation.x, msg.transform.translation.z = 1.5, 0.8
+    msg.transform.rotation.w = 1.0
+    source.buffer.outcome = msg
+    T = source.lookup(12.25, "camera_optical", timeout_s=0.1)
+    np.testing.assert_allclose(T[:3, 3], [1.5, 0.0, 0.8])
+    assert source.buffer.calls == [("map", "camera_optical", 12_250_000_000, 100_000_000)]
+
+
+@pytest.mark.parametrize("name", ["TransformException", "LookupException",
+                                  "TimeoutException", "InvalidArgumentException",
+                                  "ExtrapolationException"])
+def test_every_tf_failure_is_a_counted_pose_drop(fake_tf2, name) -> None:
+    source = TfPoseSource(_FakeNode(), "map")
+    source.buffer.outcome = getattr(fake_tf2, name)("frame does not exist")
+    with pytest.raises(PoseUnavailable) as info:
+        source.lookup(1.0, "camera_optical", timeout_s=0.0)
+    assert info.value.reason == "tf_lookup" and "map <- camera_optical" in str(info.value)
+
+
+def test_other_errors_are_not_mistaken_for_tf_failures(fake_tf2) -> None:
+    source = TfPoseSource(_FakeNode(), "map")
+    source.buffer.outcome = RuntimeError("a bug, not a missing transform")
+    with pytest.raises(RuntimeError):
+        source.lookup(1.0, "camera_optical", timeout_s=0.0)
+
+
+def test_tf_close_detaches_listener_and_buffer_from_the_node(fake_tf2) -> None:
+    node = _FakeNode()
+    source = TfPoseSource(node, "map")
+    (listener,) = fake_tf2.TransformListener.instances
+    source.close()
+    source.close()
+    assert listener.unregistered == 1
+    assert node.destroyed == [source.buffer.srv] and node.services == [source.buffer.srv]
+    assert source.buffer.jump_handle.unregistered == 1

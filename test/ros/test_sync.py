@@ -67,6 +67,35 @@ def test_full_queue_drops_oldest_and_counts_it() -> None:
     assert out == [("rgb3", "depth3")] and sync.matched == 1
 
 
+def test_queue_size_one_with_older_message_does_not_raise() -> None:
+    # The newcomer is older than the one queued, so the trim evicts the newcomer itself;
+    # it must be counted as dropped, not matched (message_filters returns early too).
+    out, cb = _collector()
+    sync = ApproximateTimeSync(3, queue_size=1, slop_s=0.02, callback=cb)
+    sync.add(0, Stamped(5.0, "rgb5"))
+    sync.add(1, Stamped(3.0, "depth3"))
+    sync.add(2, Stamped(3.0, "info3"))
+    sync.add(0, Stamped(3.0, "rgb3"))
+    assert out == [] and sync.matched == 0
+    assert sync.dropped == 1 and sync.pending() == [1, 1, 1]
+    # The streams keep working once stamps pass the stranded one.
+    sync.add(1, Stamped(5.0, "depth5"))
+    sync.add(2, Stamped(5.0, "info5"))
+    assert out == [("rgb5", "depth5", "info5")] and sync.pending() == [0, 0, 0]
+
+
+def test_backwards_jump_with_a_full_queue_does_not_raise() -> None:
+    out, cb = _collector()
+    sync = ApproximateTimeSync(2, queue_size=3, slop_s=0.02, callback=cb)
+    for t in (100.0, 100.1, 100.2):
+        sync.add(0, Stamped(t, f"rgb{t}"))
+    sync.add(1, Stamped(1.0, "depth1"))    # the sender restarted at t = 1 s
+    sync.add(0, Stamped(1.0, "rgb1"))      # evicted on arrival: older than the queue
+    assert out == [] and sync.dropped == 1 and sync.pending() == [3, 1]
+    sync.add(1, Stamped(100.1, "depth100.1"))
+    assert out == [("rgb100.1", "depth100.1")]
+
+
 def test_streams_at_30_hz_with_jitter_all_match() -> None:
     out, cb = _collector()
     sync = ApproximateTimeSync(3, queue_size=10, slop_s=0.01, callback=cb)
