@@ -9,6 +9,7 @@ pixel's point, 0 where there is no measurement.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -68,11 +69,30 @@ def validate_depth(depth_m: np.ndarray, shape: tuple[int, int] | None = None) ->
 
 
 def depth_from_millimetres(depth_raw: np.ndarray, units_per_m: float = 1000.0) -> np.ndarray:
-    """Convert an integer depth image (e.g. uint16 ``16UC1``, 1000 units per metre; TUM
-    uses 5000) into float32 metres, keeping 0 as "no measurement"."""
-    if units_per_m <= 0.0:
-        raise ValueError(f"units_per_m must be positive, got {units_per_m}")
-    return np.asarray(depth_raw).astype(np.float32) / np.float32(units_per_m)
+    """Convert an integer depth image (H, W) (e.g. uint16 ``16UC1``, 1000 units per metre;
+    TUM uses 5000) into float32 metres, keeping 0 as "no measurement".
+
+    Raises :class:`InvalidDepthError` when the image is not of an integer dtype (a float
+    image is taken to be metres already and must not be divided again), holds negative
+    values, or ``units_per_m`` is not a finite number > 0."""
+    raw = np.asarray(depth_raw)
+    if isinstance(units_per_m, (bool, np.bool_)):
+        raise InvalidDepthError(f"units_per_m must be a number, got {units_per_m!r}")
+    try:
+        units = float(units_per_m)
+    except (TypeError, ValueError) as exc:
+        raise InvalidDepthError(f"units_per_m must be a number, got {units_per_m!r}") from exc
+    # not (x > 0) rejects NaN as well.
+    if not (math.isfinite(units) and units > 0.0):
+        raise InvalidDepthError(f"units_per_m must be finite and > 0, got {units_per_m!r}")
+    if not np.issubdtype(raw.dtype, np.integer) or raw.dtype == np.bool_:
+        raise InvalidDepthError(f"raw depth must be an integer image (e.g. uint16), got "
+                                f"{raw.dtype}; floating point depth is already in metres")
+    if raw.ndim != 2:
+        raise InvalidDepthError(f"raw depth must be (H, W), got shape {raw.shape}")
+    if np.issubdtype(raw.dtype, np.signedinteger) and raw.size and raw.min() < 0:
+        raise InvalidDepthError("raw depth contains negative values (0 means no measurement)")
+    return raw.astype(np.float32) / np.float32(units)
 
 
 @dataclass

@@ -3,11 +3,14 @@ summed weights, coarsened when it outgrows its cap (pure numpy)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
 class EvidenceFormatError(ValueError):
-    """A stored evidence dictionary is malformed (points and weights disagree)."""
+    """A stored evidence dictionary is malformed (points and weights disagree, or the voxel
+    size or point cap is not a finite positive number)."""
 
 
 class VoxelEvidence:
@@ -67,10 +70,24 @@ class VoxelEvidence:
 
     @classmethod
     def from_dict(cls, data: dict, max_points: int) -> "VoxelEvidence":
-        ev = cls(float(data["voxel_size_m"]), max_points)
-        pts = np.asarray(data.get("points", []), dtype=np.float64).reshape(-1, 3)
-        counts = np.asarray(data.get("counts", []), dtype=np.float64).reshape(-1)
-        if len(pts) != len(counts) or not np.all(np.isfinite(pts)) or np.any(counts <= 0):
+        """Rebuild evidence from :meth:`to_dict` output; raises :class:`EvidenceFormatError`
+        unless ``voxel_size_m`` [m] is finite and > 0, ``max_points`` >= 1, and every point
+        is finite with a finite positive count."""
+        try:
+            voxel_size_m = float(data["voxel_size_m"])
+            pts = np.asarray(data.get("points", []), dtype=np.float64).reshape(-1, 3)
+            counts = np.asarray(data.get("counts", []), dtype=np.float64).reshape(-1)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise EvidenceFormatError(f"malformed evidence: {exc!r}") from exc
+        # A zero, negative or NaN voxel loads but breaks every later fusion.
+        if not (math.isfinite(voxel_size_m) and voxel_size_m > 0):
+            raise EvidenceFormatError(f"voxel_size_m must be finite and > 0, "
+                                      f"got {data['voxel_size_m']!r}")
+        if isinstance(max_points, bool) or int(max_points) != max_points or max_points < 1:
+            raise EvidenceFormatError(f"max_points must be an integer >= 1, got {max_points!r}")
+        ev = cls(voxel_size_m, max_points)
+        if len(pts) != len(counts) or not np.all(np.isfinite(pts)) \
+                or not np.all(np.isfinite(counts)) or not np.all(counts > 0):
             raise EvidenceFormatError("evidence points and counts disagree or are invalid")
         if len(pts):
             ev._merge(pts, counts)

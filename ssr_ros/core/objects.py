@@ -62,24 +62,51 @@ class Observation:
         if not isinstance(self.label, str) or not self.label.strip():
             raise InvalidObservationError(f"observation label must be a non-empty string, "
                                           f"got {self.label!r}")
-        c = np.asarray(self.center_m, dtype=np.float64)
-        s = np.asarray(self.size_m, dtype=np.float64)
+        c = _float_array(self.center_m, "center_m")
+        s = _float_array(self.size_m, "size_m")
         if c.shape != (3,) or s.shape != (3,):
             raise InvalidObservationError("center_m and size_m must have shape (3,)")
-        if not (np.all(np.isfinite(c)) and np.all(np.isfinite(s))
-                and math.isfinite(self.yaw_rad) and math.isfinite(self.score)):
+        yaw = _float_scalar(self.yaw_rad, "yaw_rad")
+        score = _float_scalar(self.score, "score")
+        if not (np.all(np.isfinite(c)) and np.all(np.isfinite(s)) and math.isfinite(yaw)):
             raise InvalidObservationError(f"non-finite geometry for {self.label!r}")
         if np.any(s < 0):
             raise InvalidObservationError(f"negative size for {self.label!r}: {s}")
+        # not (0 <= x <= 1) also rejects NaN.
+        if not 0.0 <= score <= 1.0:
+            raise InvalidObservationError(f"score must be in [0, 1], got {self.score!r}")
+        if self.camera_position_m is not None:
+            cam = _float_array(self.camera_position_m, "camera_position_m")
+            if cam.shape != (3,) or not np.all(np.isfinite(cam)):
+                raise InvalidObservationError(
+                    f"camera_position_m must be finite with shape (3,), got {cam!r}")
         if self.points_m is not None:
-            p = np.asarray(self.points_m)
+            p = _float_array(self.points_m, "points_m")
             if p.ndim != 2 or p.shape[1] != 3 or not np.all(np.isfinite(p)):
                 raise InvalidObservationError("points_m must be finite (N, 3)")
             if self.point_weights is not None:
-                w = np.asarray(self.point_weights, dtype=np.float64)
+                w = _float_array(self.point_weights, "point_weights")
                 if w.shape != (len(p),) or not np.all(np.isfinite(w)) or np.any(w <= 0):
                     raise InvalidObservationError("point_weights must be positive, one "
                                                   "per point")
+
+
+def _float_array(value: object, name: str) -> np.ndarray:
+    """``value`` as a float64 array, or :class:`InvalidObservationError` if not numeric."""
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidObservationError(f"{name} must be numeric: {exc}") from exc
+
+
+def _float_scalar(value: object, name: str) -> float:
+    """``value`` as a float, or :class:`InvalidObservationError` if it is not a number."""
+    if isinstance(value, (bool, np.bool_)):
+        raise InvalidObservationError(f"{name} must be a number, got {value!r}")
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as exc:
+        raise InvalidObservationError(f"{name} must be a number, got {value!r}") from exc
 
 
 @dataclass
@@ -127,8 +154,12 @@ class ObjectMapConfig:
     compatible_labels: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.voxel_size_m <= 0 or self.max_points_per_object < 16:
-            raise ValueError("voxel_size_m must be > 0 and max_points_per_object >= 16")
+        # Written as not (x > 0) so that NaN is rejected too.
+        if not (self.voxel_size_m > 0 and math.isfinite(self.voxel_size_m)
+                and 0 < self.min_voxel_size_m <= self.voxel_size_m) \
+                or self.max_points_per_object < 16:
+            raise ValueError("need finite 0 < min_voxel_size_m <= voxel_size_m and "
+                             "max_points_per_object >= 16")
         if self.max_objects < 1 or self.max_views_per_object < 1:
             raise ValueError("max_objects and max_views_per_object must be >= 1")
         if self.confirm_observations < 1 or self.drop_tentative_after_keyframes < 1:
@@ -285,9 +316,15 @@ class ObjectMap:
         is unchanged."""
         obs_list = list(observations)
         for obs in obs_list:
+            if not isinstance(obs, Observation):
+                raise InvalidObservationError(f"expected an Observation, got {type(obs)!r}")
             obs.validate()
-        if not math.isfinite(stamp_s):
+        if not math.isfinite(_float_scalar(stamp_s, "stamp_s")):
             raise InvalidObservationError(f"stamp_s must be finite, got {stamp_s}")
+        if isinstance(keyframe_index, (bool, np.bool_)) \
+                or not isinstance(keyframe_index, (int, np.integer)) or keyframe_index < 0:
+            raise InvalidObservationError(
+                f"keyframe_index must be an integer >= 0, got {keyframe_index!r}")
         with self._lock:
             before = {i: t.confirmed for i, t in self._tracks.items()}
             changes = MapChanges()
@@ -567,8 +604,16 @@ class ObjectMap:
                                               np.float64).reshape(-1, 3),
                            size_from_prior=bool(d["size_from_prior"]),
                            confirmed=bool(d["confirmed"]))
-                if not (np.all(np.isfinite(t.center_m)) and np.all(np.isfinite(t.size_m))):
-                    raise ObjectMapFormatError(f"object {tid} has non-finite geometry")
+                if not (np.all(np.isfinite(t.center_m)) and np.all(np.isfinite(t.size_m))
+                        and np.all(t.size_m >= 0) and math.isfinite(t.yaw_rad)
+                        and np.all(np.isfinite(t.views_m))):
+                    raise ObjectMapFormatError(f"object {tid} has non-finite or negative "
+                                               "geometry")
+                if not (0.0 <= t.score <= 1.0 and t.observation_count >= 1
+                        and all(math.isfinite(v) and v >= 0 for v in votes.values())
+                        and math.isfinite(t.first_seen_s) and math.isfinite(t.last_seen_s)):
+                    raise ObjectMapFormatError(f"object {tid} has an invalid score, "
+                                               "observation count, label vote or stamp")
                 tracks[tid] = t
             next_id = int(data["next_id"])
         except (KeyError, TypeError, ValueError) as exc:

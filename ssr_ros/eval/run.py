@@ -12,14 +12,19 @@ one-to-one by minimum total distance), centre error [m] (median, p90) and relati
 error (median over matched objects of the mean of ``|est - gt| / gt`` over the two
 horizontal sides, sorted so the heading convention does not matter, and the height),
 count error per category, and time per pipeline stage [ms]. Ground truth is the set of
-objects the sequence shows (``SimSequence.first_seen``). When the question generator
-and the QA evaluator are importable, VSI-style question scores are added under ``qa``.
+objects the sequence shows (``SimSequence.first_seen``). Unless ``--no-qa`` is given,
+VSI-style question scores (generated questions answered by the query engine) are added
+under ``qa``; ``--plot DIR`` writes a bird's-eye PNG of each map.
+
+Invalid arguments (a negative seed, an image side the simulator cannot render, a
+non-positive match distance) end with exit status 2 and a one-line message.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -28,9 +33,14 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from ssr_ros.core.queries import QueryEngine
 from ssr_ros.core.types import ObjectState
+from ssr_ros.eval.bev import save_bev
+from ssr_ros.eval.qa import evaluate as evaluate_questions
+from ssr_ros.eval.questions import generate_questions
 from ssr_ros.perception.pipeline import MappingPipeline, PipelineConfig
 from ssr_ros.perception.priors import normalize_label
+from ssr_ros.sim import SceneGenerationError, SequenceError, make_scene, render_sequence
 
 STAGES = ("select", "proposals", "room", "lifting", "fusion", "cogmap", "total")
 
@@ -112,18 +122,12 @@ def _summary(n_gt: int, n_pred: int, n_matched: int, centre: list[float],
     }
 
 
-def _qa_scores(scene, seq, pipe: MappingPipeline, seed: int) -> dict[str, float] | None:
-    """VSI-style question scores when H1's generator and H3's evaluator are importable."""
-    try:
-        from ssr_ros.core.queries import QueryEngine
-        from ssr_ros.eval.qa import evaluate
-        from ssr_ros.eval.questions import generate_questions
-    except ImportError:
-        return None
+def _qa_scores(scene, seq, pipe: MappingPipeline, seed: int) -> dict[str, float]:
+    """VSI-style question scores (task -> score in [0, 1], plus ``overall``) of the map."""
     questions = generate_questions(scene, seq, seed)
     engine = QueryEngine(pipe.object_map.objects(), cogmap=pipe.cogmap,
                          robot_pose=seq.robot_pose(len(seq) - 1), room=pipe.room.room())
-    return evaluate(questions, engine)
+    return evaluate_questions(questions, engine)
 
 
 def evaluate_seed(seed: int, source: str = "labels", noise: bool = False,
@@ -131,9 +135,10 @@ def evaluate_seed(seed: int, source: str = "labels", noise: bool = False,
                   trajectory: str = "walk", max_distance_m: float = 0.5,
                   with_qa: bool = True, plot_dir: str | None = None) -> dict[str, Any]:
     """Map one simulated sequence and score it (see the module docstring); with
-    ``plot_dir`` a bird's-eye PNG of the map is written there (``seed_<seed>.png``)."""
-    from ssr_ros.sim import make_scene, render_sequence
+    ``plot_dir`` a bird's-eye PNG of the map is written there (``seed_<seed>.png``).
 
+    Raises the simulator's ``SceneGenerationError`` / ``SequenceError`` for a seed, frame
+    count or image size it cannot render."""
     scene = make_scene(seed)
     seq = render_sequence(scene, n_frames=n_frames, width=width, height=height,
                           trajectory=trajectory, noise=noise)
@@ -175,20 +180,14 @@ def evaluate_seed(seed: int, source: str = "labels", noise: bool = False,
         "_raw": scored,
     }
     if with_qa:
-        qa = _qa_scores(scene, seq, pipe, seed)
-        if qa is not None:
-            out["qa"] = qa
+        out["qa"] = _qa_scores(scene, seq, pipe, seed)
     if plot_dir is not None:
         out["plot"] = _plot(plot_dir, seed, pipe)
     return out
 
 
-def _plot(plot_dir: str, seed: int, pipe: MappingPipeline) -> str | None:
-    """Write the bird's-eye picture when the plotting module is available."""
-    try:
-        from ssr_ros.eval.bev import save_bev
-    except ImportError:
-        return None
+def _plot(plot_dir: str, seed: int, pipe: MappingPipeline) -> str:
+    """Write the bird's-eye picture of the map to ``<plot_dir>/seed_<seed>.png``."""
     path = pipe.camera_path()
     path_m = path[:, 1:] if len(path) else None
     return str(save_bev(f"{plot_dir}/seed_{seed}.png", pipe.object_map.objects(),
@@ -255,11 +254,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not seeds or args.frames < 1:
         print("ssr-eval: need at least one seed and one frame", file=sys.stderr)
         return 2
+    if any(s < 0 for s in seeds):
+        print(f"ssr-eval: --seeds must be integers >= 0, got {args.seeds!r}", file=sys.stderr)
+        return 2
+    if not (math.isfinite(args.match_distance) and args.match_distance > 0):
+        print(f"ssr-eval: --match-distance must be a finite distance > 0 m, got "
+              f"{args.match_distance}", file=sys.stderr)
+        return 2
     per_seed = []
     for seed in seeds:
-        r = evaluate_seed(seed, args.source, args.noise, args.frames, args.width, args.height,
-                          args.trajectory, args.match_distance, with_qa=not args.no_qa,
-                          plot_dir=args.plot)
+        try:
+            r = evaluate_seed(seed, args.source, args.noise, args.frames, args.width,
+                              args.height, args.trajectory, args.match_distance,
+                              with_qa=not args.no_qa, plot_dir=args.plot)
+        except (SceneGenerationError, SequenceError) as exc:
+            # Raised before any rendering (bad seed, size or frame count): a usage error.
+            print(f"ssr-eval: {exc}", file=sys.stderr)
+            return 2
         per_seed.append(r)
         o = r["objects"]
         print(f"seed {seed:>4}: recall {o['recall']:.3f} precision {o['precision']:.3f} "

@@ -85,6 +85,42 @@ def test_bad_depth_rejected():
 def test_depth_from_millimetres_keeps_zero_invalid():
     d = depth_from_millimetres(np.array([[0, 5000]], dtype=np.uint16), 5000.0)
     assert d.dtype == np.float32 and d.tolist() == [[0.0, 1.0]]
+    d = depth_from_millimetres(np.array([[0, 1500]], dtype=np.int32))
+    assert d.tolist() == [[0.0, 1.5]]
+
+
+@pytest.mark.parametrize("raw, units", [
+    (np.array([[0, 1000]], dtype=np.uint16), np.nan),
+    (np.array([[0, 1000]], dtype=np.uint16), np.inf),
+    (np.array([[0, 1000]], dtype=np.uint16), 0.0),
+    (np.array([[0, 1000]], dtype=np.uint16), -1000.0),
+    (np.array([[0, -1000]], dtype=np.int16), 1000.0),
+    (np.array([[0.0, 1.5]], dtype=np.float32), 1000.0),
+    (np.array([[True, False]]), 1000.0),
+    (np.array([0, 1000], dtype=np.uint16), 1000.0),
+])
+def test_depth_from_millimetres_rejects_bad_input(raw, units):
+    with pytest.raises(InvalidDepthError):
+        depth_from_millimetres(raw, units)
+
+
+def test_distorted_projection_matches_opencv():
+    cv2 = pytest.importorskip("cv2", reason="OpenCV is the reference for plumb-bob")
+    D = np.array([-0.28, 0.09, 0.0012, -0.0008, -0.015])
+    Kc = np.array([[520.0, 0.0, 319.5], [0.0, 525.0, 241.0], [0.0, 0.0, 1.0]])
+    cam = PinholeCamera.from_K(Kc, 640, 480, distortion=D)
+    rng = np.random.default_rng(3)
+    # Points filling the field of view out to the corners, where distortion is strongest.
+    xy = rng.uniform([-0.6, -0.45], [0.6, 0.45], size=(500, 2))
+    z = rng.uniform(0.4, 6.0, size=500)
+    pts = np.column_stack([xy * z[:, None], z])
+    uv, front = cam.project(pts)
+    ref, _ = cv2.projectPoints(pts.reshape(-1, 1, 3), np.zeros(3), np.zeros(3), Kc, D)
+    assert front.all()
+    assert np.abs(uv - ref.reshape(-1, 2)).max() < 1e-6
+    # Distortion is large enough there that a wrong coefficient would show.
+    plain, _ = PinholeCamera.from_K(Kc, 640, 480).project(pts)
+    assert np.abs(plain - uv).max() > 20.0
 
 
 def test_scaled_camera_matches_downsampled_image():

@@ -4,7 +4,7 @@ bounds and persistence."""
 import numpy as np
 import pytest
 
-from ssr_ros.core.evidence import VoxelEvidence
+from ssr_ros.core.evidence import EvidenceFormatError, VoxelEvidence
 from ssr_ros.core.objects import (
     InvalidObservationError,
     ObjectMap,
@@ -121,10 +121,70 @@ def test_invalid_observation_leaves_map_unchanged():
     for bad in (Observation("chair", [np.nan, 0, 0], [1, 1, 1]),
                 Observation("", [0, 0, 0], [1, 1, 1]),
                 Observation("chair", [0, 0, 0], [1, -1, 1]),
-                Observation("chair", [0, 0, 0], [1, 1, 1], points_m=np.full((3, 3), np.inf))):
+                Observation("chair", [0, 0, 0], [1, 1, 1], points_m=np.full((3, 3), np.inf)),
+                # Camera positions and scores are used after a new track is created, so
+                # they must be rejected up front too.
+                Observation("chair", [0, 0, 0], [1, 1, 1], camera_position_m=np.zeros(2)),
+                Observation("chair", [0, 0, 0], [1, 1, 1],
+                            camera_position_m=np.array([0.0, np.nan, 1.5])),
+                Observation("chair", [0, 0, 0], [1, 1, 1], score=-5.0),
+                Observation("chair", [0, 0, 0], [1, 1, 1], score=1.5),
+                Observation("chair", [0, 0, 0], [1, 1, 1], score=float("nan")),
+                Observation("chair", ["a", 0, 0], [1, 1, 1]),
+                "not an observation"):
         with pytest.raises(InvalidObservationError):
             omap.integrate([good, bad], 1.0, 1)
+    for stamp_s, keyframe_index in ((float("nan"), 1), (1.0, -1), (1.0, 1.5), (1.0, "1"),
+                                    (1.0, None)):
+        with pytest.raises(InvalidObservationError):
+            omap.integrate([good], stamp_s, keyframe_index)
     assert omap.to_dict() == before
+    assert omap.objects()[0].score == pytest.approx(0.9)
+
+
+@pytest.mark.parametrize("voxel_size_m", [0.0, -0.03, float("nan"), float("inf")])
+def test_map_file_with_bad_voxel_size_is_rejected(voxel_size_m):
+    rng = np.random.default_rng(9)
+    omap = ObjectMap(ObjectMapConfig(confirm_observations=1))
+    omap.integrate([obs("chair", [2, 0, 0.45], [0.5, 0.5, 0.9], rng)], 0.0, 0)
+    data = omap.to_dict()
+    data["objects"][0]["evidence"]["voxel_size_m"] = voxel_size_m
+    with pytest.raises(ObjectMapFormatError):
+        ObjectMap.from_dict(data, config=omap.config)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("counts", [float("nan")]), ("counts", [float("inf")]), ("voxel_size_m", "x"),
+    ("points", [[0.0, 0.0]])])
+def test_evidence_with_bad_numbers_is_rejected(field, value):
+    data = {"voxel_size_m": 0.03, "points": [[0.0, 0.0, 0.0]], "counts": [1.0]}
+    data[field] = value
+    with pytest.raises(EvidenceFormatError):
+        VoxelEvidence.from_dict(data, 100)
+    with pytest.raises(EvidenceFormatError):
+        VoxelEvidence.from_dict({"voxel_size_m": 0.03, "points": [], "counts": []}, 0)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("score", -0.5), ("score", float("nan")), ("yaw_rad", float("inf")),
+    ("size_m", [0.5, -0.5, 0.9]), ("views_m", [[0.0, float("nan"), 1.5]]),
+    ("observation_count", 0), ("first_seen_s", float("nan"))])
+def test_map_file_with_bad_object_numbers_is_rejected(field, value):
+    rng = np.random.default_rng(10)
+    omap = ObjectMap(ObjectMapConfig(confirm_observations=1))
+    omap.integrate([obs("chair", [2, 0, 0.45], [0.5, 0.5, 0.9], rng)], 0.0, 0)
+    data = omap.to_dict()
+    data["objects"][0][field] = value
+    with pytest.raises(ObjectMapFormatError):
+        ObjectMap.from_dict(data, config=omap.config)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"voxel_size_m": float("nan")}, {"voxel_size_m": 0.0},
+    {"min_voxel_size_m": 0.0}, {"min_voxel_size_m": 0.05}])
+def test_config_rejects_bad_voxel_sizes(kwargs):
+    with pytest.raises(ValueError):
+        ObjectMapConfig(**kwargs)
 
 
 def test_round_trip_through_dict():
