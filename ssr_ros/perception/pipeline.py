@@ -57,6 +57,17 @@ class InvalidFrameError(ValueError):
     """An RGB image, a stamp or another frame input is malformed (shape, dtype, value)."""
 
 
+def _same_distortion(cam: PinholeCamera, dist: np.ndarray | None) -> bool:
+    """True when ``cam`` already models ``dist`` (None and all-zero mean none)."""
+    d = None if dist is None else np.asarray(dist, dtype=np.float64).ravel()
+    if d is None or d.size == 0 or not np.any(d):
+        return cam.distortion is None
+    if cam.distortion is None or d.size > cam.distortion.size:
+        return False
+    return bool(np.array_equal(cam.distortion[:d.size], d)
+                and not np.any(cam.distortion[d.size:]))
+
+
 def _load_cogmap_class() -> Any:
     """The LocalCogMap class when ``ssr_ros.core.cogmap`` is available, else None."""
     try:
@@ -157,11 +168,14 @@ class MappingPipeline:
 
     # ------------------------------------------------------------------ validation
 
-    def _camera_for(self, K: np.ndarray, width: int, height: int) -> PinholeCamera:
+    def _camera_for(self, K: np.ndarray, width: int, height: int,
+                    dist: np.ndarray | None = None) -> PinholeCamera:
+        """The cached camera for these intrinsics; rebuilt when K, size or ``dist`` change.
+        Raises InvalidIntrinsicsError for unusable distortion coefficients."""
         cam = self._camera
         if cam is None or cam.width != width or cam.height != height or \
-                not np.array_equal(cam.K, K):
-            cam = PinholeCamera(K, width, height)
+                not np.array_equal(cam.K, K) or not _same_distortion(cam, dist):
+            cam = PinholeCamera(K, width, height, dist)
             self._camera = cam
         return cam
 
@@ -200,12 +214,15 @@ class MappingPipeline:
     def process(self, rgb: np.ndarray, depth_m: np.ndarray, K: np.ndarray,
                 T_map_cam: np.ndarray, stamp_s: float, labels: np.ndarray | None = None,
                 boxes: list[Box2D] | None = None,
-                id_to_category: dict[int, str] | None = None) -> PipelineResult | None:
+                id_to_category: dict[int, str] | None = None,
+                dist: np.ndarray | None = None) -> PipelineResult | None:
         """Process one frame; returns None when it is not a keyframe.
 
         ``rgb`` (H, W, 3) uint8, ``depth_m`` (H, W) float [m, 0 = invalid], ``K`` (3, 3),
         ``T_map_cam`` (4, 4) camera optical frame -> map, ``stamp_s`` [s], optional
-        instance ``labels`` (H, W) with ``id_to_category`` and optional 2D ``boxes``.
+        instance ``labels`` (H, W) with ``id_to_category`` and optional 2D ``boxes``;
+        ``dist`` the plumb-bob coefficients (k1, k2, p1, p2[, k3]) of unrectified images
+        (CameraInfo ``D``; None or all zero = rectified), used by every back-projection.
         Raises a ValueError subclass (InvalidDepthError, ImageSizeMismatchError,
         InvalidIntrinsicsError, InvalidTransformError, UnknownLabelError, InvalidBoxError,
         InvalidFrameError) before changing anything when an input is bad."""
@@ -213,7 +230,7 @@ class MappingPipeline:
             t0 = time.perf_counter()
             rgb, depth, K, T, stamp_s, labels = self._validate(
                 rgb, depth_m, K, T_map_cam, stamp_s, labels, id_to_category, boxes)
-            cam = self._camera_for(K, depth.shape[1], depth.shape[0])
+            cam = self._camera_for(K, depth.shape[1], depth.shape[0], dist)
             t1 = time.perf_counter()
             self.frame_count += 1
             with self._trajectory_lock:

@@ -3,7 +3,8 @@
 :func:`decode_frame` turns the matched colour, depth, camera_info (and label image)
 messages into numpy arrays and checks what only makes sense across them: the depth is
 registered to the colour image (same size), the intrinsics describe that size, the label
-image has that size too, and the stamp does not go backwards. Any failure raises
+image has that size too, and the lens distortion is one the mapping can undo. Any
+failure raises
 :class:`~ssr_ros.ros.errors.InvalidMessage` with the reason counted in /diagnostics.
 Pure (no rclpy).
 """
@@ -31,7 +32,9 @@ MAX_LABEL_NAMES = 4096
 class RgbdFrame:
     """A decoded frame: ``rgb`` (H, W, 3) uint8, ``depth_m`` (H, W) float32 [m, 0 = none],
     ``intrinsics`` (K 3x3 [px]), ``labels`` (H, W) uint16 instance ids or None,
-    ``stamp_s`` [s], ``frame_id`` (camera optical frame)."""
+    ``stamp_s`` [s], ``frame_id`` (camera optical frame), ``dist`` the plumb-bob
+    coefficients (k1, k2, p1, p2, k3) of the unrectified images or None (rectified or
+    no distortion): the pipeline undistorts every back-projected pixel with them."""
 
     rgb: np.ndarray
     depth_m: np.ndarray
@@ -39,6 +42,27 @@ class RgbdFrame:
     stamp_s: float
     frame_id: str
     labels: np.ndarray | None = None
+    dist: np.ndarray | None = None
+
+
+def plumb_bob_coefficients(intrinsics: CameraIntrinsics) -> np.ndarray | None:
+    """The distortion of ``intrinsics`` as plumb-bob (k1, k2, p1, p2, k3), or None when
+    there is none (empty or all-zero ``D``: rectified images such as ``image_rect``).
+
+    ``rational_polynomial`` whose k4..k6 are zero is plumb-bob. Raises
+    :class:`InvalidMessage` ``camera_info`` for any other non-zero distortion
+    (``equidistant`` fisheye, a true rational polynomial): mapping those pixels as
+    pinhole would misplace objects, so rectify first (``image_proc``).
+    """
+    D = np.asarray(intrinsics.D, dtype=np.float64).reshape(-1)
+    if D.size == 0 or not np.any(D):
+        return None
+    model = intrinsics.distortion_model
+    if model == "plumb_bob" or (model == "rational_polynomial" and not np.any(D[5:])):
+        return D[:5].copy()
+    raise InvalidMessage("camera_info", f"{model} distortion {np.round(D, 4).tolist()} "
+                         "cannot be undone here: rectify the images (image_proc) and "
+                         "subscribe to image_rect")
 
 
 def decode_frame(color_msg: Any, depth_msg: Any, info_msg: Any, labels_msg: Any = None,
@@ -47,8 +71,10 @@ def decode_frame(color_msg: Any, depth_msg: Any, info_msg: Any, labels_msg: Any 
     """Decode and cross-check one synchronised set (colour may be a CompressedImage).
 
     Raises :class:`InvalidMessage`: the per-message reasons of the conversions, plus
-    ``size_mismatch`` (depth, labels or camera_info not of the colour image's size) and
-    ``frame_id`` (the colour image is not in ``expected_frame`` when one is configured).
+    ``size_mismatch`` (depth, labels or camera_info not of the colour image's size),
+    ``camera_info`` (a distortion model other than plumb-bob, see
+    :func:`plumb_bob_coefficients`) and ``frame_id`` (the colour image is not in
+    ``expected_frame`` when one is configured).
     """
     frame_id = str(color_msg.header.frame_id)
     if expected_frame and frame_id != expected_frame:
@@ -67,6 +93,7 @@ def decode_frame(color_msg: Any, depth_msg: Any, info_msg: Any, labels_msg: Any 
     if not intrinsics.matches(width, height):
         raise InvalidMessage("size_mismatch", f"camera_info is for {intrinsics.width}x"
                              f"{intrinsics.height}, images are {width}x{height}")
+    dist = plumb_bob_coefficients(intrinsics)
     labels = None
     if labels_msg is not None:
         labels = image_to_labels(labels_msg, max_pixels)
@@ -75,7 +102,7 @@ def decode_frame(color_msg: Any, depth_msg: Any, info_msg: Any, labels_msg: Any 
                                  f"{labels.shape[0]} is not {width}x{height}")
     return RgbdFrame(rgb=rgb, depth_m=depth_m, intrinsics=intrinsics,
                      stamp_s=stamp_to_s(color_msg.header.stamp), frame_id=frame_id,
-                     labels=labels)
+                     labels=labels, dist=dist)
 
 
 def parse_label_names_json(text: str) -> dict[int, str]:

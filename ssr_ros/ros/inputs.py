@@ -30,8 +30,12 @@ from ssr_ros.ros.sync import ApproximateTimeSync, message_filters_available
 LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL,
                          history=HistoryPolicy.KEEP_LAST)
-POSE_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
-                      history=HistoryPolicy.KEEP_LAST)
+# Best effort matches both best-effort and reliable publishers (a reliable subscriber
+# never connects to a best-effort odometry source). A lost pose costs little: lookups
+# interpolate between neighbours up to ``pose_max_gap_s``; the depth covers ~1 s of a
+# 100 Hz source waiting for the input callback group.
+POSE_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT,
+                      durability=DurabilityPolicy.VOLATILE, history=HistoryPolicy.KEEP_LAST)
 
 
 class CameraInputs:
@@ -92,8 +96,11 @@ class CameraInputs:
     def _input_callback(self, index: int, name: str):
         def callback(msg: Any) -> None:
             self.stats.count_received(name)
+            sync = self._sync
+            if sync is None:  # torn down while this message was in flight
+                return
             try:
-                self._sync.add(index, msg)
+                sync.add(index, msg)
             except InvalidMessage as exc:
                 self._reject(exc)
         return callback
@@ -101,7 +108,9 @@ class CameraInputs:
     def _on_synced(self, *msgs: Any) -> None:
         """Synchroniser callback: O(1), newest complete set wins the worker's slot."""
         self._slot.put((time.monotonic(), msgs))
-        self._worker_wakeup.trigger()
+        wakeup = self._worker_wakeup
+        if wakeup is not None:
+            wakeup.trigger()
 
     def _on_label_names(self, msg: String) -> None:
         try:
@@ -111,15 +120,21 @@ class CameraInputs:
 
     def _on_camera_pose(self, msg: PoseStamped) -> None:
         self.stats.count_received("camera_pose")
+        source = self._pose_source
+        if source is None:
+            return
         try:
-            self._pose_source.add_camera_pose(msg)
+            source.add_camera_pose(msg)
         except InvalidMessage as exc:
             self._reject(exc)
 
     def _on_odometry(self, msg: Odometry) -> None:
         self.stats.count_received("odom")
+        source = self._pose_source
+        if source is None:
+            return
         try:
-            self._pose_source.add_odometry(msg)
+            source.add_odometry(msg)
         except InvalidMessage as exc:
             self._reject(exc)
 

@@ -121,15 +121,17 @@ class MapKeeper:
 
     # ----------------------------------------------------------------- writing
     def process(self, rgb: np.ndarray, depth_m: np.ndarray, K: np.ndarray,
-                T_map_cam: np.ndarray, stamp_s: float, **proposal_inputs: Any) -> Any:
+                T_map_cam: np.ndarray, stamp_s: float, dist: np.ndarray | None = None,
+                **proposal_inputs: Any) -> Any:
         """Run one frame through the pipeline; returns its result (None when the frame is
-        not a keyframe). Publishes a new snapshot when the map changed.
+        not a keyframe). Publishes a new snapshot when the map changed. ``dist``: plumb-bob
+        coefficients (k1, k2, p1, p2, k3) of the unrectified images, or None.
 
         Raises whatever the pipeline raises for bad input (ValueError subclasses); the map
         is then unchanged.
         """
         with self._write_lock:
-            result = self.pipeline.process(rgb, depth_m, K, T_map_cam, stamp_s,
+            result = self.pipeline.process(rgb, depth_m, K, T_map_cam, stamp_s, dist=dist,
                                            **proposal_inputs)
             if result is None:
                 return None

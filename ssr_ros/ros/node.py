@@ -20,14 +20,23 @@ Threads: subscription callbacks only store messages (the synchroniser keeps the 
 complete set in a one-slot mailbox, newest wins); a guard condition wakes the worker
 callback, in its own mutually exclusive callback group, which decodes, looks up the pose
 and runs the pipeline; services run in another group, on a MultiThreadedExecutor, so
-queries are answered while a keyframe is being processed.
+queries are answered while a keyframe is being processed. Lifecycle transitions run in
+the default group, in parallel with the worker: the worker holds ``_frame_lock`` for a
+whole frame and works on local references, and a teardown (cleanup, shutdown, error)
+takes the same lock, so it waits for the frame in flight to finish instead of freeing
+the pipeline, the pose source or the model under it; the timers' publishing shares
+``_publish_lock`` with the teardown for the same reason.
 
 Frame stamps must increase: a frame at or before the last mapped frame is dropped
 (``invalid.stamp_backwards``) however far back it is, so a replayed bag or a reset
-simulator needs ``clear_map`` (which forgets the last stamp) or a restart. A frame is
-mapped only with a pose at its stamp, so a stamp that jumps forward is dropped for lack
-of a pose (``pose_drop.*``, see :mod:`ssr_ros.ros.pose_source`) and does not advance
-the last stamp.
+simulator needs ``clear_map``, a cleanup (both forget the last stamp: a reconfigured
+node starts fresh) or a restart. A frame is mapped only with a pose at its stamp, so a
+stamp that jumps forward is dropped for lack of a pose (``pose_drop.*``, see
+:mod:`ssr_ros.ros.pose_source`) and does not advance the last stamp.
+
+Lens distortion: the images are ``image_raw`` (unrectified), so a plumb-bob ``D`` of
+camera_info goes to the pipeline, which undistorts every back-projected pixel; other
+non-zero distortion models are refused (``invalid.camera_info``: rectify first).
 
 The subscriptions live in :mod:`ssr_ros.ros.inputs`, the services and the map file in
 :mod:`ssr_ros.ros.services`, the published outputs in :mod:`ssr_ros.ros.publishing`
@@ -110,6 +119,8 @@ class SsrNode(CameraInputs, MapServices, MapPublishing, Node):
         self._worker_wakeup = None
         self._active = False
         self._save_lock = threading.Lock()
+        # held by the worker for a whole frame and by the teardown (see the docstring)
+        self._frame_lock = threading.Lock()
         # the worker (on change) and the timer (low-rate repeat) both publish the map
         self._publish_lock = threading.Lock()
 
@@ -209,18 +220,24 @@ class SsrNode(CameraInputs, MapServices, MapPublishing, Node):
         return TransitionCallbackReturn.SUCCESS
 
     def _teardown(self) -> None:
+        # Cleared first so a frame that is not yet under the lock returns at once.
         self._active = False
-        if self.model is not None:
-            self.model.cleanup()
-            self.model = None
-        self._destroy("activate")
-        self._destroy("configure")
-        self._slot.clear()
-        self.keeper = None
-        if isinstance(self._pose_source, TfPoseSource):
-            self._pose_source.close()
-        self._pose_source = None
-        self._sync = None
+        # Frame, then publish: the worker takes them in this order too (no deadlock).
+        with self._frame_lock, self._publish_lock:
+            if self.model is not None:
+                self.model.cleanup()
+                self.model = None
+            self._destroy("activate")
+            self._destroy("configure")
+            self._slot.clear()
+            self.keeper = None
+            if isinstance(self._pose_source, TfPoseSource):
+                self._pose_source.close()
+            self._pose_source = None
+            self._sync = None
+            self._worker_wakeup = None
+            # a reconfigured node maps a replayed bag or a reset simulator from scratch
+            self._last_frame_stamp_s = -math.inf
 
     def _destroy(self, stage: str) -> None:
         for entity in self._entities[stage]:
@@ -293,9 +310,19 @@ class SsrNode(CameraInputs, MapServices, MapPublishing, Node):
     # ------------------------------------------------------------------ worker
     def _work(self) -> None:
         item = self._slot.take()
-        keeper, config = self.keeper, self.config
-        if item is None or keeper is None or not self._active:
+        if item is None:
             return
+        with self._frame_lock:
+            # Local references: a parameter change may replace ``config`` meanwhile.
+            keeper, config = self.keeper, self.config
+            pose_source, model = self._pose_source, self.model
+            if keeper is None or config is None or pose_source is None or not self._active:
+                return
+            self._work_on(item, keeper, config, pose_source, model)
+
+    def _work_on(self, item: tuple, keeper: MapKeeper, config: NodeConfig, pose_source: Any,
+                 model: ModelBridge | None) -> None:
+        """One frame, under ``_frame_lock``: decode, pose, pipeline, publish, model."""
         received_at, msgs = item
         labels_msg = msgs[3] if len(msgs) > 3 else None
         t0 = time.perf_counter()
@@ -314,7 +341,7 @@ class SsrNode(CameraInputs, MapServices, MapPublishing, Node):
         t1 = time.perf_counter()
         self.stats.add_latency("decode", t1 - t0)
         try:
-            T_map_cam = self._pose_source.lookup(frame.stamp_s,
+            T_map_cam = pose_source.lookup(frame.stamp_s,
                                                  frame.frame_id or config.camera_frame,
                                                  config.pose_timeout_s)
         except PoseUnavailable as exc:
@@ -330,10 +357,10 @@ class SsrNode(CameraInputs, MapServices, MapPublishing, Node):
         self.stats.add_latency("pose", t2 - t1)
         self._last_frame_stamp_s = frame.stamp_s
         keeper.set_robot_pose(robot_pose_from_camera(T_map_cam, frame.stamp_s))
-        proposal_inputs = self._proposal_inputs(frame)
+        proposal_inputs = self._proposal_inputs(config, frame)
         try:
             result = keeper.process(frame.rgb, frame.depth_m, frame.intrinsics.K, T_map_cam,
-                                    frame.stamp_s, **proposal_inputs)
+                                    frame.stamp_s, dist=frame.dist, **proposal_inputs)
         except ValueError as exc:
             self._reject(InvalidMessage(_reason_of(exc), str(exc)))
             return
@@ -350,15 +377,14 @@ class SsrNode(CameraInputs, MapServices, MapPublishing, Node):
                 self.stats.add_latency(f"pipeline.{stage}", ms / 1000.0)
             self._publish_map(force=False)
             self.stats.add_latency("frame_to_map", time.monotonic() - received_at)
-            self._feed_model(frame, T_map_cam)
+            self._feed_model(model, frame, T_map_cam)
             # From the sensor stamp, when stamps are wall-clock time on this host (not
             # simulated or replayed time): includes transport and synchronisation.
             age_s = time.time() - frame.stamp_s
             if 0.0 <= age_s < 60.0:
                 self.stats.add_latency("stamp_to_map", age_s)
 
-    def _feed_model(self, frame: Any, T_map_cam: Any) -> None:
-        model = self.model
+    def _feed_model(self, model: ModelBridge | None, frame: Any, T_map_cam: Any) -> None:
         if model is None or not model.ready:
             return
         try:
@@ -369,8 +395,8 @@ class SsrNode(CameraInputs, MapServices, MapPublishing, Node):
             if self._throttle.ready("model_keyframe"):
                 self.get_logger().warning(f"keyframe refused by the model: {exc}")
 
-    def _proposal_inputs(self, frame: Any) -> dict[str, Any]:
-        source = self.config.proposal_source
+    def _proposal_inputs(self, config: NodeConfig, frame: Any) -> dict[str, Any]:
+        source = config.proposal_source
         if source == "labels" and frame.labels is not None:
             return {"labels": frame.labels, "id_to_category": dict(self._label_names)}
         if source == "boxes" and frame.labels is not None:

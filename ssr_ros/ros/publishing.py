@@ -4,8 +4,9 @@
 node's ``keeper`` (:class:`~ssr_ros.ros.map_state.MapKeeper`), ``config``, ``model``
 (:class:`~ssr_ros.model.bridge.ModelBridge`), ``stats``, the ``_active`` flag, the
 publishers made at configure (``_graph_pub``, ``_markers_pub``, ``_diag_pub``) and
-``_publish_lock``, which serialises the worker (publishing on change) with the timer
-(low-rate repeat for late joiners that missed the latched message).
+``_publish_lock``, which serialises the worker (publishing on change) with the timers
+(low-rate repeat for late joiners that missed the latched message, diagnostics) and
+with the node's teardown, which destroys the publishers.
 
 Headers that carry no frame stamp (an empty map, a marker reset) are stamped with the
 node's clock, never wall time, so they agree with /clock under ``use_sim_time``.
@@ -29,10 +30,11 @@ class MapPublishing:
 
     def _publish_map(self, force: bool) -> None:
         """Publish the scene graph and markers when the map changed (or when ``force``)."""
-        keeper = self.keeper
-        if keeper is None or not self._active:
-            return
         with self._publish_lock:
+            # Read under the lock: a teardown holds it while it destroys the publishers.
+            keeper = self.keeper
+            if keeper is None or not self._active:
+                return
             snap = keeper.snapshot
             if not force and snap.revision == self._published_revision:
                 return
@@ -51,6 +53,10 @@ class MapPublishing:
         self._publish_map(force=True)
 
     def _publish_diagnostics(self) -> None:
+        with self._publish_lock:
+            self._publish_diagnostics_locked()
+
+    def _publish_diagnostics_locked(self) -> None:
         keeper = self.keeper
         if keeper is None:
             return

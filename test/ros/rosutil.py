@@ -11,8 +11,10 @@ import sys
 import time
 from typing import Any, Callable
 
+import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseStamped
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from rclpy.executors import SingleThreadedExecutor
@@ -21,6 +23,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_srvs.srv import Trigger
 
 from ssr_ros.msg import SceneGraph
+from ssr_ros.ros import conversions as cv
 from ssr_ros.ros.topics import sim_remaps
 from ssr_ros.srv import SpatialQuery
 
@@ -34,6 +37,40 @@ NAMESPACE = f"/ssr_test_{os.getpid()}_{random.SystemRandom().randrange(16**6):06
 NS_ARGS = ["-r", f"__ns:={NAMESPACE}"]
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+# Crafted camera frames (the e2e and in-process node tests).
+FRAME_ID = "camera_color_optical_frame"
+WIDTH, HEIGHT = 320, 240
+K_TEST = np.array([[250.0, 0, WIDTH / 2], [0, 250.0, HEIGHT / 2], [0, 0, 1]])
+
+
+def valid_set(stamp_s: float, label_ids: np.ndarray | None = None,
+              dist: tuple[float, ...] = ()) -> list:
+    """A consistent colour, depth, camera_info, labels set (grey wall at 1.5 m);
+    ``dist``: plumb-bob D of the camera_info (empty = rectified)."""
+    stamp = cv.s_to_stamp(stamp_s)
+    ids = np.zeros((HEIGHT, WIDTH), np.uint16) if label_ids is None else label_ids
+    info = cv.intrinsics_to_camera_info(K_TEST, WIDTH, HEIGHT, stamp, FRAME_ID,
+                                        D=np.asarray(dist) if dist else None)
+    return [cv.array_to_image(np.full((HEIGHT, WIDTH, 3), 128, np.uint8), "rgb8", stamp,
+                              FRAME_ID),
+            cv.array_to_image(np.full((HEIGHT, WIDTH), 1500, np.uint16), "16UC1", stamp,
+                              FRAME_ID),
+            info,
+            cv.array_to_image(ids, "16UC1", stamp, FRAME_ID)]
+
+
+def camera_pose(stamp_s: float, x_m: float = 100.0) -> PoseStamped:
+    """A camera pose in ``map``, far from the room (nothing mapped is in view), looking
+    along +x (optical z) with the image's y axis down."""
+    pose = PoseStamped()
+    pose.header.frame_id = "map"
+    pose.header.stamp = cv.s_to_stamp(stamp_s)
+    pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = x_m, 100.0, 1.0
+    # optical (x right, y down, z forward) -> map: z_opt = +x_map, x_opt = -y_map
+    pose.pose.orientation.x, pose.pose.orientation.y = -0.5, 0.5
+    pose.pose.orientation.z, pose.pose.orientation.w = -0.5, 0.5
+    return pose
 
 
 def _env() -> dict[str, str]:

@@ -8,7 +8,7 @@ import pytest
 from ssr_ros.ros import conversions as cv
 from ssr_ros.ros.errors import InvalidMessage
 from ssr_ros.ros.frames import (boxes_from_labels, decode_frame, label_names_json,
-                                parse_label_names_json)
+                                parse_label_names_json, plumb_bob_coefficients)
 
 K = np.array([[100.0, 0.0, 16.0], [0.0, 100.0, 12.0], [0.0, 0.0, 1.0]])
 
@@ -45,6 +45,34 @@ def test_label_image_of_another_size_is_rejected() -> None:
     labels = cv.array_to_image(np.zeros((10, 10), np.uint16), "16UC1")
     with pytest.raises(InvalidMessage, match="size_mismatch"):
         decode_frame(*_set(), labels_msg=labels)
+
+
+@pytest.mark.parametrize("model, d, expected", [
+    ("plumb_bob", [0.1, -0.2, 0.001, 0.002, 0.05], [0.1, -0.2, 0.001, 0.002, 0.05]),
+    ("plumb_bob", [0.0] * 5, None),
+    ("", [], None),
+    ("rational_polynomial", [0.1, -0.2, 0.0, 0.0, 0.05, 0.0, 0.0, 0.0],
+     [0.1, -0.2, 0.0, 0.0, 0.05]),
+    ("equidistant", [0.0] * 4, None)])
+def test_distortion_the_pipeline_can_undo_is_passed_on(model, d, expected) -> None:
+    color, depth, info = _set()
+    info.distortion_model, info.d = model, d
+    frame = decode_frame(color, depth, info)
+    if expected is None:
+        assert frame.dist is None
+    else:
+        np.testing.assert_allclose(frame.dist, expected)
+        np.testing.assert_allclose(plumb_bob_coefficients(frame.intrinsics), expected)
+
+
+@pytest.mark.parametrize("model, d", [("equidistant", [0.1, 0.01, 0.0, 0.0]),
+                                      ("rational_polynomial", [0.1] * 8)])
+def test_distortion_that_cannot_be_undone_is_refused(model, d) -> None:
+    color, depth, info = _set()
+    info.distortion_model, info.d = model, d
+    with pytest.raises(InvalidMessage, match="rectify") as exc:
+        decode_frame(color, depth, info)
+    assert exc.value.reason == "camera_info"
 
 
 def test_label_names_json_round_trip_and_rejections() -> None:

@@ -30,7 +30,10 @@ from geometry_msgs.msg import PoseStamped  # noqa: E402
 from lifecycle_msgs.msg import Transition  # noqa: E402
 from nav_msgs.msg import Odometry  # noqa: E402
 from rclpy.qos import QoSProfile, qos_profile_sensor_data  # noqa: E402
-from rosutil import LATCHED, NS_ARGS, NodeProcess, RosClient, run_player  # noqa: E402
+from rosutil import (FRAME_ID, K_TEST, LATCHED, NS_ARGS, NodeProcess, RosClient,  # noqa: E402
+                     run_player)
+from rosutil import camera_pose as _camera_pose  # noqa: E402
+from rosutil import valid_set as _valid_set  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
@@ -200,22 +203,8 @@ def test_spatial_queries_answer_from_the_map(node, client, ground_truth) -> None
     client.node.destroy_client(burst_client)
 
 
-FRAME_ID = "camera_color_optical_frame"
-K_TEST = np.array([[250.0, 0, WIDTH / 2], [0, 250.0, HEIGHT / 2], [0, 0, 1]])
 INPUT_TOPICS = [(Image, "camera/color/image_raw"), (Image, "camera/depth/image_raw"),
                 (CameraInfo, "camera/color/camera_info"), (Image, "camera/labels/image_raw")]
-
-
-def _valid_set(stamp_s: float, label_ids: np.ndarray | None = None) -> list:
-    """A consistent colour, depth, camera_info, labels set (grey wall at 1.5 m)."""
-    stamp = cv.s_to_stamp(stamp_s)
-    ids = np.zeros((HEIGHT, WIDTH), np.uint16) if label_ids is None else label_ids
-    return [cv.array_to_image(np.full((HEIGHT, WIDTH, 3), 128, np.uint8), "rgb8", stamp,
-                              FRAME_ID),
-            cv.array_to_image(np.full((HEIGHT, WIDTH), 1500, np.uint16), "16UC1", stamp,
-                              FRAME_ID),
-            cv.intrinsics_to_camera_info(K_TEST, WIDTH, HEIGHT, stamp, FRAME_ID),
-            cv.array_to_image(ids, "16UC1", stamp, FRAME_ID)]
 
 
 def _depth32(value: float, stamp, frame: str = FRAME_ID) -> Image:
@@ -257,19 +246,6 @@ def _bad_sets(stamp_s: float):
             ("camera_info", [rgb, depth, zero_k, labels]),
             ("camera_info", [rgb, depth, nan_k, labels]),
             ("frame_id", [elsewhere, depth, info, labels])]
-
-
-def _camera_pose(stamp_s: float, x_m: float = 100.0) -> PoseStamped:
-    """A camera pose in ``map``, far from the room (nothing mapped is in view), looking
-    along +x (optical z) with the image's y axis down."""
-    pose = PoseStamped()
-    pose.header.frame_id = "map"
-    pose.header.stamp = cv.s_to_stamp(stamp_s)
-    pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = x_m, 100.0, 1.0
-    # optical (x right, y down, z forward) -> map: z_opt = +x_map, x_opt = -y_map
-    pose.pose.orientation.x, pose.pose.orientation.y = -0.5, 0.5
-    pose.pose.orientation.z, pose.pose.orientation.w = -0.5, 0.5
-    return pose
 
 
 def _objects_key(graph) -> list:
