@@ -1,13 +1,23 @@
 """RoomEstimator: the extent of the mapped space from bird's-eye floor and wall evidence.
 
 Background points (not part of any object) are binned into a bounded ground-plane grid
-around the map origin: points near the floor height are floor evidence, points higher up
-(walls, other structure) are boundary evidence, and the ground between the camera and
-each point was seen through, so it is interior too. The room is the largest connected
+around the map origin: points near the floor height are floor evidence, points near the
+ceiling are interior evidence, points in between (walls, other structure) are boundary
+evidence, and the ground between the camera and each point was seen through, so it is
+interior too. The room is the largest connected
 region of observed cells after closing small gaps and filling holes (the floor under
 furniture is not seen but is enclosed). Its floor area counts region cells, with cells on the
-region's border counted half (a wall or the last floor cell straddles the true border).
-The floor height is the densest low level of the background points unless configured.
+region's border weighted by the part of the cell on the inner side of the wall: the wall
+runs through the local centroid of the wall points (depth noise scatters them to both
+sides of the true surface), facing away from the unobserved outside. Interior walls (no
+outside next to them) count whole, as the combined space includes them. Rooms are
+assumed rectilinear: the observed region is completed to its orthogonally convex hull in
+the frame of the dominant wall direction, which fills corners the camera never looked at
+(a rectangle, L-shape or two joined rooms is orthogonally convex, so the completion of a
+part of it stays inside it). The floor height is the densest low level of the background
+points unless configured; the ceiling height is the top (99th percentile) of the
+points well above the camera (the ceiling itself, or the tops of the walls that reach
+it when the camera seldom looks up), and only points between the two count as walls.
 """
 
 from __future__ import annotations
@@ -34,6 +44,9 @@ class RoomEstimatorConfig:
     min_hits: int = 2
     close_iterations: int = 2
     max_rays: int = 300
+    ray_margin_m: float = 0.15
+    ceiling_margin_m: float = 0.15
+    orthogonal_fill: bool = True
 
     def __post_init__(self) -> None:
         if self.cell_size_m <= 0 or self.extent_m <= self.cell_size_m:
@@ -42,28 +55,47 @@ class RoomEstimatorConfig:
             raise ValueError("room grid would exceed 2000 x 2000 cells; grow cell_size_m")
         if self.floor_tolerance_m <= 0 or self.min_hits < 1:
             raise ValueError("floor_tolerance_m must be > 0 and min_hits >= 1")
+        if self.ray_margin_m < 0 or self.ceiling_margin_m < 0:
+            raise ValueError("ray_margin_m and ceiling_margin_m must be >= 0")
 
 
 class RoomEstimator:
     """Accumulates floor/wall evidence and answers :meth:`room` (a core ``Room``).
-    Memory is bounded by the grid (``(extent_m / cell_size_m)^2`` cells, 14 bytes each).
+    Memory is bounded by the grid (``(extent_m / cell_size_m)^2`` cells, 16 bytes each).
     Thread-safe for one writer and many readers."""
 
     _Z_BIN_M = 0.02
     _Z_RANGE_M = 10.0
+    # Points this far above the camera may be ceiling; closer ones may be wall tops.
+    _CEILING_ABOVE_CAMERA_M = 0.3
+    _MIN_CEILING_POINTS = 50
 
     def __init__(self, config: RoomEstimatorConfig | None = None) -> None:
         self.config = config or RoomEstimatorConfig()
         n = int(round(self.config.extent_m / self.config.cell_size_m))
         self._n = n
         self._floor = np.zeros((n, n), dtype=np.uint16)
+        self._ceiling = np.zeros((n, n), dtype=np.uint16)
         self._wall = np.zeros((n, n), dtype=np.uint16)
         # Sum of wall-point x and y per cell: the wall's position within its cell.
         self._wall_xy = np.zeros((n, n, 2), dtype=np.float32)
         self._seen = np.zeros((n, n), dtype=np.uint16)
-        self._z_hist = np.zeros(int(2 * self._Z_RANGE_M / self._Z_BIN_M), dtype=np.int64)
+        n_z = int(2 * self._Z_RANGE_M / self._Z_BIN_M)
+        self._z_hist = np.zeros(n_z, dtype=np.int64)
+        self._z_hist_high = np.zeros(n_z, dtype=np.int64)
+        # Bounding box (row0, row1, col0, col1) of all marked cells, to keep room() small.
+        self._bbox: tuple[int, int, int, int] | None = None
         self._cache: Room | None = None
         self._lock = threading.Lock()
+
+    @staticmethod
+    def _peak_level(hist: np.ndarray) -> float | None:
+        if hist.sum() == 0:
+            return None
+        # Smooth over 3 bins so a noisy surface still forms one peak.
+        smooth = np.convolve(hist, np.ones(3), mode="same")
+        return float((int(np.argmax(smooth)) + 0.5) * RoomEstimator._Z_BIN_M
+                     - RoomEstimator._Z_RANGE_M)
 
     @property
     def floor_z_m(self) -> float:
@@ -71,64 +103,106 @@ class RoomEstimator:
         points seen so far (0 before any evidence)."""
         if self.config.floor_z_m is not None:
             return float(self.config.floor_z_m)
-        if self._z_hist.sum() == 0:
-            return 0.0
-        # Smooth over 3 bins so a noisy floor still forms one peak.
-        smooth = np.convolve(self._z_hist, np.ones(3), mode="same")
-        return float((int(np.argmax(smooth)) + 0.5) * self._Z_BIN_M - self._Z_RANGE_M)
+        level = self._peak_level(self._z_hist)
+        return 0.0 if level is None else level
+
+    @property
+    def ceiling_z_m(self) -> float | None:
+        """Ceiling height [m]: the 99th percentile of the background points more than
+        0.3 m above the camera, or None before ``_MIN_CEILING_POINTS`` of them (an open
+        space may have none)."""
+        total = int(self._z_hist_high.sum())
+        if total < self._MIN_CEILING_POINTS:
+            return None
+        k = int(np.searchsorted(np.cumsum(self._z_hist_high), 0.99 * total))
+        return float((k + 0.5) * self._Z_BIN_M - self._Z_RANGE_M)
 
     def _cells(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         idx = np.floor(xy / self.config.cell_size_m).astype(np.int64) + self._n // 2
         ok = (idx >= 0).all(axis=1) & (idx < self._n).all(axis=1)
         return idx[ok], ok
 
+    def _grow_bbox(self, idx: np.ndarray) -> None:
+        if len(idx) == 0:
+            return
+        r0, c0 = int(idx[:, 1].min()), int(idx[:, 0].min())
+        r1, c1 = int(idx[:, 1].max()) + 1, int(idx[:, 0].max()) + 1
+        if self._bbox is not None:
+            b = self._bbox
+            r0, r1, c0, c1 = min(r0, b[0]), max(r1, b[1]), min(c0, b[2]), max(c1, b[3])
+        self._bbox = (r0, r1, c0, c1)
+
+    def _add_counts(self, grid: np.ndarray, idx: np.ndarray,
+                    xy: np.ndarray | None = None) -> None:
+        """Add one hit per row of ``idx`` (cells, (col, row)) to ``grid`` (saturating);
+        with ``xy`` also add the points' coordinates to the wall sums."""
+        if len(idx) == 0:
+            return
+        flat = idx[:, 1] * self._n + idx[:, 0]
+        cells, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
+        g = grid.reshape(-1)
+        total = g[cells].astype(np.int64) + counts
+        if xy is not None:
+            # A saturated cell keeps its centroid: stop adding coordinates with its count.
+            fits = total <= 65535
+            w = self._wall_xy.reshape(-1, 2)
+            for k in range(2):
+                sums = np.bincount(inverse, weights=xy[:, k], minlength=len(cells))
+                w[cells[fits], k] += sums[fits].astype(np.float32)
+            total = np.where(fits, total, g[cells])
+        g[cells] = np.minimum(total, 65535).astype(np.uint16)
+        self._grow_bbox(idx)
+
     def update(self, background_points_m: np.ndarray,
                camera_position_m: np.ndarray | None = None) -> None:
         """Add background points ``(N, 3)`` [m, map frame] of one keyframe seen from
         ``camera_position_m`` (3,). With the camera position, points less than 0.3 m
-        below the camera do not vote for the floor level, and the ground cells between
-        the camera and up to ``max_rays`` of the points are marked as seen through
-        (room interior, even where furniture hides the floor)."""
+        below the camera do not vote for the floor level, points more than 0.3 m above it
+        set the ceiling level, and the ground cells between the camera and up to
+        ``max_rays`` of the points (stopping ``ray_margin_m`` short of each, as depth noise
+        scatters wall points behind the wall) are marked as seen through (room interior,
+        even where furniture hides the floor)."""
         pts = np.asarray(background_points_m, dtype=np.float64).reshape(-1, 3)
         pts = pts[np.all(np.isfinite(pts), axis=1)]
         if len(pts) == 0:
             return
         cam = None if camera_position_m is None else \
             np.asarray(camera_position_m, dtype=np.float64).reshape(3)
+        n_z = len(self._z_hist)
         with self._lock:
             low = pts[:, 2] if cam is None else pts[pts[:, 2] < cam[2] - 0.3, 2]
             if cam is not None:
                 self._mark_rays(cam[:2], pts[:, :2])
+                high = pts[pts[:, 2] > cam[2] + self._CEILING_ABOVE_CAMERA_M, 2]
+                zb = np.floor((high + self._Z_RANGE_M) / self._Z_BIN_M).astype(np.int64)
+                self._z_hist_high += np.bincount(zb[(zb >= 0) & (zb < n_z)], minlength=n_z)
             zb = np.floor((low + self._Z_RANGE_M) / self._Z_BIN_M).astype(np.int64)
-            zb = zb[(zb >= 0) & (zb < len(self._z_hist))]
-            self._z_hist += np.bincount(zb, minlength=len(self._z_hist))
+            self._z_hist += np.bincount(zb[(zb >= 0) & (zb < n_z)], minlength=n_z)
             floor_z = self.floor_z_m
+            ceiling_z = self.ceiling_z_m
             dz = pts[:, 2] - floor_z
-            floor_pts = pts[np.abs(dz) <= self.config.floor_tolerance_m]
-            wall_pts = pts[dz >= self.config.wall_min_height_m]
-            for grid, sel in ((self._floor, floor_pts), (self._wall, wall_pts)):
-                idx, ok = self._cells(sel[:, :2])
-                if len(idx) == 0:
-                    continue
-                flat = idx[:, 1] * self._n + idx[:, 0]
-                hits = np.bincount(flat, minlength=self._n * self._n).reshape(self._n, self._n)
-                if grid is self._wall:
-                    saturated = grid.astype(np.int64) + hits > 65535
-                    for k in range(2):
-                        add = np.bincount(flat, weights=sel[ok, k],
-                                          minlength=self._n * self._n).reshape(self._n, self._n)
-                        self._wall_xy[..., k] += np.where(saturated, 0.0, add).astype(np.float32)
-                    hits[saturated] = 0
-                np.minimum(grid.astype(np.int64) + hits, 65535, out=hits)
-                grid[...] = hits.astype(np.uint16)
+            is_floor = np.abs(dz) <= self.config.floor_tolerance_m
+            is_wall = dz >= self.config.wall_min_height_m
+            is_ceiling = np.zeros(len(pts), dtype=bool)
+            if ceiling_z is not None and ceiling_z - floor_z > 2 * self.config.wall_min_height_m:
+                is_ceiling = pts[:, 2] >= ceiling_z - self.config.ceiling_margin_m
+                is_wall &= ~is_ceiling
+            for grid, sel in ((self._floor, is_floor), (self._ceiling, is_ceiling),
+                              (self._wall, is_wall)):
+                idx, ok = self._cells(pts[sel, :2])
+                self._add_counts(grid, idx, pts[sel][ok, :2] if grid is self._wall else None)
             self._cache = None
 
     def _mark_rays(self, origin_xy: np.ndarray, ends_xy: np.ndarray) -> None:
-        """Count the cells on the ground segments origin -> end (sampled every half cell)
-        as seen through; at most ``max_rays`` evenly strided segments per call."""
+        """Count the cells on the ground segments origin -> end (sampled every half cell,
+        ending ``ray_margin_m`` short) as seen through; at most ``max_rays`` evenly
+        strided segments per call."""
         ends = ends_xy[:: max(1, int(np.ceil(len(ends_xy) / self.config.max_rays)))]
         vec = ends - origin_xy
         length = np.hypot(vec[:, 0], vec[:, 1])
+        keep = np.maximum(length - self.config.ray_margin_m, 0.0) / np.maximum(length, 1e-9)
+        vec = vec * keep[:, None]
+        length = length * keep
         step = 0.5 * self.config.cell_size_m
         n_max = int(np.ceil(length.max() / step)) + 1 if len(length) else 0
         if n_max <= 1:
@@ -137,17 +211,21 @@ class RoomEstimator:
         samples = origin_xy + t[None, :, None] * vec[:, None, :]
         # Keep the samples within each ray's length only once (shorter rays repeat cells).
         idx, _ = self._cells(samples.reshape(-1, 2))
+        if len(idx) == 0:
+            return
         flat = np.unique(idx[:, 1] * self._n + idx[:, 0])
         seen = self._seen.reshape(-1)
         seen[flat] = np.minimum(seen[flat].astype(np.int64) + 1, 65535).astype(np.uint16)
+        self._grow_bbox(np.stack([flat % self._n, flat // self._n], axis=1))
 
     def clear(self) -> None:
         with self._lock:
-            self._floor[:] = 0
-            self._wall[:] = 0
+            for grid in (self._floor, self._ceiling, self._wall, self._seen):
+                grid[:] = 0
             self._wall_xy[:] = 0.0
-            self._seen[:] = 0
             self._z_hist[:] = 0
+            self._z_hist_high[:] = 0
+            self._bbox = None
             self._cache = None
 
     def distance_to_wall(self, origin_xy: np.ndarray, direction_xy: np.ndarray,
@@ -174,11 +252,19 @@ class RoomEstimator:
         dist = float(np.dot(centroid - o, d))
         return dist if 0.0 <= dist <= max_distance_m else None
 
-    def region(self) -> np.ndarray:
-        """Boolean grid (rows = y, cols = x) of the room's cells."""
+    def _window(self) -> tuple[slice, slice] | None:
+        """Rows and columns of the marked cells plus a margin for closing and borders."""
+        if self._bbox is None:
+            return None
+        pad = self.config.close_iterations + 3
+        r0, r1, c0, c1 = self._bbox
+        return (slice(max(r0 - pad, 0), min(r1 + pad, self._n)),
+                slice(max(c0 - pad, 0), min(c1 + pad, self._n)))
+
+    def _observed_region(self, win: tuple[slice, slice]) -> np.ndarray:
         cfg = self.config
-        observed = ((self._floor >= cfg.min_hits) | (self._wall >= cfg.min_hits)
-                    | (self._seen >= cfg.min_hits))
+        observed = ((self._floor[win] >= cfg.min_hits) | (self._wall[win] >= cfg.min_hits)
+                    | (self._ceiling[win] >= cfg.min_hits) | (self._seen[win] >= cfg.min_hits))
         if not observed.any():
             return observed
         closed = ndimage.binary_closing(observed, iterations=cfg.close_iterations) \
@@ -192,23 +278,129 @@ class RoomEstimator:
             filled = labels == int(np.argmax(sizes))
         return filled
 
+    def region(self) -> np.ndarray:
+        """Boolean grid (rows = y, cols = x) of the observed room cells (before the
+        border weighting and the orthogonal completion of :meth:`room`)."""
+        with self._lock:
+            out = np.zeros((self._n, self._n), dtype=bool)
+            win = self._window()
+            if win is not None:
+                out[win] = self._observed_region(win)
+            return out
+
+    def _cell_weights(self, win: tuple[slice, slice], region: np.ndarray) -> np.ndarray:
+        """Part [0, 1] of each region cell on the inner side of the wall (see the module
+        docstring); cells away from the outside weigh 1, border cells without wall
+        points nearby 0.5."""
+        cell = self.config.cell_size_m
+        outside = ~region
+        weights = region.astype(np.float64)
+        near = region & ndimage.binary_dilation(outside, iterations=2)
+        if not near.any():
+            return weights
+        # Outward normal: the gradient of the smoothed outside indicator.
+        smooth = ndimage.uniform_filter(outside.astype(np.float64), size=3)
+        gy = ndimage.sobel(smooth, axis=0)
+        gx = ndimage.sobel(smooth, axis=1)
+        count = ndimage.uniform_filter(self._wall[win].astype(np.float64), size=3)
+        sx = ndimage.uniform_filter(self._wall_xy[win][..., 0].astype(np.float64), size=3)
+        sy = ndimage.uniform_filter(self._wall_xy[win][..., 1].astype(np.float64), size=3)
+        rows, cols = np.nonzero(near)
+        g = np.stack([gx[rows, cols], gy[rows, cols]], axis=1)
+        g_norm = np.hypot(g[:, 0], g[:, 1])
+        has_wall = (count[rows, cols] * 9.0 >= self.config.min_hits) & (g_norm > 1e-9)
+        w = np.where(outside[np.clip(rows + 1, 0, len(region) - 1), cols]
+                     | outside[np.clip(rows - 1, 0, len(region) - 1), cols]
+                     | outside[rows, np.clip(cols + 1, 0, region.shape[1] - 1)]
+                     | outside[rows, np.clip(cols - 1, 0, region.shape[1] - 1)], 0.5, 1.0)
+        if has_wall.any():
+            r, c = rows[has_wall], cols[has_wall]
+            n_out = g[has_wall] / g_norm[has_wall, None]
+            centroid = np.stack([sx[r, c], sy[r, c]], axis=1) / count[r, c][:, None]
+            centre = (np.stack([c + win[1].start, r + win[0].start], axis=1)
+                      - self._n // 2 + 0.5) * cell
+            signed = np.sum((centre - centroid) * n_out, axis=1)
+            # Width of the cell across the wall, for a wall at any angle.
+            across = cell * (np.abs(n_out[:, 0]) + np.abs(n_out[:, 1]))
+            w[has_wall] = np.clip(0.5 - signed / across, 0.0, 1.0)
+        weights[rows, cols] = w
+        return weights
+
+    def _dominant_angle(self, win: tuple[slice, slice]) -> float:
+        """Wall direction [rad, in [0, pi/2)] that makes the wall points' projections
+        on both axes sharpest (rectilinear walls pile up in few bins)."""
+        rows, cols = np.nonzero(self._wall[win] >= self.config.min_hits)
+        if len(rows) < 10:
+            return 0.0
+        xy = np.stack([cols, rows], axis=1).astype(np.float64)
+        xy -= xy.mean(axis=0)
+        angles = np.deg2rad(np.arange(0.0, 90.0, 1.0))
+        c, s = np.cos(angles)[:, None], np.sin(angles)[:, None]
+        best, best_score = 0.0, -1.0
+        u = np.round(xy[:, 0] * c + xy[:, 1] * s).astype(np.int64)
+        v = np.round(-xy[:, 0] * s + xy[:, 1] * c).astype(np.int64)
+        for k in range(len(angles)):
+            score = float(np.sum(np.bincount(u[k] - u[k].min()) ** 2)
+                          + np.sum(np.bincount(v[k] - v[k].min()) ** 2))
+            if score > best_score:
+                best, best_score = float(angles[k]), score
+        return best
+
+    @staticmethod
+    def _orthogonal_hull(mask: np.ndarray) -> np.ndarray:
+        """Smallest superset of ``mask`` whose rows and columns are each one run."""
+        out = mask.copy()
+        for _ in range(8):
+            before = int(out.sum())
+            for axis in (0, 1):
+                any_ = out.any(axis=axis)
+                if not any_.any():
+                    return out
+                first = np.argmax(out, axis=axis)
+                last = out.shape[axis] - 1 - np.argmax(np.flip(out, axis=axis), axis=axis)
+                idx = np.arange(out.shape[axis])
+                if axis == 0:
+                    run = (idx[:, None] >= first[None, :]) & (idx[:, None] <= last[None, :])
+                    out |= run & any_[None, :]
+                else:
+                    run = (idx[None, :] >= first[:, None]) & (idx[None, :] <= last[:, None])
+                    out |= run & any_[:, None]
+            if int(out.sum()) == before:
+                break
+        return out
+
+    def _completion(self, win: tuple[slice, slice], core: np.ndarray) -> int:
+        """Cells the orthogonally convex hull of ``core`` adds, in the dominant wall
+        frame (rotated with nearest-neighbour sampling, which keeps the cell count)."""
+        angle = self._dominant_angle(win)
+        if abs(angle) >= np.deg2rad(0.5):
+            core = ndimage.rotate(core.astype(np.uint8), -np.rad2deg(angle), order=0,
+                                  reshape=True) > 0
+        return int((self._orthogonal_hull(core) & ~core).sum())
+
     def room(self) -> Room:
         """The room: convex ground outline (counter-clockwise, map frame [m]) and floor
-        area [m^2] of the observed region (not of the outline)."""
+        area [m^2] of the observed region with its border weighting and orthogonal
+        completion (not the area of the outline)."""
         with self._lock:
             if self._cache is not None:
                 return self._cache
-            region = self.region()
-            if not region.any():
+            win = self._window()
+            region = None if win is None else self._observed_region(win)
+            if region is None or not region.any():
                 self._cache = Room()
                 return self._cache
-            border = region & ~ndimage.binary_erosion(region)
             cell = self.config.cell_size_m
-            area = (float(region.sum()) - 0.5 * float(border.sum())) * cell * cell
+            weights = self._cell_weights(win, region)
+            n_cells = float(weights.sum())
+            if self.config.orthogonal_fill:
+                n_cells += self._completion(win, weights >= 0.5)
+            border = region & ~ndimage.binary_erosion(region)
             rows, cols = np.nonzero(border)
-            centres = (np.stack([cols, rows], axis=1) - self._n // 2 + 0.5) * cell
+            centres = (np.stack([cols + win[1].start, rows + win[0].start], axis=1)
+                       - self._n // 2 + 0.5) * cell
             hull = convex_hull_xy(centres)
             if polygon_area(hull) < 0:
                 hull = hull[::-1]
-            self._cache = Room(polygon_xy=hull, floor_area_m2=area)
+            self._cache = Room(polygon_xy=hull, floor_area_m2=n_cells * cell * cell)
             return self._cache

@@ -49,3 +49,80 @@ def test_distance_to_wall_along_a_ray():
     assert est.distance_to_wall(np.array([1.0, 1.5]), np.array([-2.0, 0.0]), 5.0) == \
         pytest.approx(1.0, abs=0.03)
     assert est.distance_to_wall(np.array([1.0, 1.5]), np.array([1.0, 0.0]), 2.0) is None
+
+
+def noisy_room_points(rng, w=6.0, d=4.0, height=2.6, sigma_m=0.05, notch=None):
+    """Floor, ceiling and wall points of a ``w`` x ``d`` room; wall points scattered
+    ``sigma_m`` across the wall (depth noise). ``notch`` (x0, x1, depth) leaves a
+    triangle of floor and ceiling by the wall y = d, and that wall, unobserved."""
+    n = 30000
+    floor = np.column_stack([rng.uniform(0, w, n), rng.uniform(0, d, n), np.zeros(n)])
+    ceiling = np.column_stack([rng.uniform(0, w, n), rng.uniform(0, d, n),
+                               np.full(n, height)])
+    if notch is not None:
+        x0, x1, depth = notch
+        for pts in (floor, ceiling):
+            half = 0.5 * (x1 - x0) * (pts[:, 1] - (d - depth)) / depth
+            hidden = np.abs(pts[:, 0] - 0.5 * (x0 + x1)) < half
+            pts[hidden] = np.nan
+    walls = []
+    m = 4000
+    t = rng.uniform(0, 1, m)
+    z = rng.uniform(0.3, height - 0.3, m)
+    e = rng.normal(0.0, sigma_m, m)
+    far = np.column_stack([t * w, d + e, z])
+    if notch is not None:
+        # Nor did it look at the wall behind the wedge.
+        far = far[(far[:, 0] < notch[0]) | (far[:, 0] > notch[1])]
+    walls += [np.column_stack([t * w, e, z]), far,
+              np.column_stack([e, t * d, z]), np.column_stack([w + e, t * d, z])]
+    return np.vstack([floor, ceiling] + walls)
+
+
+def feed(est, pts, camera_xy, camera_z=1.4):
+    pts = pts[np.all(np.isfinite(pts), axis=1)]
+    for chunk in np.array_split(pts, 8):
+        est.update(chunk, camera_position_m=np.array([camera_xy[0], camera_xy[1], camera_z]))
+
+
+def test_noisy_walls_do_not_inflate_the_area():
+    # Wall points scattered 5 cm to both sides of the wall: the area follows the wall
+    # surface, not the outer edge of the scatter.
+    rng = np.random.default_rng(3)
+    est = RoomEstimator()
+    feed(est, noisy_room_points(rng), (3.0, 2.0))
+    assert est.room().floor_area_m2 == pytest.approx(24.0, rel=0.03)
+    assert est.ceiling_z_m == pytest.approx(2.6, abs=0.03)
+
+
+def test_ceiling_points_are_not_walls():
+    rng = np.random.default_rng(4)
+    est = RoomEstimator()
+    feed(est, noisy_room_points(rng, sigma_m=0.01), (3.0, 2.0))
+    # Straight up the ceiling is everywhere; along the floor the first wall is at x = 6.
+    assert est.distance_to_wall(np.array([1.0, 2.0]), np.array([1.0, 0.0]), 8.0) == \
+        pytest.approx(5.0, abs=0.05)
+
+
+def test_unseen_corner_by_a_wall_is_completed():
+    # The camera never looked at a 2 m wide, 1.5 m deep wedge by the far wall; the room
+    # is rectilinear, so the wedge between seen floor on both sides belongs to it.
+    rng = np.random.default_rng(5)
+    est = RoomEstimator()
+    feed(est, noisy_room_points(rng, notch=(2.0, 4.0, 1.5)), (3.0, 1.0))
+    assert est.room().floor_area_m2 == pytest.approx(24.0, rel=0.03)
+    plain = RoomEstimator(RoomEstimatorConfig(orthogonal_fill=False))
+    feed(plain, noisy_room_points(np.random.default_rng(5), notch=(2.0, 4.0, 1.5)),
+         (3.0, 1.0))
+    assert plain.room().floor_area_m2 < 23.0
+
+
+@pytest.mark.parametrize("angle_deg", [0.0, 30.0])
+def test_area_does_not_depend_on_the_room_heading(angle_deg):
+    rng = np.random.default_rng(6)
+    pts = noisy_room_points(rng, notch=(2.0, 4.0, 1.5))
+    a = np.deg2rad(angle_deg)
+    R = np.array([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0], [0, 0, 1]])
+    est = RoomEstimator()
+    feed(est, pts @ R.T, R[:2, :2] @ np.array([3.0, 1.0]))
+    assert est.room().floor_area_m2 == pytest.approx(24.0, rel=0.04)
