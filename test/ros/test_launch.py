@@ -30,7 +30,7 @@ def test_launch_arguments_are_declared_with_descriptions() -> None:
     try:
         description = module.generate_launch_description()
     except LookupError as exc:  # ament index: the package is not installed in this prefix
-        pytest.skip(f"ssr_ros share directory not installed: {exc}")
+        pytest.skip(reason=f"ssr_ros share directory not installed: {exc}")
     args = {a.name: a for a in description.entities if isinstance(a, DeclareLaunchArgument)}
     for name in ("namespace", "params_file", "use_sim_time", "autostart", "rviz",
                  "color_topic", "depth_topic", "camera_info_topic"):
