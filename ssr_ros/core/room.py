@@ -14,8 +14,9 @@ outside next to them) count whole, as the combined space includes them. Rooms ar
 assumed rectilinear: the observed region is completed to its orthogonally convex hull in
 the frame of the dominant wall direction, which fills corners the camera never looked at
 (a rectangle, L-shape or two joined rooms is orthogonally convex, so the completion of a
-part of it stays inside it). The floor height is the densest low level of the background
-points unless configured; the ceiling height is the top (99th percentile) of the
+part of it stays inside it). The floor height is the lowest level where the low background
+points form a thin horizontal layer (walls spread theirs over height) unless configured;
+the ceiling height is the top (99th percentile) of the
 points well above the camera (the ceiling itself, or the tops of the walls that reach
 it when the camera seldom looks up), and only points between the two count as walls.
 """
@@ -69,6 +70,9 @@ class RoomEstimator:
     # Points this far above the camera may be ceiling; closer ones may be wall tops.
     _CEILING_ABOVE_CAMERA_M = 0.3
     _MIN_CEILING_POINTS = 50
+    # A floor layer: at least this many points in 4 cm, this many times its surroundings.
+    _FLOOR_MIN_POINTS = 20
+    _FLOOR_PROMINENCE = 2.0
 
     def __init__(self, config: RoomEstimatorConfig | None = None) -> None:
         self.config = config or RoomEstimatorConfig()
@@ -97,13 +101,49 @@ class RoomEstimator:
         return float((int(np.argmax(smooth)) + 0.5) * RoomEstimator._Z_BIN_M
                      - RoomEstimator._Z_RANGE_M)
 
+    @staticmethod
+    def _floor_level(hist: np.ndarray) -> float | None:
+        """The lowest level [m] where the points form a horizontal surface, or None.
+
+        A wall spreads its points evenly over height (denser towards the horizon, so its
+        densest level is wherever the view happens to end); a horizontal surface puts them
+        all in one thin layer. A level counts when its 4 cm layer holds at least
+        ``_FLOOR_MIN_POINTS`` and ``_FLOOR_PROMINENCE`` times the typical 4 cm of either
+        neighbourhood (0.1-0.3 m below and above it). Nothing background is below the
+        floor, so the lowest such level is taken (table tops, when they are background,
+        are higher)."""
+        pair = hist[:-1] + hist[1:]
+        n = len(pair)
+        for k in np.nonzero(pair >= RoomEstimator._FLOOR_MIN_POINTS)[0]:
+            if pair[k] < pair[max(k - 1, 0)] or pair[k] < pair[min(k + 1, n - 1)]:
+                continue
+            below = hist[max(0, k - 15):max(0, k - 4)]
+            above = hist[k + 6:k + 17]
+            background = max(float(np.median(below)) if len(below) else 0.0,
+                             float(np.median(above)) if len(above) else 0.0)
+            if pair[k] >= RoomEstimator._FLOOR_PROMINENCE * 2.0 * background:
+                return float((k + 1) * RoomEstimator._Z_BIN_M - RoomEstimator._Z_RANGE_M)
+        return None
+
+    @property
+    def floor_observed(self) -> bool:
+        """True when the floor height is configured or a horizontal floor layer has been
+        seen (see :attr:`floor_z_m`); until then the floor height is only a guess."""
+        if self.config.floor_z_m is not None:
+            return True
+        with self._lock:
+            return self._floor_level(self._z_hist) is not None
+
     @property
     def floor_z_m(self) -> float:
-        """Floor height [m]: configured, or the densest level of the lower background
-        points seen so far (0 before any evidence)."""
+        """Floor height [m]: configured, else the lowest horizontal layer of the lower
+        background points seen so far, else (floor not in view yet, see
+        :attr:`floor_observed`) their densest level, 0 before any evidence."""
         if self.config.floor_z_m is not None:
             return float(self.config.floor_z_m)
-        level = self._peak_level(self._z_hist)
+        level = self._floor_level(self._z_hist)
+        if level is None:
+            level = self._peak_level(self._z_hist)
         return 0.0 if level is None else level
 
     @property

@@ -303,13 +303,27 @@ class EvidenceBoxFitter:
             top = centre[2] + 0.5 * size[2]
             # Near the floor: it stands on it. Higher up, a floor-standing category whose
             # height would stay plausible has its (occluded) lower part filled in.
-            near = bottom - floor < self.snap_to_floor_m
-            fill = (not near and prior is not None and self.on_floor(label)
+            # (A top at or under the floor means the floor height is wrong: never
+            # flatten a box onto it.)
+            above = top - floor > self.snap_to_floor_m
+            near = above and bottom - floor < self.snap_to_floor_m
+            fill = (above and not near and prior is not None and self.on_floor(label)
                     and top - floor <= self.max_floor_extension * prior[2])
             if near or fill:
                 size[2] = max(top - floor, 0.0)
                 centre[2] = 0.5 * (top + floor)
                 from_prior = fill
+        fit = self._fit_depth(label, centre, size, yaw, from_prior, prior, camera_positions_m)
+        if floor is None and self.on_floor(label):
+            # Its bottom is snapped or filled in once the floor is known: refit then.
+            fit.pending = True
+        return fit
+
+    def _fit_depth(self, label: str, centre: np.ndarray, size: np.ndarray, yaw: float,
+                   from_prior: bool, prior: np.ndarray | None,
+                   camera_positions_m: np.ndarray) -> BoxFit:
+        """The box with its unseen depth (the side across the seen face) filled in from
+        the prior, the walls and the camera positions where that is justified."""
         if prior is None or len(camera_positions_m) == 0:
             return BoxFit(centre, size, yaw, from_prior)
         # Only the side across the box (depth seen from the cameras) can be missing while

@@ -164,7 +164,11 @@ class MappingPipeline:
         return NoneSource()
 
     def _floor_z(self) -> float | None:
-        return self.room.floor_z_m if self._floor_seen else None
+        # Until the floor itself was in view its height is a guess (often the lowest wall
+        # level the camera saw); snapping boxes to it would cut objects off.
+        if not (self._floor_seen and self.room.floor_observed):
+            return None
+        return self.room.floor_z_m
 
     # ------------------------------------------------------------------ validation
 

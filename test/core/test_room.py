@@ -126,3 +126,31 @@ def test_area_does_not_depend_on_the_room_heading(angle_deg):
     est = RoomEstimator()
     feed(est, pts @ R.T, R[:2, :2] @ np.array([3.0, 1.0]))
     assert est.room().floor_area_m2 == pytest.approx(24.0, rel=0.04)
+
+
+def _wall_band_below_camera(rng, n=6000):
+    """Wall points of a view that misses the floor: heights 0.5-1.15 m, denser towards
+    the camera height (1.45 m), as perspective makes them; the densest level is ~1.1 m."""
+    z = np.sort(1.15 - (1.15 - 0.5) * (1.0 - np.sqrt(rng.uniform(0, 1, n))))
+    x = rng.uniform(0.0, 4.0, n)
+    return np.column_stack([x, np.full(n, 3.0), z])
+
+
+def test_floor_is_not_guessed_from_walls_and_found_once_in_view():
+    # A walk that first only sees walls (camera looking ahead, floor out of view): the
+    # densest low level is a wall height, not the floor.
+    rng = np.random.default_rng(3)
+    est = RoomEstimator()
+    cam = np.array([2.0, 0.5, 1.45])
+    walls = _wall_band_below_camera(rng)
+    est.update(walls, camera_position_m=cam)
+    assert not est.floor_observed
+    # Then a little floor comes into view (far fewer points than the walls gave): that
+    # thin layer is the floor.
+    floor = np.column_stack([rng.uniform(0, 4, 400), rng.uniform(0, 3, 400),
+                             rng.normal(0.0, 0.01, 400)])
+    est.update(np.vstack([walls, floor]), camera_position_m=cam)
+    assert est.floor_observed
+    assert abs(est.floor_z_m) < 0.03
+    # A configured floor counts as observed from the start.
+    assert RoomEstimator(RoomEstimatorConfig(floor_z_m=0.2)).floor_observed

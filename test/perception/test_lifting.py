@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pytest
 
 from ssr_ros.core.camera import PinholeCamera
 from ssr_ros.core.keyframes import Keyframe
@@ -92,3 +93,22 @@ def test_box_source_proposal_loses_the_floor_band():
     obs = Lifter().lift(prop, _kf(depth, T), CAM, floor_z_m=0.0)
     assert not isinstance(obs, Rejection)
     assert obs.points_m[:, 2].min() > 0.04
+
+
+def test_fit_waits_for_the_floor_and_never_flattens_onto_a_wrong_one():
+    # Only the top of a chair back seen (table in front): 0.7-0.95 m.
+    rng = np.random.default_rng(4)
+    pts = np.column_stack([rng.uniform(2.8, 3.2, 300), rng.uniform(0.2, 0.24, 300),
+                           rng.uniform(0.7, 0.95, 300)])
+    views = np.array([[1.3, 5.0, 1.4]])
+    # Floor not known yet: the box is the seen part, and a refit is requested.
+    fit = EvidenceBoxFitter(floor_z=lambda: None)("chair", pts, np.ones(300), views)
+    assert fit.pending
+    assert fit.size_m[2] == pytest.approx(0.25, abs=0.03)
+    # Once the floor is known the chair reaches down to it.
+    fit = EvidenceBoxFitter(floor_z=lambda: 0.0)("chair", pts, np.ones(300), views)
+    assert fit.center_m[2] - fit.size_m[2] / 2 == pytest.approx(0.0, abs=0.01)
+    # A floor height at or above the object's top (a wrong guess) must not squash it to
+    # zero height.
+    fit = EvidenceBoxFitter(floor_z=lambda: 1.0)("chair", pts, np.ones(300), views)
+    assert fit.size_m[2] == pytest.approx(0.25, abs=0.03)
