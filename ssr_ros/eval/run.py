@@ -3,8 +3,16 @@ the object map against the ground truth.
 
 Usage::
 
-    ssr-eval --seeds 1,2,3 [--source labels|detector] [--noise] [--frames 300]
+    ssr-eval --seeds 1,2,3 [--source labels|detector] [--noise] [--frames auto|N]
              [--json FILE]
+
+``--frames auto`` (the default) renders at least one full lap of each scene's camera loop
+at the trajectory's speed limits (``ssr_ros.sim.lap_frames``), like a VSI-Bench video that
+walks through the whole room, and at least ``MIN_AUTO_FRAMES`` (300 frames, 20 s at 15 Hz;
+a short loop is walked on rather than cut), but at most ``MAX_AUTO_FRAMES`` (900 frames,
+60 s) to bound the run time; an integer renders that many frames (fewer than a lap cover only the
+start of the loop). The frame count used is reported per seed (``frames``, next to the
+lap's ``lap_frames``).
 
 Per seed and overall it reports object recall and precision (a map object matches a
 ground-truth object of the same category whose centre is within ``--match-distance`` m,
@@ -40,9 +48,34 @@ from ssr_ros.eval.qa import evaluate as evaluate_questions
 from ssr_ros.eval.questions import generate_questions
 from ssr_ros.perception.pipeline import MappingPipeline, PipelineConfig
 from ssr_ros.perception.priors import normalize_label
-from ssr_ros.sim import SceneGenerationError, SequenceError, make_scene, render_sequence
+from ssr_ros.sim import (SceneGenerationError, SequenceError, lap_frames, make_scene,
+                         render_sequence)
 
 STAGES = ("select", "proposals", "room", "lifting", "fusion", "cogmap", "total")
+# Frame cap of ``--frames auto``: 60 s at 15 Hz, so a big room's lap cannot make one seed's
+# run unbounded (a 50 m2 room's lap is about 475 walking frames).
+MAX_AUTO_FRAMES = 900
+# Floor of ``--frames auto``: a room whose free floor leaves only a short loop is still
+# watched for 20 s at 15 Hz, as with the fixed 300 frames used before laps were measured.
+MIN_AUTO_FRAMES = 300
+RATE_HZ = 15.0
+
+
+def parse_frames(text: str) -> int | str:
+    """``--frames`` value: ``"auto"`` or a positive integer frame count.
+
+    Raises ValueError with a one-line message for anything else."""
+    value = text.strip().lower()
+    if value == "auto":
+        return "auto"
+    try:
+        frames = int(value)
+    except ValueError:
+        raise ValueError(f"--frames must be 'auto' or a positive integer, got {text!r}") \
+            from None
+    if frames < 1:
+        raise ValueError(f"--frames must be 'auto' or at least one frame, got {text!r}")
+    return frames
 
 
 def relative_size_error(est_size_m: np.ndarray, gt_size_m: np.ndarray) -> float:
@@ -131,17 +164,24 @@ def _qa_scores(scene, seq, pipe: MappingPipeline, seed: int) -> dict[str, float]
 
 
 def evaluate_seed(seed: int, source: str = "labels", noise: bool = False,
-                  n_frames: int = 300, width: int = 640, height: int = 480,
+                  n_frames: int | str = 300, width: int = 640, height: int = 480,
                   trajectory: str = "walk", max_distance_m: float = 0.5,
                   with_qa: bool = True, plot_dir: str | None = None) -> dict[str, Any]:
     """Map one simulated sequence and score it (see the module docstring); with
     ``plot_dir`` a bird's-eye PNG of the map is written there (``seed_<seed>.png``).
 
+    ``n_frames="auto"`` renders one full lap (``lap_frames``), at least ``MIN_AUTO_FRAMES``
+    and at most ``MAX_AUTO_FRAMES``.
     Raises the simulator's ``SceneGenerationError`` / ``SequenceError`` for a seed, frame
     count or image size it cannot render."""
     scene = make_scene(seed)
-    seq = render_sequence(scene, n_frames=n_frames, width=width, height=height,
-                          trajectory=trajectory, noise=noise)
+    lap = lap_frames(scene, rate_hz=RATE_HZ, trajectory=trajectory)
+    if n_frames == "auto":
+        frames = min(max(lap, MIN_AUTO_FRAMES), MAX_AUTO_FRAMES)
+    else:
+        frames = n_frames
+    seq = render_sequence(scene, n_frames=frames, width=width, height=height,
+                          rate_hz=RATE_HZ, trajectory=trajectory, noise=noise)
     pipe = MappingPipeline(PipelineConfig(source=source))
     timings: dict[str, list[float]] = {k: [] for k in STAGES}
     t_render = 0.0
@@ -169,7 +209,7 @@ def evaluate_seed(seed: int, source: str = "labels", noise: bool = False,
                             scored["longest_side_errors"]),
         "count_error": scored["count_error"],
         "missed": scored["missed"], "false_positives": scored["false_positives"],
-        "keyframes": pipe.keyframe_count, "frames": len(seq),
+        "keyframes": pipe.keyframe_count, "frames": len(seq), "lap_frames": lap,
         "cogmap_errors": pipe.cogmap_errors, "last_cogmap_error": pipe.last_cogmap_error,
         "time_ms": {k: {"median": float(np.median(v)) if v else 0.0,
                         "p95": float(np.percentile(v, 95)) if v else 0.0}
@@ -232,7 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", choices=("labels", "detector"), default="labels",
                    help="object proposals: sim instance labels or the COCO detector")
     p.add_argument("--noise", action="store_true", help="turn the sensor-noise model on")
-    p.add_argument("--frames", type=int, default=300, help="frames per sequence")
+    p.add_argument("--frames", default="auto",
+                   help="frames per sequence: 'auto' (default) = one full lap of the "
+                   f"scene's loop, at least {MIN_AUTO_FRAMES} and at most "
+                   f"{MAX_AUTO_FRAMES}, or a positive integer")
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=480)
     p.add_argument("--trajectory", choices=("walk", "robot"), default="walk")
@@ -251,8 +294,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError:
         print(f"ssr-eval: --seeds must be integers, got {args.seeds!r}", file=sys.stderr)
         return 2
-    if not seeds or args.frames < 1:
-        print("ssr-eval: need at least one seed and one frame", file=sys.stderr)
+    if not seeds:
+        print("ssr-eval: need at least one seed", file=sys.stderr)
+        return 2
+    try:
+        args.frames = parse_frames(args.frames)
+    except ValueError as exc:
+        print(f"ssr-eval: {exc}", file=sys.stderr)
         return 2
     if any(s < 0 for s in seeds):
         print(f"ssr-eval: --seeds must be integers >= 0, got {args.seeds!r}", file=sys.stderr)

@@ -13,6 +13,7 @@ visible are absent from it.
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 from typing import Iterator, Optional
@@ -23,7 +24,7 @@ from ssr_ros.core.types import ObjectState, RobotPose2D
 from ssr_ros.sim.catalog import CATEGORY_NAMES
 from ssr_ros.sim.render import Renderer, default_intrinsics
 from ssr_ros.sim.scene import Scene
-from ssr_ros.sim.trajectory import TRAJECTORY_KINDS, make_trajectory
+from ssr_ros.sim.trajectory import TRAJECTORY_KINDS, lap_duration_s, make_trajectory
 
 MIN_VISIBLE_PIXELS_VGA = 200
 MAX_IMAGE_SIDE = 4096
@@ -171,6 +172,33 @@ class SimSequence:
                            stamp_s=self.stamps_s[i])
 
 
+def _check_motion(scene: Scene, rate_hz: float, trajectory: str, seed: Optional[int]
+                  ) -> int:
+    """Validate the rate, trajectory kind and seed; return the seed in use."""
+    if isinstance(rate_hz, bool) or not isinstance(rate_hz, (int, float, np.number)) \
+            or not np.isfinite(rate_hz) or not 0.0 < rate_hz <= 1000.0:
+        raise SequenceError(f"rate_hz must be in (0, 1000] Hz, got {rate_hz!r}")
+    if trajectory not in TRAJECTORY_KINDS:
+        raise SequenceError(f"unknown trajectory {trajectory!r}; use one of "
+                            f"{', '.join(TRAJECTORY_KINDS)}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                             or seed < 0):
+        raise SequenceError(f"seed must be an integer >= 0 or None, got {seed!r}")
+    return int(scene.seed if seed is None else seed)
+
+
+def lap_frames(scene: Scene, rate_hz: float = 15.0, trajectory: str = "walk",
+               seed: Optional[int] = None) -> int:
+    """Frames at ``rate_hz`` [Hz] that one full lap of the scene's loop needs at the
+    trajectory's speed limits (``trajectory.SPEED_LIMITS``), for the same ``seed`` as
+    :func:`render_sequence` (default: the scene's seed). ``render_sequence`` with this
+    many frames (or more) walks the whole loop once and ends next to where it began;
+    with fewer it covers only the start of the loop. At least 1."""
+    used_seed = _check_motion(scene, rate_hz, trajectory, seed)
+    return max(1, int(math.ceil(lap_duration_s(scene, trajectory, used_seed)
+                                * float(rate_hz))))
+
+
 def render_sequence(scene: Scene, n_frames: int = 300, width: int = 640, height: int = 480,
                     rate_hz: float = 15.0, trajectory: str = "walk", noise: bool = False,
                     seed: Optional[int] = None) -> SimSequence:
@@ -186,15 +214,7 @@ def render_sequence(scene: Scene, n_frames: int = 300, width: int = 640, height:
                 or not 8 <= value <= MAX_IMAGE_SIDE:
             raise SequenceError(f"{name} must be an integer in [8, {MAX_IMAGE_SIDE}] px, "
                                 f"got {value!r}")
-    if not np.isfinite(rate_hz) or not 0.0 < rate_hz <= 1000.0:
-        raise SequenceError(f"rate_hz must be in (0, 1000] Hz, got {rate_hz!r}")
-    if trajectory not in TRAJECTORY_KINDS:
-        raise SequenceError(f"unknown trajectory {trajectory!r}; use one of "
-                            f"{', '.join(TRAJECTORY_KINDS)}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
-                             or seed < 0):
-        raise SequenceError(f"seed must be an integer >= 0 or None, got {seed!r}")
-    used_seed = int(scene.seed if seed is None else seed)
+    used_seed = _check_motion(scene, rate_hz, trajectory, seed)
     poses = make_trajectory(scene, int(n_frames), trajectory, used_seed, float(rate_hz))
     K = default_intrinsics(int(width), int(height))
     return SimSequence(scene, poses, K, int(width), int(height), float(rate_hz), bool(noise),

@@ -18,7 +18,8 @@ y down, z forward) into the map frame (REP-105, z up). The camera never rolls.
 Speeds are limited (``SPEED_LIMITS``: walking 1.0 m/s and 90 deg/s, robot 0.6 m/s and
 60 deg/s); the camera slows where its view turns fast. A sequence longer than one lap
 at those limits makes exactly one (slower) lap; a shorter one covers the first part of
-the lap, so short sequences see fewer objects. The path itself is the same for every
+the lap, so short sequences see fewer objects (``lap_duration_s`` gives one lap's time;
+``ssr_ros.sim.lap_frames`` the frame count). The path itself is the same for every
 frame count and rate.
 """
 
@@ -297,15 +298,11 @@ def _pose(position: np.ndarray, yaw: float, pitch: float) -> np.ndarray:
     return T
 
 
-def make_trajectory(scene: Scene, n_frames: int, kind: str = "walk", seed: int = 0,
-                    rate_hz: float = 15.0) -> np.ndarray:
-    """Camera poses ``T_map_cam`` (n_frames, 4, 4) at ``rate_hz`` along the scene's loop.
-
-    The camera moves at most ``SPEED_LIMITS[kind]`` (m/s, deg/s for yaw and pitch):
-    where the view turns fast it slows down. When the sequence lasts longer than one lap
-    at those limits, it slows down evenly so frame i of n is at lap fraction i / n;
-    when shorter, it covers the first part of the lap.
-    """
+def _lap(scene: Scene, kind: str, seed: int
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The closed lap sampled densely: positions xy (N+1, 2) [m], yaw, pitch [rad] and
+    height [m] (N+1,), and the time at the speed limits to reach each sample [s] (N+1,);
+    sample N repeats sample 0 (yaw keeps its winding)."""
     if kind not in TRAJECTORY_KINDS:
         raise TrajectoryError(f"unknown trajectory {kind!r}; use one of {TRAJECTORY_KINDS}")
     rng = np.random.default_rng([int(scene.seed), int(seed), 7])
@@ -347,6 +344,25 @@ def make_trajectory(scene: Scene, n_frames: int, kind: str = "walk", seed: int =
         np.abs(np.diff(yaw_c)) / math.radians(yaw_dps),
         np.abs(np.diff(pitch_c)) / math.radians(pitch_dps)])
     t_lap = np.concatenate([[0.0], np.cumsum(dt)])
+    return xy_c, yaw_c, pitch_c, height_c, t_lap
+
+
+def lap_duration_s(scene: Scene, kind: str = "walk", seed: int = 0) -> float:
+    """Time [s] one full lap of the scene's loop takes at ``SPEED_LIMITS[kind]``, for the
+    trajectory ``make_trajectory`` builds with the same ``seed``."""
+    return float(_lap(scene, kind, seed)[4][-1])
+
+
+def make_trajectory(scene: Scene, n_frames: int, kind: str = "walk", seed: int = 0,
+                    rate_hz: float = 15.0) -> np.ndarray:
+    """Camera poses ``T_map_cam`` (n_frames, 4, 4) at ``rate_hz`` along the scene's loop.
+
+    The camera moves at most ``SPEED_LIMITS[kind]`` (m/s, deg/s for yaw and pitch):
+    where the view turns fast it slows down. When the sequence lasts longer than one lap
+    at those limits (see :func:`lap_duration_s`), it slows down evenly so frame i of n is
+    at lap fraction i / n; when shorter, it covers the first part of the lap.
+    """
+    xy_c, yaw_c, pitch_c, height_c, t_lap = _lap(scene, kind, seed)
     duration_s = n_frames / rate_hz
     if duration_s >= t_lap[-1]:
         t_frames = np.arange(n_frames) / n_frames * t_lap[-1]
