@@ -370,12 +370,7 @@ def pose_to_matrix(pose) -> np.ndarray:
     Raises :class:`InvalidMessage` ``pose_nan`` / ``pose_range`` (a coordinate beyond
     :data:`MAX_POSITION_M`) / ``quaternion``.
     """
-    p, q = pose.position, pose.orientation
-    t = _checked_position(p.x, p.y, p.z, "position")
-    T = np.eye(4)
-    T[:3, :3] = quaternion_to_matrix(q.x, q.y, q.z, q.w)
-    T[:3, 3] = t
-    return T
+    return _rigid_matrix(pose.position, pose.orientation, "position")
 
 
 def matrix_to_pose(T: np.ndarray):
@@ -405,11 +400,14 @@ def odometry_to_matrix(msg) -> tuple[np.ndarray, float, str]:
 
 def transform_to_matrix(transform) -> np.ndarray:
     """``geometry_msgs/Transform`` -> 4x4 float64."""
-    t, q = transform.translation, transform.rotation
-    trans = _checked_position(t.x, t.y, t.z, "translation")
+    return _rigid_matrix(transform.translation, transform.rotation, "translation")
+
+
+def _rigid_matrix(t, q, what: str) -> np.ndarray:
+    """4x4 from a message's x/y/z translation and x/y/z/w rotation, both validated."""
     T = np.eye(4)
+    T[:3, 3] = _checked_position(t.x, t.y, t.z, what)
     T[:3, :3] = quaternion_to_matrix(q.x, q.y, q.z, q.w)
-    T[:3, 3] = trans
     return T
 
 
