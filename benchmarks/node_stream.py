@@ -95,6 +95,14 @@ def read_diagnostics(timeout_s: float = 10.0) -> dict[str, str]:
     return got[-1] if got else {}
 
 
+def _require_running(proc: subprocess.Popen, log_path: Path) -> None:
+    """Stop the benchmark at once (with the node's last log lines) when the node died."""
+    if proc.poll() is not None:
+        tail = log_path.read_text().splitlines()[-20:]
+        raise SystemExit(f"[bench] ssr_node exited with {proc.returncode}:\n"
+                         + "\n".join(tail))
+
+
 def baselines(seed: int, n_frames: int, width: int, height: int, rate_hz: float,
               map_path: Path, question: str) -> dict[str, float]:
     """In-process pipeline time per keyframe on the same frames, and in-process query time
@@ -124,6 +132,8 @@ def baselines(seed: int, n_frames: int, width: int, height: int, rate_hz: float,
         qtimes.append(1000.0 * (time.perf_counter() - t0))
     return {"keyframe_ms_p50": float(np.median(times)) if times else float("nan"),
             "keyframes": len(times),
+            # what the selector emits on this stream when every frame is mapped
+            "selector_keyframe_rate_hz": len(times) * rate_hz / max(len(seq), 1),
             "query_ms_p50": float(np.percentile(qtimes, 50)),
             "query_ms_p99": float(np.percentile(qtimes, 99))}
 
@@ -181,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # the player renders its loop before publishing: wait until frames flow
         while "published" not in (work / "player.log").read_text() and player.poll() is None:
+            _require_running(procs[0], work / "node.log")
             diag = read_diagnostics(2.0)
             if int(diag.get("received.color", "0")) > 0:
                 break
@@ -190,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
                          str(work / "queries.json")], "queries")
         start_diag = read_diagnostics()
         queries.wait(args.duration + 120)
+        _require_running(procs[0], work / "node.log")
         end_diag = read_diagnostics()
         elapsed = time.monotonic() - t_start
     finally:
@@ -237,7 +249,11 @@ def main(argv: list[str] | None = None) -> int:
         / base["keyframe_ms_p50"],
         "query_p50_service_over_engine": figures["query_ms"]["p50"] / base["query_ms_p50"],
         "query_p99_service_over_engine": figures["query_ms"]["p99"] / base["query_ms_p99"],
+        "keyframe_rate_node_over_selector": figures["keyframe_rate_hz"]
+        / base["selector_keyframe_rate_hz"],
     }
+    # how many keyframes a second the node could map at its measured time per keyframe
+    figures["keyframe_capacity_hz"] = round(1000.0 / figures["keyframe_ms_node"]["p50"], 2)
     print(json.dumps(figures, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))

@@ -54,7 +54,8 @@ class ModelConfig:
             raise ModelConfigError("path and adapter must be strings")
         dev = self.device
         if not isinstance(dev, str) or not (
-                dev in DEVICES or (dev.startswith("cuda:") and dev[5:].isdigit())):
+                dev in DEVICES or (dev.startswith("cuda:") and dev[5:].isascii()
+                                   and dev[5:].isdigit())):
             raise ModelConfigError(
                 f"device must be one of {DEVICES} or 'cuda:N', got {dev!r}")
         if self.dtype not in DTYPES:

@@ -121,7 +121,7 @@ def parse_label_names_json(text: str) -> dict[int, str]:
                              f"{MAX_LABEL_NAMES} id -> name entries")
     names: dict[int, str] = {}
     for key, value in data.items():
-        if not (isinstance(key, str) and key.isdigit() and 1 <= int(key) <= 65535
+        if not (isinstance(key, str) and key.isascii() and key.isdigit() and 1 <= int(key) <= 65535
                 and isinstance(value, str) and 0 < len(value.strip()) <= 128):
             raise InvalidMessage("label_names", f"bad entry {key!r}: {value!r}")
         names[int(key)] = value.strip()

@@ -4,7 +4,7 @@
 :meth:`CameraInputs._create_inputs`; the subscriptions it makes are kept in the node's
 ``_entities["activate"]`` and destroyed at deactivate. Callbacks only count and store:
 a synchronised colour, depth, camera_info (and labels) set goes to the node's one-slot
-mailbox ``_slot`` (newest wins) and wakes the worker through ``_worker_wakeup``; poses go
+mailbox ``_slot`` (newest wins), which wakes the frame worker thread; poses go
 to the node's ``_pose_source``; malformed messages are counted by reason and logged with
 a throttle.
 """
@@ -108,9 +108,6 @@ class CameraInputs:
     def _on_synced(self, *msgs: Any) -> None:
         """Synchroniser callback: O(1), newest complete set wins the worker's slot."""
         self._slot.put((time.monotonic(), msgs))
-        wakeup = self._worker_wakeup
-        if wakeup is not None:
-            wakeup.trigger()
 
     def _on_label_names(self, msg: String) -> None:
         try:

@@ -16,16 +16,20 @@ Lifecycle (driven by a manager through ``lifecycle_msgs`` services, or by itself
 * deactivate: unsubscribe; the map and the services stay.
 * cleanup: save, then free the pipeline and every entity; shutdown: save and stop.
 
-Threads: subscription callbacks only store messages (the synchroniser keeps the newest
-complete set in a one-slot mailbox, newest wins); a guard condition wakes the worker
-callback, in its own mutually exclusive callback group, which decodes, looks up the pose
-and runs the pipeline; services run in another group, on a MultiThreadedExecutor, so
-queries are answered while a keyframe is being processed. Lifecycle transitions run in
-the default group, in parallel with the worker: the worker holds ``_frame_lock`` for a
-whole frame and works on local references, and a teardown (cleanup, shutdown, error)
-takes the same lock, so it waits for the frame in flight to finish instead of freeing
-the pipeline, the pose source or the model under it; the timers' publishing shares
-``_publish_lock`` with the teardown for the same reason.
+Threads: ``main`` spins a single-threaded executor that runs only short callbacks:
+subscriptions store messages (the synchroniser keeps the newest complete set in a
+one-slot mailbox, newest wins), geometric queries are answered, timers publish, and
+lifecycle transitions run. The mailbox wakes the frame worker, a thread of its own
+(:mod:`ssr_ros.ros.worker` says why it is not an executor callback), which decodes,
+looks up the pose and runs the pipeline, so queries are answered while a keyframe is
+being processed; a model question waits for its answer on its own thread while the
+executor goes on (``spatial_query`` is a coroutine). The callback groups still keep the
+node correct on a multi-threaded executor (a component container). Transitions run in
+parallel with the worker: the worker holds ``_frame_lock`` for a whole frame and works
+on local references, and a teardown (cleanup, shutdown, error) stops the worker thread
+and takes the same lock, so it waits for the frame in flight to finish instead of
+freeing the pipeline, the pose source or the model under it; the timers' publishing
+shares ``_publish_lock`` with the teardown for the same reason.
 
 Frame stamps must increase: a frame at or before the last mapped frame is dropped
 (``invalid.stamp_backwards``) however far back it is, so a replayed bag or a reset
@@ -56,7 +60,7 @@ import rclpy
 import rclpy.logging
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import Node, State, TransitionCallbackReturn
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rcl_interfaces.msg import SetParametersResult
@@ -80,6 +84,7 @@ from ssr_ros.ros.publishing import MapPublishing
 from ssr_ros.ros.pose_source import (TfPoseSource, TopicPoseSource, robot_pose_from_camera,
                                      tf2_available)
 from ssr_ros.ros.services import MapServices
+from ssr_ros.ros.worker import FrameWorker
 from ssr_ros.ros.sync import ApproximateTimeSync
 from ssr_ros.srv import SpatialQuery
 
@@ -110,15 +115,16 @@ class SsrNode(CameraInputs, MapServices, MapPublishing, Node):
         self._message_filters: tuple | None = None
         self._pose_source: Any = None
         self._entities: dict[str, list[Any]] = {"configure": [], "activate": []}
-        self._worker_group = MutuallyExclusiveCallbackGroup()
         self._service_group = MutuallyExclusiveCallbackGroup()
         # a model question may take seconds: queries must not queue behind it
         self._query_group = ReentrantCallbackGroup()
         self._timer_group = MutuallyExclusiveCallbackGroup()
         self._input_group = MutuallyExclusiveCallbackGroup()
-        self._worker_wakeup = None
+        self._worker: FrameWorker | None = None
         self._active = False
         self._save_lock = threading.Lock()
+        self._questions_lock = threading.Lock()
+        self._questions_waiting = 0  # model questions on their own threads
         # held by the worker for a whole frame and by the teardown (see the docstring)
         self._frame_lock = threading.Lock()
         # the worker (on change) and the timer (low-rate repeat) both publish the map
@@ -179,6 +185,7 @@ class SsrNode(CameraInputs, MapServices, MapPublishing, Node):
         self._markers = MarkerBuilder(config.map_frame)
         self._load_map_at_start()
         self._create_configured_entities()
+        self._start_worker()
         self.get_logger().info(
             f"configured: pose_source={self._pose_mode()}, proposals={config.proposal_source},"
             f" model={config.model.path or '(none: geometric answers)'}, "
@@ -219,9 +226,22 @@ class SsrNode(CameraInputs, MapServices, MapPublishing, Node):
         self._teardown()
         return TransitionCallbackReturn.SUCCESS
 
+    def destroy_node(self) -> None:
+        """Stop the frame worker first: its thread holds the node, and a node still
+        referenced at exit keeps rclpy from finalising its DDS participant, so peers
+        would see this node's services for a lease time after the process is gone."""
+        self._stop_worker()
+        super().destroy_node()
+
+    def _stop_worker(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None and not worker.stop():
+            self.get_logger().error("the frame worker did not stop within its timeout")
+
     def _teardown(self) -> None:
         # Cleared first so a frame that is not yet under the lock returns at once.
         self._active = False
+        self._stop_worker()
         # Frame, then publish: the worker takes them in this order too (no deadlock).
         with self._frame_lock, self._publish_lock:
             if self.model is not None:
@@ -235,7 +255,6 @@ class SsrNode(CameraInputs, MapServices, MapPublishing, Node):
                 self._pose_source.close()
             self._pose_source = None
             self._sync = None
-            self._worker_wakeup = None
             # a reconfigured node maps a replayed bag or a reset simulator from scratch
             self._last_frame_stamp_s = -math.inf
 
@@ -252,8 +271,6 @@ class SsrNode(CameraInputs, MapServices, MapPublishing, Node):
                 self.destroy_service(entity)
             elif kind == "Timer":
                 self.destroy_timer(entity)
-            elif kind == "GuardCondition":
-                self.destroy_guard_condition(entity)
         self._entities[stage].clear()
         if stage == "activate":
             self._message_filters = None
@@ -296,9 +313,6 @@ class SsrNode(CameraInputs, MapServices, MapPublishing, Node):
             keep(self.create_timer(config.autosave_period_s,
                                    lambda: self.save_map_now(reason="autosave", only_dirty=True),
                                    callback_group=self._timer_group))
-        self._worker_wakeup = self.create_guard_condition(self._work,
-                                                          callback_group=self._worker_group)
-        keep(self._worker_wakeup)
         if self._pose_mode() == "tf":
             self._pose_source = TfPoseSource(self, config.map_frame)
         else:
@@ -308,10 +322,23 @@ class SsrNode(CameraInputs, MapServices, MapPublishing, Node):
                 mode=config.pose_source if config.pose_source != "tf" else "auto")
 
     # ------------------------------------------------------------------ worker
+    def _start_worker(self) -> None:
+        self._worker = FrameWorker(self._slot, self._work_item, self._on_worker_error)
+        self._worker.start()
+
+    def _on_worker_error(self, exc: BaseException) -> None:
+        self.stats.count_invalid("internal_error")
+        if self._throttle.ready("worker_error"):
+            self.get_logger().error(f"frame worker failed on a frame: {exc!r}")
+
     def _work(self) -> None:
+        """Map the waiting frame, if any, on the calling thread (tests drive the node
+        this way without the worker thread)."""
         item = self._slot.take()
-        if item is None:
-            return
+        if item is not None:
+            self._work_item(item)
+
+    def _work_item(self, item: tuple) -> None:
         with self._frame_lock:
             # Local references: a parameter change may replace ``config`` meanwhile.
             keeper, config = self.keeper, self.config
@@ -425,7 +452,12 @@ def main(args: list[str] | None = None) -> int:
     """Run ssr_node until interrupted (SIGINT/SIGTERM), then save and tear down."""
     rclpy.init(args=args)
     node = SsrNode()
-    executor = MultiThreadedExecutor(num_threads=4)
+    # One thread is enough and much cheaper: every executor callback is short (store a
+    # message, answer a geometric query, publish on a timer); the frame worker and model
+    # questions have threads of their own. rclpy's MultiThreadedExecutor re-dispatched
+    # the waiting members of a busy callback group in a loop and cost this node 3-5x its
+    # keyframe time and 200+ ms query p99 at 30 Hz input (BENCHMARKS.md, node stream).
+    executor = SingleThreadedExecutor()
     executor.add_node(node)
     code = 0
     try:

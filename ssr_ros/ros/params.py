@@ -227,7 +227,7 @@ def parse_label_names(entries: list[str]) -> dict[int, str]:
         if not entry.strip():
             continue
         key, sep, name = entry.partition(":")
-        if not sep or not key.strip().isdigit() or not name.strip():
+        if not sep or not (key.strip().isascii() and key.strip().isdigit()) or not name.strip():
             raise ConfigError(f"label_names entry {entry!r} is not 'id:name'")
         label_id = int(key)
         if not 1 <= label_id <= 65535:

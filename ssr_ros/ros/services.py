@@ -2,7 +2,8 @@
 ``clear_map``, and the map file at configure.
 
 :class:`MapServices` is a mixin of :class:`~ssr_ros.ros.node.SsrNode`; it reads the
-node's ``keeper``, ``config``, ``model``, ``stats``, ``_save_lock`` and the publishing
+node's ``keeper``, ``config``, ``model``, ``stats``, ``_save_lock``,
+``_questions_lock`` / ``_questions_waiting`` and the publishing
 mixin's ``_publish_map`` / ``_publish_marker_reset``.
 
 The map file is always ``map_path`` (a parameter): the save/load services are
@@ -16,9 +17,11 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any
+import threading
+from typing import Any, Callable, TypeVar
 
 import rclpy.logging
+from rclpy.task import Future
 
 from ssr_ros.core import store
 from ssr_ros.core.query_types import ErrorCode, QueryAnswer, QueryKind
@@ -27,11 +30,23 @@ from ssr_ros.ros.errors import InvalidMessage
 from ssr_ros.ros.map_state import error_answer
 from ssr_ros.ros.pipeline_factory import query_request
 
+T = TypeVar("T")
+# Model questions waiting for the runner at once; more get ERROR_MODEL_UNAVAILABLE
+# ("busy") instead of piling up threads behind a slow model.
+MAX_MODEL_QUESTIONS = 8
+
+
+class ModelBusy(Exception):
+    """Too many model questions are already waiting."""
+
 
 class MapServices:
     """Query and map-file services of the node (see the module docstring)."""
 
-    def _on_query(self, request: Any, response: Any) -> Any:
+    async def _on_query(self, request: Any, response: Any) -> Any:
+        """``spatial_query``. A coroutine: a model question waits for its answer on a
+        thread of its own (:meth:`_off_executor`) while the executor goes on serving
+        geometric queries, camera frames and timers; everything else answers at once."""
         keeper = self.keeper
         if keeper is None:
             return messages.error_response(response, int(ErrorCode.INTERNAL),
@@ -41,12 +56,16 @@ class MapServices:
             query = query_request(fields)
             model = self.model
             if query.kind == QueryKind.FREE and model is not None and model.ready:
-                reply = model.ask_free(query.question, keeper.snapshot.cogmap.to_text())
+                reply = await self._off_executor(model.ask_free, query.question,
+                                                 keeper.snapshot.cogmap.to_text())
                 answer = (QueryAnswer(True, ErrorCode.NONE, reply.text, answered_by="model")
                           if reply.ok else
                           QueryAnswer(False, reply.error, reply.message, answered_by="model"))
             else:
                 answer = keeper.answer(query)
+        except ModelBusy as exc:
+            answer = QueryAnswer(False, ErrorCode.MODEL_UNAVAILABLE, f"model busy: {exc}",
+                                 answered_by="model")
         except InvalidMessage as exc:
             answer = error_answer(ErrorCode.INVALID_REQUEST, exc.detail)
         except ValueError as exc:
@@ -56,6 +75,36 @@ class MapServices:
             answer = error_answer(ErrorCode.INTERNAL, f"internal error: {type(exc).__name__}")
         self.stats.count_query(int(answer.error_code))
         return messages.fill_response(response, answer, keeper.snapshot.objects_by_id)
+
+    async def _off_executor(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on a short-lived thread, awaited by the calling coroutine.
+
+        The node spins a single-threaded executor (see :func:`ssr_ros.ros.node.main`), so
+        a blocking call inside a callback would stop everything else. The result comes
+        back through an rclpy Future bound to the node's executor; its (empty) done
+        callback makes ``set_result`` from the thread wake the executor, which then
+        resumes the awaiting coroutine. Questions are few (a model answer takes up to
+        ``model.timeout_s``) and the runner serialises them, so a thread each is cheap;
+        at most ``MAX_MODEL_QUESTIONS`` wait at once, more are refused as busy."""
+        with self._questions_lock:
+            if self._questions_waiting >= MAX_MODEL_QUESTIONS:
+                raise ModelBusy(f"{MAX_MODEL_QUESTIONS} model questions are already "
+                                "waiting; ask again later")
+            self._questions_waiting += 1
+        future: Future = Future(executor=self.executor)
+        future.add_done_callback(lambda _done: None)
+
+        def run() -> None:
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the awaiting coroutine
+                future.set_exception(exc)
+            finally:
+                with self._questions_lock:
+                    self._questions_waiting -= 1
+
+        threading.Thread(target=run, name="ssr-model-question", daemon=True).start()
+        return await future
 
     def save_map_now(self, reason: str, only_dirty: bool = False) -> tuple[bool, str]:
         """Save the map to ``map_path`` (atomic); returns (ok, message). Never raises.

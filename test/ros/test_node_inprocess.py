@@ -1,6 +1,7 @@
-"""ssr_node driven in this process (no executor spinning, no subprocess): a cleanup that
-arrives while the worker is inside a frame, the last-frame stamp after a reconfigure,
-lens distortion reaching the pipeline's camera, and the pose subscriptions' QoS."""
+"""ssr_node driven in this process (no subprocess): a cleanup that arrives while the
+worker is inside a frame, the last-frame stamp after a reconfigure, lens distortion
+reaching the pipeline's camera, the pose subscriptions' QoS, and geometric queries
+answered while a slow model question waits (the node's single-threaded executor)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from rosutil import NAMESPACE, camera_pose, valid_set  # noqa: E402
 
+from ssr_ros.model.bridge import BridgeAnswer  # noqa: E402
 from ssr_ros.ros import topics  # noqa: E402
 from ssr_ros.ros.node import SsrNode  # noqa: E402
 
@@ -47,8 +49,15 @@ def node(context):
                                         Parameter("pose_timeout_s", value=0.0)])
     assert node.trigger_configure() == SUCCESS
     assert node.trigger_activate() == SUCCESS
+    _stop_worker(node)
     yield node
     node.destroy_node()
+
+
+def _stop_worker(node: SsrNode) -> None:
+    """Stop the node's frame worker thread: these tests map each frame themselves with
+    ``node._work()`` so they know when it has been mapped."""
+    assert node._worker.stop(20.0)
 
 
 def _feed(node: SsrNode, stamp_s: float, dist: tuple[float, ...] = ()) -> None:
@@ -112,18 +121,12 @@ def test_cleanup_waits_for_the_frame_in_flight(node, stage) -> None:
             gate.block()
             return process(*args, **kwargs)
         keeper.process = blocking_process
-    _feed(node, STAMP_S)
     errors: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            node._work()
-        except BaseException as exc:  # reported by the assertion below
-            errors.append(exc)
-
+    node._start_worker()  # the node's own frame worker thread maps this frame
+    worker = node._worker
+    worker._on_error = errors.append
+    _feed(node, STAMP_S)
     results: list = []
-    worker = threading.Thread(target=work)
-    worker.start()
     assert gate.entered.wait(20.0), "the frame never reached the blocked stage"
     # what a lifecycle manager does, on the default callback group's thread
     cleanup = threading.Thread(target=lambda: results.extend(
@@ -131,9 +134,9 @@ def test_cleanup_waits_for_the_frame_in_flight(node, stage) -> None:
     cleanup.start()
     cleanup.join(0.5)  # without the frame lock the teardown would finish in here
     gate.release.set()
-    worker.join(20.0)
     cleanup.join(20.0)
-    assert not worker.is_alive() and not cleanup.is_alive()
+    assert not cleanup.is_alive()
+    assert not worker.alive, "the teardown did not stop the frame worker"
     assert errors == []
     assert gate.held_at_release == (True, True, True), \
         "the teardown freed the keeper, pose source or model under the frame"
@@ -152,6 +155,7 @@ def test_a_reconfigured_node_maps_a_replay_from_its_start(node) -> None:
     for transition in (node.trigger_deactivate, node.trigger_cleanup,
                        node.trigger_configure, node.trigger_activate):
         assert transition() == SUCCESS
+    _stop_worker(node)
     _feed(node, STAMP_S - 10.0)
     node._work()
     assert node.stats.frames_processed == 2
@@ -189,3 +193,68 @@ def test_a_best_effort_pose_publisher_connects(node, msg_type, topic) -> None:
             f"the node's {topic} subscription does not match a best-effort publisher"
     finally:
         node.destroy_publisher(publisher)
+
+
+class SlowModel:
+    """A ready model whose free answer waits until the test releases it."""
+
+    ready = True
+
+    def __init__(self) -> None:
+        self.asked = threading.Event()
+        self.release = threading.Event()
+
+    def ask_free(self, question: str, scaffold: str) -> BridgeAnswer:
+        self.asked.set()
+        assert self.release.wait(20.0)
+        return BridgeAnswer(text=f"slow answer to {question!r}")
+
+    def cleanup(self) -> None:
+        self.release.set()
+
+    def status(self) -> dict:
+        return {}
+
+
+def _done(future, timeout_s: float) -> bool:
+    event = threading.Event()
+    future.add_done_callback(lambda _f: event.set())
+    return event.wait(timeout_s)
+
+
+def test_geometric_queries_are_answered_while_a_model_question_waits(context, node) -> None:
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    from ssr_ros.srv import SpatialQuery
+
+    model = SlowModel()
+    node.model = model
+    # what ssr_node's main spins: one thread for every callback of the node
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    caller = rclpy.create_node("slow_model_caller", namespace=NAMESPACE + "_inproc",
+                               context=context)
+    executor.add_node(caller)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    try:
+        client = caller.create_client(SpatialQuery, topics.SPATIAL_QUERY)
+        assert client.wait_for_service(timeout_sec=10.0)
+        free = client.call_async(SpatialQuery.Request(kind=SpatialQuery.Request.KIND_FREE,
+                                                      question="what is in this room?"))
+        assert model.asked.wait(10.0), "the free question never reached the model"
+        geometric = client.call_async(SpatialQuery.Request(question="where is the bed?"))
+        assert _done(geometric, 10.0), "a geometric query waited behind the model question"
+        assert geometric.result().answered_by != "model"
+        assert not free.done()
+        model.release.set()
+        assert _done(free, 10.0)
+        answer = free.result()
+        assert answer.success and answer.answered_by == "model"
+        assert answer.message == "slow answer to 'what is in this room?'"
+    finally:
+        model.release.set()
+        executor.shutdown()
+        spinner.join(10.0)
+        caller.destroy_node()
