@@ -266,6 +266,20 @@ class ObjectMap:
         with self._lock:
             return sum(1 for t in self._tracks.values() if t.confirmed)
 
+    def backdate_first_seen(self, object_id: int, stamp_s: float) -> bool:
+        """Move an object's first-seen time back to ``stamp_s`` [s] (a frame between
+        keyframes in which it was already visible); later times are ignored. True when
+        it moved. The first-seen keyframe index stays: it counts detections."""
+        stamp_s = float(stamp_s)
+        if not math.isfinite(stamp_s):
+            raise ValueError(f"stamp_s must be finite, got {stamp_s!r}")
+        with self._lock:
+            t = self._tracks.get(int(object_id))
+            if t is None or stamp_s >= t.first_seen_s:
+                return False
+            t.first_seen_s = stamp_s
+            return True
+
     def clear(self) -> MapChanges:
         """Remove every object (ids keep counting up)."""
         with self._lock:

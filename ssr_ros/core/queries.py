@@ -47,6 +47,9 @@ _MODE_OPTIONS = {LEFT_RIGHT: ("left", "right"), LEFT_RIGHT_BACK: ("left", "right
                  QUADRANT: ("front-left", "front-right", "back-left", "back-right")}
 
 
+# the appearance key of a category the map never saw: after every seen one
+NEVER_SEEN = (math.inf, math.inf)
+
 class QueryError(ValueError):
     """A question that cannot be answered; carries the srv error code and the objects
     involved (the candidates of an ambiguous name)."""
@@ -447,17 +450,19 @@ class QueryEngine:
                            object_ids=[start.id, facing.id, *[s.id for s in stops]])
 
     def _order(self, request: QueryRequest, notes: list[str]) -> QueryAnswer:
-        firsts: dict[str, float] = {}
+        # (first-seen stamp, first keyframe): stamps order sightings frame by frame
+        # (backdated between keyframes); the keyframe index breaks exact ties
+        firsts: dict[str, tuple[float, float]] = {}
         ids: list[int] = []
         missing = []
         for name in request.candidates:
             found = self.instances(name, notes)
             if not found:
                 missing.append(name)
-                firsts[name] = math.inf
+                firsts[name] = NEVER_SEEN
                 continue
-            first = min(found, key=lambda o: (o.first_seen_order, o.first_seen_s, o.id))
-            firsts[name] = float(first.first_seen_order)
+            first = min(found, key=lambda o: (o.first_seen_s, o.first_seen_order, o.id))
+            firsts[name] = (float(first.first_seen_s), float(first.first_seen_order))
             ids.append(first.id)
         if len(missing) == len(request.candidates):
             raise QueryError(ErrorCode.UNKNOWN_OBJECT, "none of "
@@ -468,10 +473,10 @@ class QueryEngine:
 
             def agreement(option: str) -> float:
                 parts = [normalize_name(t) for t in _option_tokens(option)]
-                rank = [key.get(p, math.inf) for p in parts]
+                rank = [key.get(p, NEVER_SEEN) for p in parts]
                 # Pairs with a category the map never saw carry no evidence either way.
                 return sum(1.0 for i in range(len(rank)) for j in range(i + 1, len(rank))
-                           if rank[i] <= rank[j] and math.isfinite(rank[j]))
+                           if rank[i] <= rank[j] and rank[j] != NEVER_SEEN)
 
             choice = max(request.options, key=agreement)
         else:

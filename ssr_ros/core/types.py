@@ -20,9 +20,12 @@ class ObjectState:
     ``center_m`` is the centre of the object's 3D box in the map frame [m];
     ``size_m`` its extent [m] along the box's own x (heading ``yaw_rad``), y and z (up);
     ``yaw_rad`` is the heading of the box's x axis in the ground plane, counter-clockwise
-    from map +x, in (-pi, pi]. ``first_seen_s``/``last_seen_s`` are stamps [s] of the
-    first and latest keyframes that observed it and ``first_seen_order`` the index of the
-    first keyframe that observed it (for appearance order).
+    from map +x, in (-pi, pi]. ``first_seen_s`` is the stamp [s] of the first frame in
+    which it was visible (the keyframe that first detected it, or an earlier frame it
+    was already visible in: see :mod:`ssr_ros.perception.sightings`), ``last_seen_s``
+    that of the latest keyframe that observed it, and ``first_seen_order`` the index of
+    the first keyframe that detected it; appearance order sorts by ``first_seen_s``, then
+    ``first_seen_order``.
     """
 
     id: int

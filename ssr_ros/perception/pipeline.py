@@ -39,6 +39,7 @@ from ssr_ros.core.objects import MapChanges, ObjectMap, ObjectMapConfig, Observa
 from ssr_ros.core.room import RoomEstimator, RoomEstimatorConfig
 from ssr_ros.perception.lifting import EvidenceBoxFitter, Lifter, LiftingConfig, Rejection
 from ssr_ros.perception.priors import COMPATIBLE, max_plausible_length
+from ssr_ros.perception.sightings import SightingConfig, SightingHistory
 from ssr_ros.perception.proposals import (
     Box2D,
     BoxesSource,
@@ -89,6 +90,7 @@ class PipelineConfig:
         default_factory=lambda: ObjectMapConfig(compatible_labels=dict(COMPATIBLE)))
     room: RoomEstimatorConfig = field(default_factory=RoomEstimatorConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
+    sightings: SightingConfig = field(default_factory=SightingConfig)
     default_box_label: str = "object"
     label_stride: int = 2
     room_stride: int = 8
@@ -132,6 +134,7 @@ class MappingPipeline:
         self.selector = KeyframeSelector(cfg.selector)
         self.keyframes = KeyframeBuffer(cfg.keyframe_capacity)
         self.lifter = Lifter(cfg.lifting)
+        self.sightings = SightingHistory(cfg.sightings)
         self.source = source if source is not None else self._make_source()
         cogmap_cls = _load_cogmap_class()
         self.cogmap = cogmap_cls() if cogmap_cls is not None else None
@@ -239,6 +242,7 @@ class MappingPipeline:
             self.frame_count += 1
             with self._trajectory_lock:
                 self.trajectory.append((stamp_s, T[:3, 3].copy()))
+            self.sightings.add(depth, cam, T, stamp_s)
             decision = self.selector.decide(depth, cam, T, stamp_s)
             t2 = time.perf_counter()
             if not decision.is_keyframe:
@@ -260,6 +264,7 @@ class MappingPipeline:
                                                             self._floor_z())
             t5 = time.perf_counter()
             changes = self.object_map.integrate(observations, stamp_s, kf.index)
+            self._backdate_new_objects(changes.tentative_added + changes.added, stamp_s)
             refit = self.object_map.refit_pending(self.config.refit_per_keyframe)
             changes.updated = sorted(set(changes.updated) | set(refit.updated))
             t6 = time.perf_counter()
@@ -272,6 +277,19 @@ class MappingPipeline:
                        "cogmap": t7 - t6, "total": t7 - t0}
             return PipelineResult(kf, decision, proposals, observations, rejections, changes,
                                   cog_changes, {k: v * 1e3 for k, v in timings.items()})
+
+    def _backdate_new_objects(self, ids: list[int], stamp_s: float) -> None:
+        """First sightings of objects new at this keyframe, from the frames before it
+        (see :mod:`ssr_ros.perception.sightings`)."""
+        states = [s for s in (self.object_map.get(i) for i in dict.fromkeys(ids))
+                  if s is not None and s.first_seen_s >= stamp_s]
+        if not states:
+            return
+        stamps = self.sightings.earliest(
+            [(s.center_m, s.size_m, s.yaw_rad) for s in states], before_s=stamp_s)
+        for state, seen_s in zip(states, stamps):
+            if seen_s is not None:
+                self.object_map.backdate_first_seen(state.id, seen_s)
 
     def _sync_cogmap(self) -> Any:
         """Sync the cogmap with the confirmed objects. A failing incremental sync must not
@@ -319,6 +337,7 @@ class MappingPipeline:
             changes = self.object_map.clear()
             self.room.clear()
             self.keyframes.clear()
+            self.sightings.clear()
             self.selector.reset()
             with self._trajectory_lock:
                 self.trajectory.clear()

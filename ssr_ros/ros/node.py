@@ -310,9 +310,9 @@ class SsrNode(CameraInputs, MapServices, MapPublishing, Node):
                                lambda: self._publish_map(force=True),
                                callback_group=self._timer_group))
         if config.autosave_period_s > 0.0 and config.map_path:
-            keep(self.create_timer(config.autosave_period_s,
-                                   lambda: self.save_map_now(reason="autosave", only_dirty=True),
-                                   callback_group=self._timer_group))
+            # with the map-file services: a save, a load and a clear never overlap
+            keep(self.create_timer(config.autosave_period_s, self._autosave,
+                                   callback_group=self._service_group))
         if self._pose_mode() == "tf":
             self._pose_source = TfPoseSource(self, config.map_frame)
         else:

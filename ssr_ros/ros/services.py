@@ -32,7 +32,7 @@ from ssr_ros.ros.pipeline_factory import query_request
 
 T = TypeVar("T")
 # Model questions waiting for the runner at once; more get ERROR_MODEL_UNAVAILABLE
-# ("busy") instead of piling up threads behind a slow model.
+# ("model busy") instead of piling up threads behind a slow model.
 MAX_MODEL_QUESTIONS = 8
 
 
@@ -56,8 +56,8 @@ class MapServices:
             query = query_request(fields)
             model = self.model
             if query.kind == QueryKind.FREE and model is not None and model.ready:
-                reply = await self._off_executor(model.ask_free, query.question,
-                                                 keeper.snapshot.cogmap.to_text())
+                reply = await self._ask_model(model, query.question,
+                                              keeper.snapshot.cogmap.to_text())
                 answer = (QueryAnswer(True, ErrorCode.NONE, reply.text, answered_by="model")
                           if reply.ok else
                           QueryAnswer(False, reply.error, reply.message, answered_by="model"))
@@ -76,21 +76,31 @@ class MapServices:
         self.stats.count_query(int(answer.error_code))
         return messages.fill_response(response, answer, keeper.snapshot.objects_by_id)
 
-    async def _off_executor(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(*args)`` on a short-lived thread, awaited by the calling coroutine.
-
-        The node spins a single-threaded executor (see :func:`ssr_ros.ros.node.main`), so
-        a blocking call inside a callback would stop everything else. The result comes
-        back through an rclpy Future bound to the node's executor; its (empty) done
-        callback makes ``set_result`` from the thread wake the executor, which then
-        resumes the awaiting coroutine. Questions are few (a model answer takes up to
-        ``model.timeout_s``) and the runner serialises them, so a thread each is cheap;
-        at most ``MAX_MODEL_QUESTIONS`` wait at once, more are refused as busy."""
+    async def _ask_model(self, model: Any, question: str, scaffold: str) -> Any:
+        """The model's answer, awaited off the executor; at most ``MAX_MODEL_QUESTIONS``
+        wait at once, more are refused as busy (no pile of threads behind a slow model).
+        """
         with self._questions_lock:
             if self._questions_waiting >= MAX_MODEL_QUESTIONS:
                 raise ModelBusy(f"{MAX_MODEL_QUESTIONS} model questions are already "
                                 "waiting; ask again later")
             self._questions_waiting += 1
+        try:
+            return await self._off_executor("model-question", model.ask_free, question,
+                                            scaffold)
+        finally:
+            with self._questions_lock:
+                self._questions_waiting -= 1
+
+    async def _off_executor(self, name: str, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on a short-lived thread, awaited by the calling coroutine.
+
+        The node spins a single-threaded executor (see :func:`ssr_ros.ros.node.main`), so
+        a blocking call inside a callback (a model answer, writing a large map file)
+        would hold up every query behind it. The result comes back through an rclpy
+        Future bound to the node's executor; its (empty) done callback makes
+        ``set_result`` from the thread wake the executor, which then resumes the
+        awaiting coroutine."""
         future: Future = Future(executor=self.executor)
         future.add_done_callback(lambda _done: None)
 
@@ -99,12 +109,15 @@ class MapServices:
                 future.set_result(fn(*args))
             except BaseException as exc:  # noqa: BLE001 - re-raised in the awaiting coroutine
                 future.set_exception(exc)
-            finally:
-                with self._questions_lock:
-                    self._questions_waiting -= 1
 
-        threading.Thread(target=run, name="ssr-model-question", daemon=True).start()
+        threading.Thread(target=run, name=f"ssr-{name}", daemon=True).start()
         return await future
+
+    async def _autosave(self) -> None:
+        """Timer callback: save a changed map off the executor; skipped while a save is
+        still being written."""
+        if not self._save_lock.locked():
+            await self._off_executor("autosave", self.save_map_now, "autosave", True)
 
     def save_map_now(self, reason: str, only_dirty: bool = False) -> tuple[bool, str]:
         """Save the map to ``map_path`` (atomic); returns (ok, message). Never raises.
@@ -134,18 +147,20 @@ class MapServices:
             logger.info(f"{message} ({reason})")
         return True, message
 
-    def _on_save(self, request: Any, response: Any) -> Any:
-        response.success, response.message = self.save_map_now(reason="save_map")
+    async def _on_save(self, request: Any, response: Any) -> Any:
+        # encoding and fsync-ing a large map takes 100+ ms: off the executor
+        response.success, response.message = await self._off_executor(
+            "save", self.save_map_now, "save_map")
         return response
 
-    def _on_load(self, request: Any, response: Any) -> Any:
+    async def _on_load(self, request: Any, response: Any) -> Any:
         keeper, config = self.keeper, self.config
         if keeper is None or not config.map_path:
             response.success = False
             response.message = "node is not configured or map_path is empty"
             return response
         try:
-            count = keeper.load(config.map_path)
+            count = await self._off_executor("load", keeper.load, config.map_path)
         except (store.MapFileError, OSError) as exc:
             response.success = False
             response.message = f"load failed, map unchanged: {exc}"

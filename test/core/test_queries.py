@@ -168,6 +168,25 @@ def test_appearance_order_by_first_keyframe():
     assert b.choice == options[1]
 
 
+def test_appearance_order_follows_first_sightings_between_keyframes():
+    # the lamp and the tv were detected at the same keyframe, the refrigerator later,
+    # but their back-dated first sightings (stamps) say lamp, refrigerator, tv
+    objects = [
+        ObjectState(1, "sofa", [0, 0, 0.4], [2.0, 0.9, 0.8], first_seen_order=0,
+                    first_seen_s=10.0),
+        ObjectState(2, "tv", [4, 0, 0.8], [1.2, 0.2, 0.7], first_seen_order=3,
+                    first_seen_s=10.9),
+        ObjectState(3, "lamp", [2, 2, 0.8], [0.4, 0.4, 1.6], first_seen_order=3,
+                    first_seen_s=10.5),
+        ObjectState(6, "refrigerator", [-3, 3, 0.9], [0.7, 0.7, 1.8], first_seen_order=4,
+                    first_seen_s=10.7),
+    ]
+    engine = QueryEngine(objects)
+    a = _ask(engine, QueryKind.APPEARANCE_ORDER,
+             candidates=["tv", "refrigerator", "lamp", "sofa"])
+    assert a.choice == "sofa, lamp, refrigerator, tv"
+
+
 def test_ambiguous_names_are_answered_with_the_candidates_not_guessed():
     a = _ask(_engine(), QueryKind.LOCATE, target="chair")
     assert not a.success and a.error_code == ErrorCode.AMBIGUOUS_NAME

@@ -135,17 +135,21 @@ def test_played_room_reaches_a_late_subscriber_matching_ground_truth(
     assert graph is not None, node.log()
     assert graph.header.frame_id == "map"
     assert len(graph.triplets) == len(graph.objects)
-    # precision: every mapped object is a real object of that category nearby; objects
-    # seen in a few partial views of this short sequence may be off by a few decimetres,
-    # the typical object is within centimetres (full-sequence accuracy is the perception
-    # benchmark's job; this checks that the node carries the pipeline's map faithfully)
+    # precision: every mapped object is a real object of that category: its centre lies
+    # in (within MATCH_RADIUS_M of) the box of a real one. An object seen only partly in
+    # this short sequence (the far end of a dining table behind its chairs) is centred
+    # on the part seen, so its centre can be half the object's length from the true
+    # centre, but not outside the object; the typical object is within centimetres of
+    # its true centre (full-sequence accuracy is the perception benchmark's job; this
+    # checks that the node carries the pipeline's map faithfully)
     errors = []
     for obj in graph.objects:
         centre = np.array([obj.position.x, obj.position.y, obj.position.z])
-        dists = [np.linalg.norm(o.center_m - centre) for o in scene.objects
-                 if o.category == obj.label]
-        assert dists and min(dists) < 2 * MATCH_RADIUS_M, f"{obj.label} at {centre} is not real"
-        errors.append(min(dists))
+        same = [o for o in scene.objects if o.category == obj.label]
+        outside = [box_distance(centre, np.zeros(3), 0.0, o.center_m, o.size_m, o.yaw_rad)
+                   for o in same]
+        assert same and min(outside) < MATCH_RADIUS_M, f"{obj.label} at {centre} is not real"
+        errors.append(min(np.linalg.norm(o.center_m - centre) for o in same))
     assert float(np.median(errors)) < 0.1, errors
     # recall over the furniture the played frames show well
     big = [o for o in seen if float(np.max(o.size_m)) >= 0.5]

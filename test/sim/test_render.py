@@ -154,8 +154,9 @@ def test_camera_stays_in_the_room_and_out_of_objects(trajectory):
             walls = [(poly[k], poly[(k + 1) % len(poly)]) for k in range(len(poly))]
             walls += [seg for part in scene.layout.partitions for seg in part.solid_segments()]
             assert min(_segment_distance(p[:2], a, b) for a, b in walls) > 0.25
+            # the passage tier lets the walk squeeze past furniture, never closer than this
             for obj in scene.objects:
-                assert _outside_distance(obj, np.array([[p[0], p[1], obj.center_m[2]]]))[0] > 0.3
+                assert _outside_distance(obj, np.array([[p[0], p[1], obj.center_m[2]]]))[0] > 0.2
         if trajectory == "walk":
             assert 1.2 <= min(heights) and max(heights) <= 1.7
         else:
