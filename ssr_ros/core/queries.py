@@ -474,9 +474,18 @@ class QueryEngine:
             def agreement(option: str) -> float:
                 parts = [normalize_name(t) for t in _option_tokens(option)]
                 rank = [key.get(p, NEVER_SEEN) for p in parts]
-                # Pairs with a category the map never saw carry no evidence either way.
-                return sum(1.0 for i in range(len(rank)) for j in range(i + 1, len(rank))
-                           if rank[i] <= rank[j] and rank[j] != NEVER_SEEN)
+                # A pair of seen categories in the order they were seen counts 1. A
+                # category the map never saw was at most glimpsed, most likely late in
+                # the walk: a seen one before it counts 1/2, so among options equal on
+                # the seen pairs the one that puts it late wins.
+                score = 0.0
+                for i in range(len(rank)):
+                    for j in range(i + 1, len(rank)):
+                        if rank[j] == NEVER_SEEN:
+                            score += 0.5 if rank[i] != NEVER_SEEN else 0.0
+                        elif rank[i] <= rank[j]:
+                            score += 1.0
+                return score
 
             choice = max(request.options, key=agreement)
         else:

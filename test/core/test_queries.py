@@ -187,6 +187,15 @@ def test_appearance_order_follows_first_sightings_between_keyframes():
     assert a.choice == "sofa, lamp, refrigerator, tv"
 
 
+def test_appearance_options_put_a_never_seen_category_late():
+    # the tv stand was never mapped; both options agree with the three seen ones
+    options = ["sofa, tv stand, tv, lamp", "sofa, tv, lamp, tv stand"]
+    a = _ask(_engine(), QueryKind.APPEARANCE_ORDER,
+             candidates=["lamp", "tv stand", "sofa", "tv"], options=options)
+    assert a.success and a.choice == options[1]
+    assert "Never seen: tv stand" in a.message
+
+
 def test_ambiguous_names_are_answered_with_the_candidates_not_guessed():
     a = _ask(_engine(), QueryKind.LOCATE, target="chair")
     assert not a.success and a.error_code == ErrorCode.AMBIGUOUS_NAME
