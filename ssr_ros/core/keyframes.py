@@ -50,8 +50,9 @@ class Keyframe:
 @dataclass
 class KeyframeDecision:
     """Outcome of one selector call: whether the frame is a keyframe, why
-    ("first", "moved", "turned", "time", "new_content", "time_reset" or "" when not),
-    and the measured motion and new-content share."""
+    ("first", "moved", "turned", "time", "new_content", "time_reset", a reason given to
+    :meth:`KeyframeSelector.force`, or "" when not), and the measured motion and
+    new-content share."""
 
     is_keyframe: bool
     reason: str
@@ -163,10 +164,26 @@ class KeyframeSelector:
                     reason = "new_content"
             decision = KeyframeDecision(bool(reason), reason, trans, rot, content)
         if decision.is_keyframe:
-            self._ref_T = np.array(T_map_cam, dtype=np.float64)
-            self._ref_stamp_s = float(stamp_s)
-            self._ref_points_map = self.sample_points(depth_m, camera, T_map_cam)
+            self._take_reference(depth_m, camera, T_map_cam, stamp_s)
         return decision
+
+    @property
+    def reference_stamp_s(self) -> float | None:
+        """Stamp [s] of the last keyframe (None before the first)."""
+        return None if self._ref_T is None else self._ref_stamp_s
+
+    def force(self, depth_m: np.ndarray, camera: PinholeCamera, T_map_cam: np.ndarray,
+              stamp_s: float, reason: str) -> KeyframeDecision:
+        """Make this frame a keyframe for ``reason`` (the caller's own trigger, e.g. a
+        second look at an object seen once); it becomes the new reference."""
+        self._take_reference(depth_m, camera, T_map_cam, stamp_s)
+        return KeyframeDecision(True, reason)
+
+    def _take_reference(self, depth_m: np.ndarray, camera: PinholeCamera,
+                        T_map_cam: np.ndarray, stamp_s: float) -> None:
+        self._ref_T = np.array(T_map_cam, dtype=np.float64)
+        self._ref_stamp_s = float(stamp_s)
+        self._ref_points_map = self.sample_points(depth_m, camera, T_map_cam)
 
 
 class KeyframeBuffer:

@@ -95,6 +95,11 @@ class PipelineConfig:
     label_stride: int = 2
     room_stride: int = 8
     refit_per_keyframe: int = 4
+    # A frame this long [s] after a keyframe that saw an object for the first time
+    # becomes a keyframe too while that object is still in view: a second look
+    # confirms it (an object needs ``object_map.confirm_observations`` keyframes), where
+    # a glance between two keyframes would leave it tentative for good. 0 = off.
+    recheck_after_s: float = 0.2
     trajectory_capacity: int = 20000
 
     def __post_init__(self) -> None:
@@ -102,6 +107,10 @@ class PipelineConfig:
             raise ValueError(f"source must be one of {SOURCES}, got {self.source!r}")
         if self.room_stride < 1 or self.label_stride < 1 or self.trajectory_capacity < 1:
             raise ValueError("strides and trajectory_capacity must be >= 1")
+        if not (isinstance(self.recheck_after_s, (int, float))
+                and math.isfinite(self.recheck_after_s) and self.recheck_after_s >= 0.0):
+            raise ValueError(f"recheck_after_s must be a finite number >= 0, got "
+                             f"{self.recheck_after_s!r}")
 
 
 @dataclass
@@ -244,6 +253,8 @@ class MappingPipeline:
                 self.trajectory.append((stamp_s, T[:3, 3].copy()))
             self.sightings.add(depth, cam, T, stamp_s)
             decision = self.selector.decide(depth, cam, T, stamp_s)
+            if not decision.is_keyframe and self._recheck_due(stamp_s):
+                decision = self.selector.force(depth, cam, T, stamp_s, "recheck")
             t2 = time.perf_counter()
             if not decision.is_keyframe:
                 return None
@@ -277,6 +288,17 @@ class MappingPipeline:
                        "cogmap": t7 - t6, "total": t7 - t0}
             return PipelineResult(kf, decision, proposals, observations, rejections, changes,
                                   cog_changes, {k: v * 1e3 for k, v in timings.items()})
+
+    def _recheck_due(self, stamp_s: float) -> bool:
+        """True when objects first seen at the last keyframe, still tentative, are in
+        view ``recheck_after_s`` after it (see :class:`PipelineConfig`)."""
+        after = self.config.recheck_after_s
+        last = self.selector.reference_stamp_s
+        if after <= 0.0 or last is None or stamp_s - last < after:
+            return False
+        fresh = [t for t in self.object_map.tentative()
+                 if t.last_seen_s == last and t.observation_count == 1]
+        return self.sightings.visible_now([(t.center_m, t.size_m, t.yaw_rad) for t in fresh])
 
     def _backdate_new_objects(self, ids: list[int], stamp_s: float) -> None:
         """First sightings of objects new at this keyframe, from the frames before it

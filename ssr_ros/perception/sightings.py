@@ -105,6 +105,16 @@ class SightingHistory:
                     todo.discard(i)
         return found
 
+    def visible_now(self, boxes: list[tuple[np.ndarray, np.ndarray, float]]) -> bool:
+        """True when one of the boxes covers enough of the newest remembered frame."""
+        if not self._frames or not boxes or not self.config.capacity:
+            return False
+        glimpse = self._frames[-1]
+        points = self._points(glimpse)
+        h, w = glimpse.camera.shape
+        need = self.config.min_visible_fraction * h * w
+        return any(self._visible_area(points, *box) >= need for box in boxes)
+
     def _visible_area(self, points: np.ndarray, center_m: np.ndarray, size_m: np.ndarray,
                       yaw_rad: float) -> int:
         """Image area [px] of the frame's points inside the grown box."""

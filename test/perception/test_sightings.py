@@ -104,3 +104,33 @@ def test_the_pipeline_dates_objects_to_their_first_visible_frame(walk):
     assert compared >= 8
     assert close >= 0.9 * compared, f"{close} of {compared} dated within a frame"
     assert backdated >= 1
+
+
+def test_a_second_look_confirms_an_object_glanced_between_keyframes():
+    # seed 3's walk passes two bottles 0.27 m apart on a shelf; the second one is in
+    # view for a few frames only, between keyframes 3 and 6
+    scene = make_scene(3)
+    seq = render_sequence(scene, n_frames=20, width=320, height=240, rate_hz=10.0)
+    bottles = {}
+    for recheck_s in (0.2, 0.0):
+        pipe = MappingPipeline(PipelineConfig(recheck_after_s=recheck_s))
+        reasons = []
+        for frame in seq:
+            result = pipe.process(frame.rgb, frame.depth_m, seq.K, frame.T_map_cam,
+                                  frame.stamp_s, labels=frame.instance_ids,
+                                  id_to_category=seq.id_to_category)
+            if result is not None:
+                reasons.append(result.decision.reason)
+        bottles[recheck_s] = [o for o in pipe.object_map.objects() if o.label == "bottle"]
+        assert ("recheck" in reasons) == (recheck_s > 0)
+    truth = [o for o in scene.objects if o.category == "bottle"]
+    assert len(truth) == 2 and len(bottles[0.2]) == 2
+    for gt in truth:
+        assert min(np.linalg.norm(o.center_m - gt.center_m) for o in bottles[0.2]) < 0.05
+    assert len(bottles[0.0]) == 1  # without the second look one stays tentative
+
+
+def test_bad_recheck_setting_is_refused():
+    for value in (-0.1, float("nan"), "0.2"):
+        with pytest.raises(ValueError):
+            PipelineConfig(recheck_after_s=value)
