@@ -7,8 +7,8 @@ an object that was visible for a while before the keyframe that finally detected
 would be dated too late.
 
 :class:`SightingHistory` keeps a short ring of recent frames in a light form (the
-camera, its pose, the stamp and a strided depth image; about 80 KB per VGA frame at
-stride 4). When the map creates an object at a keyframe, :meth:`SightingHistory.earliest`
+camera, its pose, the stamp and a strided depth image of about 80 x 60 samples, 19 KB).
+When the map creates an object at a keyframe, :meth:`SightingHistory.earliest`
 looks back through that ring for the first frame in which the object's box was already
 visible: pixels whose depth back-projects into the box (grown by a small margin
 sideways and above, not below, so the floor under a piece of furniture does not count)
@@ -31,13 +31,15 @@ from ssr_ros.core.camera import PinholeCamera
 
 @dataclass(frozen=True)
 class SightingConfig:
-    """``capacity``: frames kept (2 s at 30 Hz); ``stride``: depth sampling [px];
+    """``capacity``: frames kept (10 s at 30 Hz: an object glimpsed early may be
+    detected only when the walk comes back to it); ``stride``: depth sampling [px]
+    (0 = about 80 samples across the image);
     ``min_visible_fraction``: share of the image an object must cover to count as seen;
     ``margin_m``: box growth sideways and above [m]; ``floor_gap_m``: points lower than
     this above the box bottom do not count [m]."""
 
-    capacity: int = 60
-    stride: int = 4
+    capacity: int = 300
+    stride: int = 0
     min_visible_fraction: float = 200.0 / (640 * 480)
     margin_m: float = 0.02
     floor_gap_m: float = 0.02
@@ -45,8 +47,8 @@ class SightingConfig:
     def __post_init__(self) -> None:
         if not (isinstance(self.capacity, int) and 0 <= self.capacity <= 10_000):
             raise ValueError(f"capacity must be an int in [0, 10000], got {self.capacity!r}")
-        if not (isinstance(self.stride, int) and 1 <= self.stride <= 64):
-            raise ValueError(f"stride must be an int in [1, 64], got {self.stride!r}")
+        if not (isinstance(self.stride, int) and 0 <= self.stride <= 64):
+            raise ValueError(f"stride must be an int in [0, 64], got {self.stride!r}")
         for name in ("min_visible_fraction", "margin_m", "floor_gap_m"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
@@ -59,6 +61,7 @@ class _Glimpse:
     camera: PinholeCamera
     T_map_cam: np.ndarray
     depth: np.ndarray  # strided depth [m] (h, w) float32, 0 = invalid
+    stride: int
 
 
 class SightingHistory:
@@ -78,9 +81,9 @@ class SightingHistory:
         """Remember a validated frame (depth (H, W) [m] matching ``camera``)."""
         if not self.config.capacity:
             return
-        s = self.config.stride
+        s = self.config.stride or max(1, int(depth_m.shape[1]) // 80)
         self._frames.append(_Glimpse(float(stamp_s), camera, T_map_cam,
-                                     np.array(depth_m[::s, ::s], dtype=np.float32)))
+                                     np.array(depth_m[::s, ::s], dtype=np.float32), s))
 
     def clear(self) -> None:
         self._frames.clear()
@@ -100,7 +103,7 @@ class SightingHistory:
             h, w = glimpse.camera.shape
             need = self.config.min_visible_fraction * h * w
             for i in sorted(todo):
-                if self._visible_area(points, *boxes[i]) >= need:
+                if self._visible_area(points, glimpse.stride, *boxes[i]) >= need:
                     found[i] = glimpse.stamp_s
                     todo.discard(i)
         return found
@@ -113,10 +116,11 @@ class SightingHistory:
         points = self._points(glimpse)
         h, w = glimpse.camera.shape
         need = self.config.min_visible_fraction * h * w
-        return any(self._visible_area(points, *box) >= need for box in boxes)
+        return any(self._visible_area(points, glimpse.stride, *box) >= need
+                   for box in boxes)
 
-    def _visible_area(self, points: np.ndarray, center_m: np.ndarray, size_m: np.ndarray,
-                      yaw_rad: float) -> int:
+    def _visible_area(self, points: np.ndarray, stride: int, center_m: np.ndarray,
+                      size_m: np.ndarray, yaw_rad: float) -> int:
         """Image area [px] of the frame's points inside the grown box."""
         c = np.asarray(center_m, dtype=np.float32)
         half = 0.5 * np.asarray(size_m, dtype=np.float32)
@@ -132,11 +136,11 @@ class SightingHistory:
         inside = ((np.abs(x) <= half[0] + m) & (np.abs(y) <= half[1] + m)
                   & (d[:, 2] >= -half[2] + self.config.floor_gap_m)
                   & (d[:, 2] <= half[2] + m))
-        return int(inside.sum()) * self.config.stride ** 2
+        return int(inside.sum()) * stride ** 2
 
     def _points(self, glimpse: _Glimpse) -> np.ndarray:
         """The frame's valid pixels in the map frame (N, 3) float32 [m]."""
-        s = self.config.stride
+        s = glimpse.stride
         rays = glimpse.camera.rays[::s, ::s]
         valid = glimpse.depth > 0.0
         z = glimpse.depth[valid]

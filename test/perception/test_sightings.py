@@ -75,7 +75,7 @@ def test_a_box_in_empty_space_is_never_seen(walk):
 
 
 def test_bad_config_is_refused():
-    for kwargs in ({"capacity": -1}, {"stride": 0}, {"min_visible_fraction": float("nan")},
+    for kwargs in ({"capacity": -1}, {"stride": -1}, {"min_visible_fraction": float("nan")},
                    {"margin_m": -0.1}):
         with pytest.raises(ValueError):
             SightingConfig(**kwargs)
