@@ -301,14 +301,17 @@ class MappingPipeline:
         return self.sightings.visible_now([(t.center_m, t.size_m, t.yaw_rad) for t in fresh])
 
     def _backdate_new_objects(self, ids: list[int], stamp_s: float) -> None:
-        """First sightings of objects new at this keyframe, from the frames before it
-        (see :mod:`ssr_ros.perception.sightings`)."""
+        """First sightings of objects new at this keyframe, and again of objects
+        confirmed at it (their box is now fitted to two views, where the first view may
+        have shown a sliver), from the remembered frames before them (see
+        :mod:`ssr_ros.perception.sightings`)."""
         states = [s for s in (self.object_map.get(i) for i in dict.fromkeys(ids))
-                  if s is not None and s.first_seen_s >= stamp_s]
+                  if s is not None]
         if not states:
             return
         stamps = self.sightings.earliest(
-            [(s.center_m, s.size_m, s.yaw_rad) for s in states], before_s=stamp_s)
+            [(s.center_m, s.size_m, s.yaw_rad) for s in states],
+            before_s=[min(s.first_seen_s, stamp_s) for s in states])
         for state, seen_s in zip(states, stamps):
             if seen_s is not None:
                 self.object_map.backdate_first_seen(state.id, seen_s)

@@ -89,15 +89,20 @@ class SightingHistory:
         self._frames.clear()
 
     def earliest(self, boxes: list[tuple[np.ndarray, np.ndarray, float]],
-                 before_s: float) -> list[float | None]:
+                 before_s: float | list[float]) -> list[float | None]:
         """For each box (centre (3,), size (3,) [m], yaw about +z [rad]), the stamp [s]
-        of the first remembered frame earlier than ``before_s`` in which it covers
-        enough of the image; None when there is none. Each frame's points are computed
-        once for all boxes, and not kept."""
+        of the first remembered frame earlier than ``before_s`` (one for all, or one per
+        box) in which it covers enough of the image; None when there is none. Each
+        frame's points are computed once for all boxes, and not kept."""
+        before = ([float(before_s)] * len(boxes) if isinstance(before_s, (int, float))
+                  else [float(b) for b in before_s])
+        if len(before) != len(boxes):
+            raise ValueError(f"{len(before)} before_s values for {len(boxes)} boxes")
         found: list[float | None] = [None] * len(boxes)
         todo = set(range(len(boxes)))
         for glimpse in list(self._frames):
-            if not todo or glimpse.stamp_s >= before_s:
+            todo = {i for i in todo if glimpse.stamp_s < before[i]}
+            if not todo:
                 break
             points = self._points(glimpse)
             h, w = glimpse.camera.shape
