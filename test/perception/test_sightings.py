@@ -81,16 +81,23 @@ def test_bad_config_is_refused():
             SightingConfig(**kwargs)
 
 
-def test_the_pipeline_dates_objects_to_their_first_visible_frame(walk):
-    scene, seq = walk
-    pipe = MappingPipeline(PipelineConfig())
-    keyframe_stamps = []
+def _map(seq, config: PipelineConfig) -> tuple[MappingPipeline, list]:
+    """The sequence through a pipeline; returns it and the keyframe decisions."""
+    pipe = MappingPipeline(config)
+    decisions = []
     for frame in seq:
         result = pipe.process(frame.rgb, frame.depth_m, seq.K, frame.T_map_cam,
                               frame.stamp_s, labels=frame.instance_ids,
                               id_to_category=seq.id_to_category)
         if result is not None:
-            keyframe_stamps.append(frame.stamp_s)
+            decisions.append((frame.stamp_s, result.decision.reason))
+    return pipe, decisions
+
+
+def test_the_pipeline_dates_objects_to_their_first_visible_frame(walk):
+    scene, seq = walk
+    pipe, decisions = _map(seq, PipelineConfig())
+    keyframe_stamps = [stamp for stamp, _ in decisions]
     truth = seq.first_seen
     close = compared = backdated = 0
     for state in pipe.object_map.objects():
@@ -113,14 +120,8 @@ def test_a_second_look_confirms_an_object_glanced_between_keyframes():
     seq = render_sequence(scene, n_frames=20, width=320, height=240, rate_hz=10.0)
     bottles = {}
     for recheck_s in (0.2, 0.0):
-        pipe = MappingPipeline(PipelineConfig(recheck_after_s=recheck_s))
-        reasons = []
-        for frame in seq:
-            result = pipe.process(frame.rgb, frame.depth_m, seq.K, frame.T_map_cam,
-                                  frame.stamp_s, labels=frame.instance_ids,
-                                  id_to_category=seq.id_to_category)
-            if result is not None:
-                reasons.append(result.decision.reason)
+        pipe, decisions = _map(seq, PipelineConfig(recheck_after_s=recheck_s))
+        reasons = [reason for _, reason in decisions]
         bottles[recheck_s] = [o for o in pipe.object_map.objects() if o.label == "bottle"]
         assert ("recheck" in reasons) == (recheck_s > 0)
     truth = [o for o in scene.objects if o.category == "bottle"]
