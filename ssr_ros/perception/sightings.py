@@ -105,8 +105,7 @@ class SightingHistory:
             if not todo:
                 break
             points = self._points(glimpse)
-            h, w = glimpse.camera.shape
-            need = self.config.min_visible_fraction * h * w
+            need = self._needed_area(glimpse)
             for i in sorted(todo):
                 if self._visible_area(points, glimpse.stride, *boxes[i]) >= need:
                     found[i] = glimpse.stamp_s
@@ -119,10 +118,14 @@ class SightingHistory:
             return False
         glimpse = self._frames[-1]
         points = self._points(glimpse)
-        h, w = glimpse.camera.shape
-        need = self.config.min_visible_fraction * h * w
+        need = self._needed_area(glimpse)
         return any(self._visible_area(points, glimpse.stride, *box) >= need
                    for box in boxes)
+
+    def _needed_area(self, glimpse: _Glimpse) -> float:
+        """Image area [px] an object must cover in this frame to count as seen."""
+        h, w = glimpse.camera.shape
+        return self.config.min_visible_fraction * h * w
 
     def _visible_area(self, points: np.ndarray, stride: int, center_m: np.ndarray,
                       size_m: np.ndarray, yaw_rad: float) -> int:
