@@ -177,6 +177,57 @@ def run_baseline(bb, frames, side, inputs, new_tokens, repeats):
                 total=statistics.median(total), peak=peak_gib(device), tokens=tokens)
 
 
+def profile_decode(bb, length: int, top: int = 14) -> None:
+    """Where a decode step's GPU time goes over a cache of ``length`` tokens: one eager
+    step under the profiler (kernel times are the graph's; launch gaps are not counted),
+    kernels grouped into matrix products, attention and the rest."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from ssr_ros.model.engine import TextEngine
+
+    engine = TextEngine(bb.language_model, bb.lm_head, length + 64, bb.device, bb.dtype,
+                        use_cuda_graph=False)
+    hidden = bb.language_model.config.hidden_size
+    embeds = 0.02 * torch.randn(1, length, hidden, device=bb.device, dtype=bb.dtype)
+    positions = torch.arange(length, device=bb.device).view(1, 1, -1).expand(3, 1, -1)
+    with torch.inference_mode():
+        engine.prefill(embeds, positions)
+        engine._write_at.fill_(length)
+        engine._position.fill_(length)
+        for _ in range(3):
+            engine._decode_step()
+        sync(bb.device)
+        cuda = bb.device.type == "cuda"  # on the CPU (--tiny smoke): operators' own time
+        activity = ProfilerActivity.CUDA if cuda else ProfilerActivity.CPU
+        with profile(activities=[activity]) as prof:
+            engine._decode_step()
+            sync(bb.device)
+    if cuda:
+        kernels = [(e.name, e.device_time) for e in prof.events()
+                   if e.device_type == torch.autograd.DeviceType.CUDA]
+    else:
+        kernels = [(e.name, e.self_cpu_time_total) for e in prof.events()]
+    total_us = sum(t for _, t in kernels)
+    groups: dict[str, float] = {}
+    for name, t in kernels:
+        low = name.lower()
+        kind = ("matrix products" if any(w in low for w in ("gemv", "gemm", "sm90", "cutlass",
+                                                            "cublas", "splitk", "addmm",
+                                                            "aten::mm", "aten::bmm"))
+                else "other")
+        groups[kind] = groups.get(kind, 0.0) + t
+    print(f"# decode step over {length} cached tokens (eager, profiled): {len(kernels)} "
+          f"kernels, {total_us / 1e3:.2f} ms of kernel time; " + ", ".join(
+              f"{k} {v / 1e3:.2f} ms" for k, v in sorted(groups.items())))
+    by_name: dict[str, list[float]] = {}
+    for name, t in kernels:
+        by_name.setdefault(name, []).append(t)
+    rows = sorted(by_name.items(), key=lambda kv: -sum(kv[1]))[:top]
+    for name, times in rows:
+        print(f"#   {sum(times) / 1e3:7.3f} ms {len(times):5d}x  {name[:100]}")
+    engine.release()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tiny", action="store_true", help="tiny config on the CPU (smoke)")
@@ -185,6 +236,8 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-cuda-graph", action="store_true")
+    parser.add_argument("--profile", action="store_true",
+                        help="also profile one decode step over the largest K's prefix")
     args = parser.parse_args()
 
     tokenizer = build_tokenizer()
@@ -237,6 +290,8 @@ def main() -> None:
               f"{ours['preprocess_ms']:.2f} ms, vision tower {ours['vision_ms']:.2f} ms, "
               f"spatial encoder {ours['spatial_ms']:.2f} ms "
               f"({100 * ours['spatial_share']:.1f} % of the vision tower)")
+    if args.profile:
+        profile_decode(bb, ours["prefix"])
 
 
 if __name__ == "__main__":
