@@ -159,7 +159,9 @@ class ModelBridge:
                     runner.close()  # frees the loaded weights when the KV cache did not fit
                     raise
             except ImportError as exc:
-                self._set_state("failed", f"missing_dependency: {exc} (install "
+                # transformers' backend errors start with a blank line: keep the text.
+                detail = " ".join(str(exc).split())
+                self._set_state("failed", f"missing_dependency: {detail} (install "
                                 f"requirements/model.txt)")
             except (ModelLoadError, ModelFailed) as exc:
                 self._set_state("failed", f"{exc.reason}: {exc}")

@@ -88,6 +88,24 @@ def test_empty_path_is_disabled_and_a_wrong_path_fails_with_its_reason(tmp_path)
     assert missing.on_keyframe(**make_frame(np.random.default_rng(0), 0)) is False
 
 
+def test_missing_dependency_fails_configure_with_the_libraries_words(checkpoint,
+                                                                     monkeypatch):
+    # transformers 5.17 without torchvision: AutoImageProcessor raises an ImportError
+    # whose text starts with a blank line; the reason must still say what is missing.
+    import ssr_ros.model.runner as runner_module
+
+    def load_runner(config):
+        raise ImportError("\nAutoImageProcessor requires the Torchvision library but it "
+                          "was not found in your environment.\n")
+
+    monkeypatch.setattr(runner_module, "load_runner", load_runner)
+    bridge = ModelBridge.from_params(_params(checkpoint))
+    ok, reason = bridge.configure()
+    assert not ok and bridge.state == "failed"
+    assert reason.startswith("missing_dependency: AutoImageProcessor requires the "
+                             "Torchvision library") and "\n" not in reason
+
+
 def test_bad_model_parameters_are_refused_by_name():
     with pytest.raises(ModelConfigError, match="max_keyframes"):
         ModelBridge.from_params({"model.path": "", "model.max_keyframes": 0})
