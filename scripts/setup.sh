@@ -95,7 +95,7 @@ else
   fi
   stamp_set deps "$h"
 fi
-"$VENV/bin/python" -c 'import numpy, cv2, open3d, rosbags, scipy' \
+"$VENV/bin/python" -c 'import numpy, cv2, open3d, numba, rosbags, scipy' \
   || die "the venv's core libraries do not import (see the error above)"
 
 # --- 3. CMake path fix (cheap and idempotent: always run) ------------------------------

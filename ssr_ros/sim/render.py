@@ -1,4 +1,7 @@
-"""Ray-cast rendering of a scene with Open3D's ``RaycastingScene`` (CPU, no GL).
+"""Rendering of a scene on the CPU (no GL): which triangle each pixel sees and its
+depth come from the compiled z-buffer rasteriser (:mod:`ssr_ros.sim.raster`) where numba
+is installed, else from Open3D's ``RaycastingScene``; both give the same images to within
+pixels on shared edges (tested), the rest of a frame is the same code.
 
 Camera model: pinhole with intrinsics K (3, 3) [px]; pixel (u, v) (column, row, integer
 coordinates at pixel centres, OpenCV convention) looks along the optical-frame ray
@@ -34,6 +37,7 @@ from typing import Optional
 import numpy as np
 import open3d as o3d
 
+from ssr_ros.sim import raster
 from ssr_ros.sim.catalog import category
 from ssr_ros.sim.layout import DOOR_HEIGHT_M, WALL_THICKNESS_M
 from ssr_ros.sim.scene import Scene
@@ -70,12 +74,25 @@ def default_intrinsics(width: int, height: int) -> np.ndarray:
                      [0.0, 0.0, 1.0]])
 
 
-class Renderer:
-    """Ray caster of one scene. Geometry id 0 is the floor, 1 the ceiling, 2 the walls;
-    the others are objects, one geometry per object. Not thread-safe: use one renderer
-    per thread (or a lock, as :class:`ssr_ros.sim.sequence.SimSequence` does)."""
+#: Visibility backends of :class:`Renderer`.
+BACKENDS = ("auto", "raster", "raycast")
 
-    def __init__(self, scene: Scene) -> None:
+
+class Renderer:
+    """Renderer of one scene. Geometry id 0 is the floor, 1 the ceiling, 2 the walls;
+    the others are objects, one geometry per object. ``backend``: ``"raster"`` (numba
+    z-buffer), ``"raycast"`` (Open3D), ``"auto"`` (raster where numba is installed).
+    Not thread-safe: use one renderer per thread (or a lock, as
+    :class:`ssr_ros.sim.sequence.SimSequence` does)."""
+
+    def __init__(self, scene: Scene, backend: str = "auto") -> None:
+        if backend not in BACKENDS:
+            raise RenderError(f"unknown render backend {backend!r}; use one of {BACKENDS}")
+        if backend == "raster" and not raster.available():
+            raise RenderError("the raster backend needs numba (requirements/base.txt)")
+        if backend == "auto":
+            backend = "raster" if raster.available() else "raycast"
+        self.backend = backend
         self.scene = scene
         self._raycast = o3d.t.geometry.RaycastingScene()
         object_of_geometry: list[int] = []
@@ -83,6 +100,7 @@ class Renderer:
         albedo_chunks: list[np.ndarray] = []
         normal_chunks: list[np.ndarray] = []
         point_chunks: list[np.ndarray] = []
+        triangle_chunks: list[np.ndarray] = []
         offsets: list[int] = []
         count = 0
 
@@ -102,6 +120,7 @@ class Renderer:
             albedo_chunks.append(albedo)
             normal_chunks.append(normal / np.maximum(length, 1e-12))
             point_chunks.append(a)
+            triangle_chunks.append(vertices[triangles])
             count += len(triangles)
 
         layout = scene.layout
@@ -156,6 +175,12 @@ class Renderer:
         self._normals = np.vstack(normal_chunks + [np.zeros((1, 3))])
         self._points = np.vstack(point_chunks + [np.zeros((1, 3))])
         self._offsets = np.array(offsets + [count], dtype=np.int64)
+        # Geometry of each triangle (and of the extra "miss" triangle at index count).
+        sizes = np.diff(self._offsets)
+        self._geometry_of_triangle = np.append(
+            np.repeat(np.arange(len(sizes), dtype=np.int64), sizes), self._miss_geometry)
+        self._rasterizer = (raster.Rasterizer(np.vstack(triangle_chunks))
+                            if backend == "raster" else None)
         self._object_lut = np.array(object_of_geometry + [0], dtype=np.uint16)
         self._texel_base = (np.array(kind_of_geometry + [0], dtype=np.int32)
                             << (2 * TEXTURE_BITS))
@@ -180,38 +205,60 @@ class Renderer:
             self._pixel_cache = {key: cached}
         return cached
 
-    def _cast(self, T_map_cam: np.ndarray, K: np.ndarray, width: int, height: int
-              ) -> tuple[dict, np.ndarray]:
+    def _visible(self, T_map_cam: np.ndarray, K: np.ndarray, width: int, height: int,
+                 directions: bool = False
+                 ) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+        """Per pixel (row-major): depth (N,) float32 [m] (0 = nothing seen), the global
+        index (N,) of the triangle seen (``triangle_count`` = nothing), and with
+        ``directions`` the map-frame ray directions (N, 3) float32 (optical z = 1)."""
         T = np.asarray(T_map_cam, dtype=np.float64)
         if T.shape != (4, 4) or not np.isfinite(T).all():
             raise RenderError("T_map_cam must be a finite 4x4 matrix")
         K = np.asarray(K, dtype=np.float64)
         if K.shape != (3, 3) or not np.isfinite(K).all() or K[0, 0] <= 0 or K[1, 1] <= 0:
             raise RenderError("K must be a finite 3x3 matrix with positive focal lengths")
-        x, y = self._pixel_rays(K, width, height)
-        rays = np.empty((len(x), 6), dtype=np.float32)
+        if self._rasterizer is not None:
+            depth, tri = self._rasterizer.draw(T, K, width, height)
+            dirs = self._directions(T, K, width, height) if directions else None
+            return depth, tri, dirs
+        rays = np.empty((width * height, 6), dtype=np.float32)
         rays[:, :3] = T[:3, 3]
+        dirs = self._directions(T, K, width, height, out=rays[:, 3:])
+        hits = self._raycast.cast_rays(o3d.core.Tensor.from_numpy(rays))
+        depth = hits["t_hit"].numpy()
+        gid = np.minimum(hits["geometry_ids"].numpy(), self._miss_geometry)
+        missed = gid == self._miss_geometry
+        tri = np.take(self._offsets, gid)
+        tri += np.where(missed, 0, hits["primitive_ids"].numpy())
+        if missed.any():
+            depth = np.where(missed, np.float32(0.0), depth)
+        return depth, tri, dirs if directions else None
+
+    def _directions(self, T: np.ndarray, K: np.ndarray, width: int, height: int,
+                    out: Optional[np.ndarray] = None) -> np.ndarray:
+        """Map-frame direction (N, 3) float32 of each pixel's optical ray (x, y, 1)."""
+        x, y = self._pixel_rays(K, width, height)
+        if out is None:
+            out = np.empty((len(x), 3), dtype=np.float32)
         R = T[:3, :3].astype(np.float32)
         # World direction of optical ray (x, y, 1): x * R[:, 0] + y * R[:, 1] + R[:, 2].
         for k in range(3):
-            np.multiply(x, R[k, 0], out=rays[:, 3 + k])
-            rays[:, 3 + k] += y * R[k, 1]
-            rays[:, 3 + k] += R[k, 2]
-        hits = self._raycast.cast_rays(o3d.core.Tensor.from_numpy(rays))
-        return hits, rays[:, 3:]
+            np.multiply(x, R[k, 0], out=out[:, k])
+            out[:, k] += y * R[k, 1]
+            out[:, k] += R[k, 2]
+        return out
 
     def depth(self, T_map_cam: np.ndarray, K: np.ndarray, width: int, height: int
               ) -> np.ndarray:
         """Only the noiseless depth image (H, W) float32 [m] (0 where nothing is hit)."""
-        hits, _ = self._cast(T_map_cam, K, width, height)
-        t_hit = hits["t_hit"].numpy()
-        return np.where(np.isfinite(t_hit), t_hit, np.float32(0.0)).reshape(height, width)
+        depth, _, _ = self._visible(T_map_cam, K, width, height)
+        return depth.reshape(height, width)
 
     def instance_ids(self, T_map_cam: np.ndarray, K: np.ndarray, width: int,
                      height: int) -> np.ndarray:
         """Only the instance-id image (H, W) uint16 (the same as :meth:`render`'s)."""
-        hits, _ = self._cast(T_map_cam, K, width, height)
-        gid = np.minimum(hits["geometry_ids"].numpy(), self._miss_geometry)
+        _, tri, _ = self._visible(T_map_cam, K, width, height)
+        gid = np.take(self._geometry_of_triangle, tri)
         return self._object_lut[gid].reshape(height, width)
 
     def _triangle_colors(self, camera_m: np.ndarray) -> np.ndarray:
@@ -227,17 +274,9 @@ class Renderer:
                noise_rng: Optional[np.random.Generator] = None) -> dict[str, np.ndarray]:
         """Render one view; returns ``rgb``, ``depth_m``, ``depth_mm``, ``instance_ids``
         (see the module docstring). ``noise_rng`` switches the sensor noise on."""
-        hits, dirs = self._cast(T_map_cam, K, width, height)
-        depth = hits["t_hit"].numpy()
-        gid = np.minimum(hits["geometry_ids"].numpy(), self._miss_geometry)
-        prim = hits["primitive_ids"].numpy()
-        missed = gid == self._miss_geometry
-        if missed.any():
-            depth = np.where(missed, np.float32(0.0), depth)
-            prim = np.where(missed, 0, prim)
+        depth, tri, dirs = self._visible(T_map_cam, K, width, height, directions=True)
+        gid = np.take(self._geometry_of_triangle, tri)
         instance = np.take(self._object_lut, gid)
-        tri = np.take(self._offsets, gid)
-        tri += prim
         camera = np.asarray(T_map_cam, dtype=np.float64)[:3, 3]
         color = np.take(self._triangle_colors(camera), tri, axis=0)
 

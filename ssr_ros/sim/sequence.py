@@ -64,8 +64,8 @@ class SimSequence:
     """
 
     def __init__(self, scene: Scene, poses: np.ndarray, K: np.ndarray, width: int,
-                 height: int, rate_hz: float, noise: bool, seed: int, trajectory: str
-                 ) -> None:
+                 height: int, rate_hz: float, noise: bool, seed: int, trajectory: str,
+                 backend: str = "auto") -> None:
         self.scene = scene
         self.K = K
         self.width = width
@@ -79,7 +79,7 @@ class SimSequence:
         self.id_to_category: dict[int, str] = {o.id: o.category for o in scene.objects}
         self.category_names: tuple[str, ...] = CATEGORY_NAMES
         self.min_visible_pixels = visible_pixel_threshold(width, height)
-        self._renderer = Renderer(scene)
+        self._renderer = Renderer(scene, backend)
         self._lock = threading.Lock()
         self._counts: dict[int, dict[int, int]] = {}
         self._first_seen: Optional[dict[int, int]] = None
@@ -201,10 +201,11 @@ def lap_frames(scene: Scene, rate_hz: float = 15.0, trajectory: str = "walk",
 
 def render_sequence(scene: Scene, n_frames: int = 300, width: int = 640, height: int = 480,
                     rate_hz: float = 15.0, trajectory: str = "walk", noise: bool = False,
-                    seed: Optional[int] = None) -> SimSequence:
+                    seed: Optional[int] = None, backend: str = "auto") -> SimSequence:
     """A sequence of ``n_frames`` frames of ``width`` x ``height`` px at ``rate_hz`` along
     a ``"walk"`` or ``"robot"`` trajectory; ``noise`` adds the sensor noise model;
-    ``seed`` (default: the scene's seed) seeds the noise and the trajectory's sweeps.
+    ``seed`` (default: the scene's seed) seeds the noise and the trajectory's sweeps;
+    ``backend`` picks the renderer's visibility (see :class:`ssr_ros.sim.render.Renderer`).
     Frames are rendered when asked for."""
     if isinstance(n_frames, bool) or not isinstance(n_frames, (int, np.integer)) \
             or n_frames < 1:
@@ -218,4 +219,4 @@ def render_sequence(scene: Scene, n_frames: int = 300, width: int = 640, height:
     poses = make_trajectory(scene, int(n_frames), trajectory, used_seed, float(rate_hz))
     K = default_intrinsics(int(width), int(height))
     return SimSequence(scene, poses, K, int(width), int(height), float(rate_hz), bool(noise),
-                       used_seed, trajectory)
+                       used_seed, trajectory, backend)
