@@ -128,10 +128,20 @@ def _rasterize(tri_cam, fx, fy, cx, cy, width, height, near, inv_depth, index):
             _fill(inv_depth, index, t, sx, sy, inv_u, inv_v, inv_0, width, height)
 
 
+def _compiled(fn, **options):
+    """``fn`` compiled by numba, its machine code cached on disk (~4 s to compile once);
+    where no cache folder is writable (a read-only install and home), numba refuses
+    caching when the function is declared, so compile afresh in each process instead."""
+    try:
+        return njit(cache=True, nogil=True, **options)(fn)
+    except RuntimeError:
+        return njit(cache=False, nogil=True, **options)(fn)
+
+
 if njit is not None:
-    _span = njit(cache=True, nogil=True, inline="always")(_span)
-    _fill = njit(cache=True, nogil=True)(_fill)
-    _rasterize = njit(cache=True, nogil=True)(_rasterize)
+    _span = _compiled(_span, inline="always")
+    _fill = _compiled(_fill)
+    _rasterize = _compiled(_rasterize)
 
 
 class Rasterizer:

@@ -78,6 +78,22 @@ def test_triangles_reaching_behind_the_camera_are_clipped_not_lost():
     assert depth[rows_below].min() > NEAR_M
 
 
+def test_compiles_without_a_disk_cache_where_none_is_writable(monkeypatch):
+    from ssr_ros.sim import raster
+
+    real = raster.njit
+
+    def njit(cache=False, **options):
+        if cache:
+            raise RuntimeError("cannot cache function 'f': no locator available")
+        return real(cache=False, **options)
+
+    monkeypatch.setattr(raster, "njit", njit)
+    add = raster._compiled(lambda a, b: a + b)
+    assert add(2, 3) == 5 and type(add._cache).__name__ == "NullCache"  # not cached
+    assert type(raster._rasterize._cache).__name__ == "FunctionCache"  # cached here
+
+
 def test_bad_triangles_are_refused():
     with pytest.raises(ValueError, match=r"\(T, 3, 3\)"):
         Rasterizer(np.zeros((4, 3)))
