@@ -120,9 +120,13 @@ def object_mesh(shape: str, size_m: np.ndarray, albedo: "tuple[float, float, flo
     dark, light = _shade(base, 0.6), _shade(base, 1.25)
     mb = MeshBuilder()
     if shape in ("box", "cabinet"):
-        mb.box((-hx, -hy, -hz), (hx, hy, hz), base)
-        if shape == "cabinet" and hz > 0.3:
-            mb.box((-hx * 0.96, hy - 0.005, -hz + 0.08), (hx * 0.96, hy, hz - 0.04), light)
+        door = shape == "cabinet" and hz > 0.3
+        # Parts touch but never share a visible face: coplanar overlapping faces flicker
+        # (either may win a pixel), so the body stops where the door panel begins.
+        front = hy - 0.005 if door else hy
+        mb.box((-hx, -hy, -hz), (hx, front, hz), base)
+        if door:
+            mb.box((-hx * 0.96, front, -hz + 0.08), (hx * 0.96, hy, hz - 0.04), light)
     elif shape == "table":
         top = min(0.05, 0.15 * 2 * hz)
         mb.box((-hx, -hy, hz - top), (hx, hy, hz), base)
@@ -180,14 +184,15 @@ def object_mesh(shape: str, size_m: np.ndarray, albedo: "tuple[float, float, flo
             mb.box((x0, -hy + 0.12, mattress_top), (x0 + pillow_w - 0.04, -hy + 0.45,
                                                     mattress_top + 0.12), (0.95, 0.95, 0.93))
     elif shape == "shelf":
-        side = 0.03
-        mb.box((-hx, -hy, -hz), (-hx + side, hy, hz), base)
-        mb.box((hx - side, -hy, -hz), (hx, hy, hz), base)
-        mb.box((-hx, -hy, -hz), (hx, -hy + 0.015, hz), dark)
+        side, back = 0.03, 0.015
+        # Sides and boards stand in front of the back panel (no shared visible faces).
+        mb.box((-hx, -hy + back, -hz), (-hx + side, hy, hz), base)
+        mb.box((hx - side, -hy + back, -hz), (hx, hy, hz), base)
+        mb.box((-hx, -hy, -hz), (hx, -hy + back, hz), dark)
         n_levels = max(3, int(2 * hz / 0.38))
         for k in range(n_levels + 1):
             z = -hz + k * (2 * hz - side) / n_levels
-            mb.box((-hx + side, -hy, z), (hx - side, hy, z + side), base)
+            mb.box((-hx + side, -hy + back, z), (hx - side, hy, z + side), base)
             if k < n_levels:
                 gap = (2 * hz - side) / n_levels - side
                 book_h = 0.7 * gap

@@ -112,9 +112,7 @@ def test_rasteriser_and_ray_caster_give_the_same_images(seed):
         label_differ += (a["instance_ids"] != b["instance_ids"]).sum()
         total += a["instance_ids"].size
         np.testing.assert_array_equal(a["depth_m"] > 0, b["depth_m"] > 0)
-        # Some object meshes have coplanar overlapping faces (z-fighting): the two
-        # backends may pick different ones of those; where they see the same triangle,
-        # depth and colour agree.
+        # Where both see the same triangle, depth and colour agree.
         _, tri_a, _ = raster._visible(seq.poses[i], seq.K, 160, 120)
         _, tri_b, _ = raycast._visible(seq.poses[i], seq.K, 160, 120)
         same = (tri_a == tri_b).reshape(120, 160)
@@ -123,8 +121,10 @@ def test_rasteriser_and_ray_caster_give_the_same_images(seed):
                                    atol=1e-5)
         rgb_step = np.abs(a["rgb"].astype(int) - b["rgb"].astype(int)).max(axis=2)
         assert (rgb_step[same] <= 1).mean() > 0.9999  # a texel boundary may flip
-    assert label_differ / total < 1e-3  # pixel centres on shared edges may go either way
-    assert tri_differ / total < 0.02
+    # Pixel centres on shared edges may go either way; anything more would be a fault,
+    # or coplanar overlapping faces in a mesh (they flickered on cabinets before).
+    assert label_differ / total < 1e-3
+    assert tri_differ / total < 1e-3
 
 
 def test_unknown_backend_is_refused():
