@@ -38,28 +38,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ssr_ros.model.config import ModelConfig  # noqa: E402
 from ssr_ros.model.runner import ModelRunner  # noqa: E402
 from ssr_ros.model.tiny import (build_backbone, build_image_processor,  # noqa: E402
-                                build_tokenizer, qwen_config, tiny_config)
+                                build_tokenizer, qwen7b_config, tiny_config)
 
 QUESTION = ("If I am standing by the sofa and facing the table, is the lamp to my left or "
             "right?")
 SCAFFOLD = ("[1] sofa @ root | xy 1.25 -0.5\n"
             "[2] table @ (7,4) | anchors [1] sofa (2,4) | cell 0.40 m\n"
             "[3] lamp @ (7,2) | anchors [1] sofa (0,4), [2] table (9,4) | cell 0.40 m")
-
-
-def qwen7b_config(tokenizer):
-    """Qwen2.5-VL-7B-Instruct shapes (text 28 x 3584, GQA 28/4; vision 32 x 1280)."""
-    return qwen_config(
-        tokenizer,
-        text=dict(vocab_size=152064, hidden_size=3584, intermediate_size=18944,
-                  num_hidden_layers=28, num_attention_heads=28, num_key_value_heads=4,
-                  max_position_embeddings=128000, rms_norm_eps=1e-6,
-                  rope_parameters={"rope_type": "default", "mrope_section": [16, 24, 24],
-                                   "rope_theta": 1000000.0}),
-        vision=dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16,
-                    out_hidden_size=3584, fullatt_block_indexes=[7, 15, 23, 31],
-                    window_size=112, patch_size=14, spatial_merge_size=2,
-                    temporal_patch_size=2, tokens_per_second=2))
 
 
 def make_frames(k: int, side: int, seed: int = 0) -> list[dict]:

@@ -87,6 +87,28 @@ def tiny_config(tokenizer: Any) -> Any:
                     patch_size=14, spatial_merge_size=2, temporal_patch_size=2))
 
 
+def qwen7b_config(tokenizer: Any, text_layers: int = 28, vision_depth: int = 32,
+                  vocab_size: int | None = 152064) -> Any:
+    """Qwen2.5-VL-7B-Instruct shapes (text 3584 wide, GQA 28/4 heads of 128, M-RoPE
+    sections 16/24/24; vision 1280 wide, 16 heads, windows of 112 px), optionally with
+    fewer layers: every kernel sees the real widths at a fraction of the memory.
+    ``vocab_size`` None: the tokenizer's size (rounded up to 8)."""
+    if vocab_size is None:
+        vocab_size = len(tokenizer) + (-len(tokenizer)) % 8
+    full_attention = [i for i in (7, 15, 23, 31) if i < vision_depth] or [vision_depth - 1]
+    return qwen_config(
+        tokenizer,
+        text=dict(vocab_size=vocab_size, hidden_size=3584, intermediate_size=18944,
+                  num_hidden_layers=text_layers, num_attention_heads=28,
+                  num_key_value_heads=4, max_position_embeddings=128000, rms_norm_eps=1e-6,
+                  rope_parameters={"rope_type": "default", "mrope_section": [16, 24, 24],
+                                   "rope_theta": 1000000.0}),
+        vision=dict(depth=vision_depth, hidden_size=1280, intermediate_size=3420,
+                    num_heads=16, out_hidden_size=3584,
+                    fullatt_block_indexes=full_attention, window_size=112, patch_size=14,
+                    spatial_merge_size=2, temporal_patch_size=2, tokens_per_second=2))
+
+
 def build_backbone(config: Any, tokenizer: Any, image_processor: Any,
                    device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
                    seed: int = 0) -> Backbone:

@@ -1,5 +1,7 @@
 """CUDA paths of the runner: the graph-captured decode step gives the same tokens as the
-eager loop and as transformers' generate (tiny model, float32, so no bf16 near-ties)."""
+eager loop and as transformers' generate (tiny model, float32, so no bf16 near-ties), and
+at the real 7B widths (two layers, float32) our logits and greedy answer equal
+transformers' own."""
 
 from __future__ import annotations
 
@@ -11,8 +13,9 @@ torch = pytest.importorskip("torch", reason="torch is not installed")
 from conftest import make_frame  # noqa: E402
 from ssr_ros.model.config import ModelConfig  # noqa: E402
 from ssr_ros.model.runner import ModelRunner  # noqa: E402
+from ssr_ros.model.engine import DECODE_CHUNK  # noqa: E402
 from ssr_ros.model.tiny import (build_backbone, build_image_processor,  # noqa: E402
-                                build_tokenizer, tiny_config)
+                                build_tokenizer, qwen7b_config, tiny_config)
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")]
@@ -58,3 +61,58 @@ def test_cuda_close_frees_the_cache(tiny_cuda):
     assert torch.cuda.memory_allocated() > before
     runner.close()
     assert torch.cuda.memory_allocated() <= before + (1 << 20)
+
+
+def _token_types(backbone, input_ids):
+    """``mm_token_type_ids`` for transformers versions whose forward takes it."""
+    import inspect
+    if "mm_token_type_ids" not in inspect.signature(backbone.model.forward).parameters:
+        return {}
+    return {"mm_token_type_ids": (input_ids == backbone.model.config.image_token_id).int()}
+
+
+def check_real_widths(device: str) -> None:
+    """Zero-gate question logits over three cached keyframes and the greedy answer (CUDA
+    graph on CUDA) equal transformers' full forward and ``generate`` at Qwen2.5-VL-7B
+    widths with two text layers and two vision blocks, float32 without TF32."""
+    tokenizer = build_tokenizer()
+    backbone = build_backbone(qwen7b_config(tokenizer, text_layers=2, vision_depth=2,
+                                            vocab_size=None),
+                              tokenizer, build_image_processor(224), device=device,
+                              dtype=torch.float32)
+    rng = np.random.default_rng(4)
+    frames = [make_frame(rng, i) for i in range(3)]
+    config = ModelConfig(device=device, dtype="float32", image_side=224, max_keyframes=3,
+                         max_new_tokens=16, cuda_graph=True)
+    with ModelRunner(backbone, config) as runner:
+        for frame in frames:
+            runner.add_keyframe(**frame).result(120)
+        ours = runner.question_logits(QUESTION, timeout_s=120)
+        answer = runner.ask_detailed(QUESTION, timeout_s=120)
+        inputs = runner.sequence_inputs(QUESTION, timeout_s=120)
+    input_ids = inputs["input_ids"].to(device)
+    assert input_ids.shape[1] > DECODE_CHUNK  # the cache spans several attention chunks
+    kwargs = dict(input_ids=input_ids,
+                  pixel_values=torch.cat([backbone.preprocess(f["rgb"], 224)[0]
+                                          for f in frames]).to(device),
+                  image_grid_thw=inputs["image_grid_thw"].to(device),
+                  **_token_types(backbone, input_ids))
+    with torch.inference_mode():
+        plain = backbone.model(**kwargs).logits[0, -inputs["n_question"]:].float().cpu()
+        generated = backbone.model.generate(**kwargs, max_new_tokens=16, do_sample=False)
+    # Logits are O(1) (std ~1.2 at this width); float32 kernels agree to ~1e-5.
+    torch.testing.assert_close(ours, plain, rtol=0, atol=1e-3)
+    stop = {backbone.token_id("<|im_end|>"), backbone.token_id("<|endoftext|>")}
+    expected = []
+    for token in generated[0, input_ids.shape[1]:].tolist():
+        if token in stop:
+            break
+        expected.append(token)
+    assert len(expected) >= 4
+    assert answer.token_ids == expected
+
+
+def test_real_widths_equal_transformers(monkeypatch):
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    check_real_widths("cuda")
