@@ -22,7 +22,6 @@ about four times longer in tokens than with Qwen's BPE, for both methods alike.
 from __future__ import annotations
 
 import argparse
-import inspect
 import platform
 import statistics
 import sys
@@ -136,9 +135,7 @@ def run_baseline(bb, frames, side, inputs, new_tokens, repeats):
     input_ids = inputs["input_ids"].to(device)
     kwargs = dict(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
                   pixel_values=pixel_values, image_grid_thw=inputs["image_grid_thw"].to(device),
-                  do_sample=False)
-    if "mm_token_type_ids" in inspect.signature(bb.model.forward).parameters:
-        kwargs["mm_token_type_ids"] = (input_ids == bb.model.config.image_token_id).int()
+                  do_sample=False, **bb.token_type_kwargs(input_ids))
 
     def generate(n):
         clock = FirstTokenClock()
@@ -165,7 +162,7 @@ def run_baseline(bb, frames, side, inputs, new_tokens, repeats):
 def profile_decode(bb, length: int, top: int = 14) -> None:
     """Where a decode step's GPU time goes over a cache of ``length`` tokens: one eager
     step under the profiler (kernel times are the graph's; launch gaps are not counted),
-    kernels grouped into matrix products, attention and the rest."""
+    kernels grouped into matrix products and the rest, then the costliest by name."""
     from torch.profiler import ProfilerActivity, profile
 
     from ssr_ros.model.engine import TextEngine

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The one prepared run for a CUDA machine (issue 7): the model tests on the GPU, then the
-# latency benchmark (7B-shaped random bf16 Qwen2.5-VL, K = 8, 16, 32) and, for the graph's
-# share, K = 16 again with the eager decode loop; --profile breaks one decode step down. Needs the GPU machine's own python3 with
-# torch, torchvision and transformers; no ROS, no install step (the repo root goes on
-# PYTHONPATH). Logs go to $OUT (the device tool's return folder) or /tmp/gpu_check.
+# latency benchmark (7B-shaped random bf16 Qwen2.5-VL, K = 8, 16, 32; --profile breaks one
+# decode step down) and, for the graph's share, K = 16 again with the eager decode loop.
+# Needs the GPU machine's own python3 with torch, torchvision and transformers; no ROS, no
+# install step (the repo root goes on PYTHONPATH). Logs go to $OUT (the device tool's
+# return folder) or /tmp/gpu_check.
 set -o pipefail
 out=${OUT:-/tmp/gpu_check}
 mkdir -p "$out"

@@ -7,6 +7,7 @@ the runner works without torchvision, which the video processor needs.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -115,6 +116,14 @@ class Backbone:
             raise InterleaveError(f"vision tower gave {tokens.shape[0]} tokens for grid "
                                   f"{grid_thw.tolist()}, expected {expected}")
         return tokens.to(self.dtype)
+
+    def token_type_kwargs(self, input_ids: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``mm_token_type_ids`` (1 at image tokens) for calling the backbone's own
+        ``forward``/``generate`` on transformers versions whose forward takes it, else
+        nothing (the reference paths of the tests and the benchmark baseline)."""
+        if "mm_token_type_ids" not in inspect.signature(self.model.forward).parameters:
+            return {}
+        return {"mm_token_type_ids": (input_ids == self.model.config.image_token_id).int()}
 
     def token_id(self, token: str) -> int:
         """Id of a special token, which must exist in the tokenizer."""

@@ -63,14 +63,6 @@ def test_cuda_close_frees_the_cache(tiny_cuda):
     assert torch.cuda.memory_allocated() <= before + (1 << 20)
 
 
-def _token_types(backbone, input_ids):
-    """``mm_token_type_ids`` for transformers versions whose forward takes it."""
-    import inspect
-    if "mm_token_type_ids" not in inspect.signature(backbone.model.forward).parameters:
-        return {}
-    return {"mm_token_type_ids": (input_ids == backbone.model.config.image_token_id).int()}
-
-
 def check_real_widths(device: str) -> None:
     """Zero-gate question logits over three cached keyframes and the greedy answer (CUDA
     graph on CUDA) equal transformers' full forward and ``generate`` at Qwen2.5-VL-7B
@@ -96,7 +88,7 @@ def check_real_widths(device: str) -> None:
                   pixel_values=torch.cat([backbone.preprocess(f["rgb"], 224)[0]
                                           for f in frames]).to(device),
                   image_grid_thw=inputs["image_grid_thw"].to(device),
-                  **_token_types(backbone, input_ids))
+                  **backbone.token_type_kwargs(input_ids))
     with torch.inference_mode():
         plain = backbone.model(**kwargs).logits[0, -inputs["n_question"]:].float().cpu()
         generated = backbone.model.generate(**kwargs, max_new_tokens=16, do_sample=False)

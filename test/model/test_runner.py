@@ -7,7 +7,6 @@ implementations of the same math agree to ~1e-6, so 1e-4 absolute is asserted.
 
 from __future__ import annotations
 
-import inspect
 import threading
 
 import numpy as np
@@ -40,13 +39,6 @@ def _add(runner, frames):
         runner.add_keyframe(**frame).result(30)
 
 
-def _token_types(tiny, input_ids):
-    """``mm_token_type_ids`` for transformers versions whose forward takes it."""
-    if "mm_token_type_ids" not in inspect.signature(tiny.model.forward).parameters:
-        return {}
-    return {"mm_token_type_ids": (input_ids == tiny.model.config.image_token_id).int()}
-
-
 def _hf_full_logits(tiny, inputs):
     """Reference: the backbone's own language model over the whole sequence at once, with
     positions from one get_rope_index call over the whole sequence."""
@@ -72,7 +64,7 @@ def test_zero_gate_logits_equal_the_plain_backbone(tiny):
     with torch.inference_mode():
         plain = tiny.model(input_ids=input_ids, pixel_values=pixel_values,
                            image_grid_thw=inputs["image_grid_thw"],
-                           **_token_types(tiny, input_ids)).logits[0]
+                           **tiny.token_type_kwargs(input_ids)).logits[0]
     n = inputs["n_question"]
     assert ours.shape == plain[-n:].shape
     torch.testing.assert_close(ours, plain[-n:].float(), rtol=0, atol=ATOL)
@@ -135,7 +127,7 @@ def test_greedy_answer_equals_transformers_generate(tiny):
         generated = tiny.model.generate(
             input_ids=input_ids, pixel_values=pixel_values,
             image_grid_thw=inputs["image_grid_thw"],
-            **_token_types(tiny, input_ids), max_new_tokens=12, do_sample=False)
+            **tiny.token_type_kwargs(input_ids), max_new_tokens=12, do_sample=False)
     generated = generated[0, input_ids.shape[1]:].tolist()
     stop = {tiny.token_id("<|im_end|>"), tiny.token_id("<|endoftext|>")}
     expected = []
