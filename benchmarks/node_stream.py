@@ -109,7 +109,7 @@ def baselines(seed: int, n_frames: int, width: int, height: int, rate_hz: float,
     on the node's saved map."""
     from ssr_ros.core.query_types import QueryRequest
     from ssr_ros.perception.pipeline import MappingPipeline, PipelineConfig
-    from ssr_ros.ros.map_state import MapKeeper
+    from ssr_ros.runtime.map_state import MapKeeper
     from ssr_ros.sim import make_scene, render_sequence
 
     scene = make_scene(seed)
@@ -119,8 +119,7 @@ def baselines(seed: int, n_frames: int, width: int, height: int, rate_hz: float,
     times = []
     for f in seq:
         t0 = time.perf_counter()
-        result = pipe.process(f.rgb, f.depth_m, seq.K, f.T_map_cam, f.stamp_s,
-                              labels=f.instance_ids, id_to_category=seq.id_to_category)
+        result = pipe.process(f)
         if result is not None:
             times.append(1000.0 * (time.perf_counter() - t0))
     keeper = MapKeeper(lambda: MappingPipeline(PipelineConfig()))

@@ -11,6 +11,7 @@ pipeline's memory, not the renderer's. Prints medians, p95 and the ratios.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import numpy as np
@@ -25,7 +26,7 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def run_pipeline(frames, K, id_to_category, outlier_method: str):
+def run_pipeline(frames, outlier_method: str):
     from ssr_ros.perception.lifting import LiftingConfig
     from ssr_ros.perception.pipeline import MappingPipeline, PipelineConfig
 
@@ -34,8 +35,7 @@ def run_pipeline(frames, K, id_to_category, outlier_method: str):
     per_kf, select = [], []
     for f in frames:
         t0 = time.perf_counter()
-        r = pipe.process(f.rgb, f.depth_m, K, f.T_map_cam, f.stamp_s, labels=f.instance_ids,
-                         id_to_category=id_to_category)
+        r = pipe.process(f)
         if r is None:
             select.append((time.perf_counter() - t0) * 1e3)
         else:
@@ -78,7 +78,7 @@ def main() -> None:
 
     results = {}
     for method in ("numpy", "open3d"):
-        pipe, kf, _ = run_pipeline(frames, seq.K, seq.id_to_category, method)
+        pipe, kf, _ = run_pipeline(frames, method)
         results[method] = kf
         print(f"[{method:6s}] keyframes {len(kf):4d}  proposals+lifting+fusion "
               f"{stats(kf[:, 0])}  whole keyframe {stats(kf[:, 1])}  "
@@ -98,8 +98,7 @@ def main() -> None:
     start = rss_mb()
     for i in range(args.long):
         f = frames[i % len(frames)]
-        pipe.process(f.rgb, f.depth_m, seq.K, f.T_map_cam, i * dt, labels=f.instance_ids,
-                     id_to_category=seq.id_to_category)
+        pipe.process(dataclasses.replace(f, stamp_s=i * dt))
         if i in (args.long // 10, args.long // 2):
             rss.append(rss_mb())
     end = rss_mb()

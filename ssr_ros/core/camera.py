@@ -68,6 +68,14 @@ def validate_depth(depth_m: np.ndarray, shape: tuple[int, int] | None = None) ->
     return depth
 
 
+def depth_to_millimetres(depth_m: np.ndarray) -> np.ndarray:
+    """Depth (H, W) [m, 0 = none] as a ``16UC1`` image (H, W) uint16 [mm], rounded to the
+    nearest millimetre and clipped to 65.535 m (what an RGB-D driver publishes)."""
+    mm = np.asarray(depth_m, dtype=np.float32) * np.float32(1000.0) + np.float32(0.5)
+    np.clip(mm, 0.0, 65535.0, out=mm)
+    return mm.astype(np.uint16)
+
+
 def depth_from_millimetres(depth_raw: np.ndarray, units_per_m: float = 1000.0) -> np.ndarray:
     """Convert an integer depth image (H, W) (e.g. uint16 ``16UC1``, 1000 units per metre;
     TUM uses 5000) into float32 metres, keeping 0 as "no measurement".

@@ -15,36 +15,22 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from ssr_ros.core.camera import PinholeCamera
+from ssr_ros.core.frames import PosedFrame
 from ssr_ros.core.geometry import invert, rotation_angle_between, transform_points
 
 
-@dataclass
-class Keyframe:
-    """One keyframe: RGB (H, W, 3) uint8, depth_m (H, W) float32 [m, 0 = invalid],
-    K (3, 3), camera pose ``T_map_cam`` (4, 4), stamp [s], running keyframe ``index``,
-    and optionally an instance-label image (H, W) with its id -> category map and the
-    2D boxes handed in with the frame (``perception.proposals.Box2D``)."""
+@dataclass(frozen=True)
+class Keyframe(PosedFrame):
+    """A frame the selector kept (see :class:`~ssr_ros.core.frames.PosedFrame` for the
+    fields), with its running keyframe ``index`` (0, 1, ...). The pipeline copies the
+    images into a keyframe, so it owns them."""
 
-    rgb: np.ndarray
-    depth_m: np.ndarray
-    K: np.ndarray
-    T_map_cam: np.ndarray
-    stamp_s: float
     index: int
-    labels: np.ndarray | None = None
-    id_to_category: dict[int, str] | None = None
-    boxes: list | None = None
-    sample_points_map: np.ndarray | None = field(default=None, repr=False)
-
-    @property
-    def position_m(self) -> np.ndarray:
-        """Camera position in the map frame [m], (3,)."""
-        return self.T_map_cam[:3, 3]
 
 
 @dataclass

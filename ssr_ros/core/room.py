@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from ssr_ros.core.arrays import decode_array, encode_array
 from ssr_ros.core.geometry import convex_hull_xy, polygon_area
 from ssr_ros.core.types import Room
 
@@ -73,6 +74,8 @@ class RoomEstimator:
     # A floor layer: at least this many points in 4 cm, this many times its surroundings.
     _FLOOR_MIN_POINTS = 20
     _FLOOR_PROMINENCE = 2.0
+    # The evidence grids (rows = y, cols = x) that state_dict saves.
+    _GRIDS = ("_floor", "_ceiling", "_wall", "_wall_xy", "_seen")
 
     def __init__(self, config: RoomEstimatorConfig | None = None) -> None:
         self.config = config or RoomEstimatorConfig()
@@ -266,6 +269,65 @@ class RoomEstimator:
             self._z_hist[:] = 0
             self._z_hist_high[:] = 0
             self._bbox = None
+            self._cache = None
+
+    # ------------------------------------------------------------------ state
+
+    def state_dict(self) -> dict:
+        """Everything :meth:`room` and the floor height are computed from: the evidence
+        grids inside the marked window and the height histograms (JSON-ready, a few kB
+        for a room). :meth:`load_state_dict` of an estimator with the same grid restores
+        it, so a restarted node estimates the same room."""
+        with self._lock:
+            state: dict = {"cell_size_m": self.config.cell_size_m, "cells": self._n,
+                           "bbox": None if self._bbox is None else list(self._bbox),
+                           "z_hist": encode_array(self._z_hist),
+                           "z_hist_high": encode_array(self._z_hist_high)}
+            if self._bbox is not None:
+                r0, r1, c0, c1 = self._bbox
+                for name in self._GRIDS:
+                    state[name] = encode_array(getattr(self, name)[r0:r1, c0:c1])
+            return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """Replace the evidence with :meth:`state_dict` output. Raises ValueError
+        (:class:`~ssr_ros.core.arrays.ArrayFormatError` among them) when it is malformed
+        or from a grid of another cell size or extent; the evidence is then unchanged."""
+        try:
+            if float(state["cell_size_m"]) != self.config.cell_size_m \
+                    or int(state["cells"]) != self._n:
+                raise ValueError(f"room evidence of a {state['cells']}-cell grid at "
+                                 f"{state['cell_size_m']} m, this estimator has {self._n} "
+                                 f"cells at {self.config.cell_size_m} m")
+            n_z = len(self._z_hist)
+            z_hist = decode_array(state["z_hist"], np.int64, 1)
+            z_high = decode_array(state["z_hist_high"], np.int64, 1)
+            if len(z_hist) != n_z or len(z_high) != n_z:
+                raise ValueError("room height histograms have the wrong length")
+            bbox = None if state["bbox"] is None else tuple(int(v) for v in state["bbox"])
+            grids = {}
+            if bbox is not None:
+                r0, r1, c0, c1 = bbox
+                if not (0 <= r0 < r1 <= self._n and 0 <= c0 < c1 <= self._n):
+                    raise ValueError(f"room evidence window {bbox} is outside the grid")
+                for name in self._GRIDS:
+                    template = getattr(self, name)
+                    grid = decode_array(state[name], template.dtype, template.ndim)
+                    if grid.shape[:2] != (r1 - r0, c1 - c0) \
+                            or grid.shape[2:] != template.shape[2:]:
+                        raise ValueError(f"room evidence {name} has shape {grid.shape}")
+                    grids[name] = grid
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"malformed room evidence: {exc}") from exc
+        with self._lock:
+            for name in self._GRIDS:
+                getattr(self, name)[...] = 0
+            for name, grid in grids.items():
+                r0, r1, c0, c1 = bbox
+                getattr(self, name)[r0:r1, c0:c1] = grid
+            self._z_hist[:] = z_hist
+            self._z_hist_high[:] = z_high
+            self._bbox = bbox
             self._cache = None
 
     def distance_to_wall(self, origin_xy: np.ndarray, direction_xy: np.ndarray,

@@ -1,20 +1,28 @@
-"""MappingPipeline: one RGB-D frame at a time to the metric object map, without ROS.
+"""MappingPipeline: posed RGB-D frames, one at a time, to the metric object map, without
+ROS. It is the one owner of the mapping state.
 
-Per frame: validate the inputs (a bad frame raises and changes nothing) -> keyframe
-selection (non-keyframes stop here, after the trajectory is updated) -> proposals ->
-lifting -> ``ObjectMap.integrate`` -> room evidence -> ``LocalCogMap.sync`` of the
-confirmed objects. Per-stage timings are recorded on every result.
+Per frame: validate it (a bad frame raises and changes nothing) -> keyframe selection
+(non-keyframes stop here, after the trajectory is updated) -> proposals -> lifting ->
+``ObjectMap.integrate`` and the pending box re-fits -> room evidence -> ``LocalCogMap.sync``
+of the confirmed objects. Per-stage timings are recorded on every result.
 
-Thread model: one writer (the node's worker calls :meth:`MappingPipeline.process`);
-readers may call ``object_map.objects()``, ``room.room()`` and ``keyframes.frames()``
-from other threads (each of those structures has its own lock).
+State: the object map (objects, their evidence and pending fits), the LocalCogMap chain,
+the room evidence, the camera trajectory and the keyframe path. :meth:`state_dict` /
+:meth:`load_state_dict` round-trip all of it (a restarted node maps on exactly where it
+stopped: the same objects, the same merge rule, the same room); :meth:`view` is an
+immutable copy for readers. Recent depth frames kept for back-dating first sightings and
+the keyframe images are not part of the state (a restart starts with fresh keyframes).
+
+Thread model: one writer. The pipeline takes no locks of its own; the caller serialises
+:meth:`process`, :meth:`clear`, :meth:`load_state_dict` and :meth:`state_dict` (the node's
+:class:`~ssr_ros.runtime.map_state.MapKeeper` holds its writer lock for them) and readers
+use :meth:`view` results, which never change.
 """
 
 from __future__ import annotations
 
 import collections
 import math
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +35,8 @@ from ssr_ros.core.camera import (
     validate_K,
     validate_depth,
 )
+from ssr_ros.core.cogmap import LocalCogMap
+from ssr_ros.core.frames import PosedFrame
 from ssr_ros.core.geometry import check_pose, transform_points
 from ssr_ros.core.keyframes import (
     Keyframe,
@@ -35,13 +45,14 @@ from ssr_ros.core.keyframes import (
     KeyframeSelector,
     KeyframeSelectorConfig,
 )
-from ssr_ros.core.objects import MapChanges, ObjectMap, ObjectMapConfig, Observation
+from ssr_ros.core.objects import (MapChanges, ObjectMap, ObjectMapConfig, ObjectMapFormatError,
+                                 Observation)
 from ssr_ros.core.room import RoomEstimator, RoomEstimatorConfig
+from ssr_ros.core.types import ObjectState, Room
 from ssr_ros.perception.lifting import EvidenceBoxFitter, Lifter, LiftingConfig, Rejection
 from ssr_ros.perception.priors import COMPATIBLE, max_plausible_length
 from ssr_ros.perception.sightings import SightingConfig, SightingHistory
 from ssr_ros.perception.proposals import (
-    Box2D,
     BoxesSource,
     DetectorConfig,
     DetectorSource,
@@ -69,15 +80,6 @@ def _same_distortion(cam: PinholeCamera, dist: np.ndarray | None) -> bool:
                 and not np.any(cam.distortion[d.size:]))
 
 
-def _load_cogmap_class() -> Any:
-    """The LocalCogMap class when ``ssr_ros.core.cogmap`` is available, else None."""
-    try:
-        from ssr_ros.core.cogmap import LocalCogMap
-    except ImportError:
-        return None
-    return LocalCogMap
-
-
 @dataclass
 class PipelineConfig:
     """Everything the pipeline needs; each part validates itself."""
@@ -101,12 +103,15 @@ class PipelineConfig:
     # a glance between two keyframes would leave it tentative for good. 0 = off.
     recheck_after_s: float = 0.2
     trajectory_capacity: int = 20000
+    # Keyframe positions kept for the published camera path (the oldest are dropped).
+    path_capacity: int = 10000
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
             raise ValueError(f"source must be one of {SOURCES}, got {self.source!r}")
-        if self.room_stride < 1 or self.label_stride < 1 or self.trajectory_capacity < 1:
-            raise ValueError("strides and trajectory_capacity must be >= 1")
+        if min(self.room_stride, self.label_stride, self.trajectory_capacity,
+               self.path_capacity) < 1:
+            raise ValueError("strides, trajectory_capacity and path_capacity must be >= 1")
         if not (isinstance(self.recheck_after_s, (int, float))
                 and math.isfinite(self.recheck_after_s) and self.recheck_after_s >= 0.0):
             raise ValueError(f"recheck_after_s must be a finite number >= 0, got "
@@ -128,6 +133,22 @@ class PipelineResult:
     timings_ms: dict[str, float]
 
 
+@dataclass(frozen=True)
+class PipelineView:
+    """An immutable copy of the mapped state for readers: confirmed ``objects`` (ordered
+    by id), a private ``cogmap`` copy, the ``room`` estimate (None before any floor area)
+    and the keyframe path ``path_m`` (N, 3) [m, map frame]."""
+
+    objects: tuple[ObjectState, ...]
+    cogmap: LocalCogMap
+    room: Room | None
+    path_m: np.ndarray
+
+
+class PipelineStateError(ValueError):
+    """A state dict that :meth:`MappingPipeline.load_state_dict` cannot use."""
+
+
 class MappingPipeline:
     """Keyframes -> proposals -> lifting -> object map -> room -> cogmap."""
 
@@ -138,32 +159,59 @@ class MappingPipeline:
         self.room = RoomEstimator(cfg.room)
         self.fitter = EvidenceBoxFitter(floor_z=self._floor_z,
                                         wall_distance=self.room.distance_to_wall)
-        self.object_map = ObjectMap(cfg.object_map, box_fitter=self.fitter,
-                                    max_extent=max_plausible_length)
+        self.object_map = self._object_map()
         self.selector = KeyframeSelector(cfg.selector)
         self.keyframes = KeyframeBuffer(cfg.keyframe_capacity)
         self.lifter = Lifter(cfg.lifting)
         self.sightings = SightingHistory(cfg.sightings)
         self.source = source if source is not None else self._make_source()
-        cogmap_cls = _load_cogmap_class()
-        self.cogmap = cogmap_cls() if cogmap_cls is not None else None
+        self.cogmap = LocalCogMap()
         self.trajectory: collections.deque = collections.deque(maxlen=cfg.trajectory_capacity)
+        self.path: collections.deque = collections.deque(maxlen=cfg.path_capacity)
         self.keyframe_count = 0
         self.frame_count = 0
         self.cogmap_errors = 0
         self.last_cogmap_error = ""
         self._camera: PinholeCamera | None = None
         self._floor_seen = False
-        self._lock = threading.Lock()
-        self._trajectory_lock = threading.Lock()
+
+    def _object_map(self, data: dict | None = None) -> ObjectMap:
+        """An object map with this pipeline's config, box fitter and merge rule (the
+        longest plausible length of a category: touching pieces of one object merge
+        within it); ``data`` restores one from ``ObjectMap.to_dict`` output."""
+        if data is None:
+            return ObjectMap(self.config.object_map, box_fitter=self.fitter,
+                             max_extent=max_plausible_length)
+        omap = ObjectMap.from_dict(data, config=self.config.object_map,
+                                   box_fitter=self.fitter)
+        omap.max_extent = max_plausible_length
+        return omap
+
+    # ------------------------------------------------------------------ reading
 
     def camera_path(self) -> np.ndarray:
-        """Camera positions so far, ``(N, 4)``: stamp [s] and x, y, z [m] in the map frame
-        (a copy, safe to call from any thread while frames are processed)."""
-        with self._trajectory_lock:
-            if not self.trajectory:
-                return np.zeros((0, 4))
-            return np.array([[t, *p] for t, p in self.trajectory], dtype=np.float64)
+        """Camera positions of every frame so far, ``(N, 4)``: stamp [s] and x, y, z [m]
+        in the map frame (a copy)."""
+        if not self.trajectory:
+            return np.zeros((0, 4))
+        return np.array([[t, *p] for t, p in self.trajectory], dtype=np.float64)
+
+    @property
+    def camera(self) -> PinholeCamera | None:
+        """The camera model of the last frame (intrinsics, size, lens distortion)."""
+        return self._camera
+
+    def room_estimate(self) -> Room | None:
+        """The room from the evidence so far, or None while it has no floor area."""
+        room = self.room.room()
+        return room if room.floor_area_m2 > 0.0 else None
+
+    def view(self) -> PipelineView:
+        """An immutable copy of the objects, the cogmap, the room and the keyframe path."""
+        return PipelineView(objects=tuple(self.object_map.objects()),
+                            cogmap=LocalCogMap.from_dict(self.cogmap.to_dict()),
+                            room=self.room_estimate(),
+                            path_m=np.array(self.path, dtype=np.float64).reshape(-1, 3))
 
     def _make_source(self) -> ProposalSource:
         cfg = self.config
@@ -195,22 +243,24 @@ class MappingPipeline:
             self._camera = cam
         return cam
 
-    def _validate(self, rgb: np.ndarray, depth_m: np.ndarray, K: np.ndarray,
-                  T_map_cam: np.ndarray, stamp_s: float, labels: np.ndarray | None,
-                  id_to_category: dict[int, str] | None,
-                  boxes: list[Box2D] | None) -> tuple:
-        rgb = np.asarray(rgb)
+    def _validate(self, frame: PosedFrame) -> PosedFrame:
+        """The frame with checked, normalised arrays (float64 K and pose, float stamp)."""
+        if not isinstance(frame, PosedFrame):
+            raise InvalidFrameError(f"expected a PosedFrame, got {type(frame).__name__}")
+        rgb = np.asarray(frame.rgb)
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise InvalidFrameError(f"rgb must be (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
-        depth = validate_depth(depth_m)
+        depth = validate_depth(frame.depth_m)
         if depth.shape != rgb.shape[:2]:
             raise ImageSizeMismatchError(f"rgb is {rgb.shape[:2]} but depth is {depth.shape}")
-        K = validate_K(K)
-        T = check_pose(T_map_cam, "T_map_cam")
+        K = validate_K(frame.K)
+        T = check_pose(frame.T_map_cam, "T_map_cam")
+        stamp_s = frame.stamp_s
         if isinstance(stamp_s, bool) or not isinstance(stamp_s, (int, float, np.integer,
                                                                  np.floating)) \
                 or not math.isfinite(stamp_s):
             raise InvalidFrameError(f"stamp_s must be a finite number, got {stamp_s!r}")
+        labels = frame.labels
         if labels is not None:
             labels = np.asarray(labels)
             if labels.shape != depth.shape:
@@ -219,75 +269,70 @@ class MappingPipeline:
             if not np.issubdtype(labels.dtype, np.integer):
                 raise InvalidFrameError(f"labels must be integer ids, got {labels.dtype}")
             if isinstance(self.source, LabelImageSource):
-                self.source.check(labels, id_to_category)
-        if boxes is not None:
-            for b in boxes:
+                self.source.check(labels, frame.id_to_category)
+        if frame.boxes is not None:
+            for b in frame.boxes:
                 b.validate(depth.shape[1], depth.shape[0])
-        return rgb, depth, K, T, float(stamp_s), labels
+        return PosedFrame(rgb, depth, K, T, float(stamp_s), labels=labels,
+                          id_to_category=frame.id_to_category, boxes=frame.boxes,
+                          dist=frame.dist, frame_id=frame.frame_id)
 
     # ------------------------------------------------------------------ processing
 
-    def process(self, rgb: np.ndarray, depth_m: np.ndarray, K: np.ndarray,
-                T_map_cam: np.ndarray, stamp_s: float, labels: np.ndarray | None = None,
-                boxes: list[Box2D] | None = None,
-                id_to_category: dict[int, str] | None = None,
-                dist: np.ndarray | None = None) -> PipelineResult | None:
-        """Process one frame; returns None when it is not a keyframe.
+    def process(self, frame: PosedFrame) -> PipelineResult | None:
+        """Process one posed frame; returns None when it is not a keyframe.
 
-        ``rgb`` (H, W, 3) uint8, ``depth_m`` (H, W) float [m, 0 = invalid], ``K`` (3, 3),
-        ``T_map_cam`` (4, 4) camera optical frame -> map, ``stamp_s`` [s], optional
-        instance ``labels`` (H, W) with ``id_to_category`` and optional 2D ``boxes``;
-        ``dist`` the plumb-bob coefficients (k1, k2, p1, p2[, k3]) of unrectified images
-        (CameraInfo ``D``; None or all zero = rectified), used by every back-projection.
-        Raises a ValueError subclass (InvalidDepthError, ImageSizeMismatchError,
-        InvalidIntrinsicsError, InvalidTransformError, UnknownLabelError, InvalidBoxError,
-        InvalidFrameError) before changing anything when an input is bad."""
-        with self._lock:
-            t0 = time.perf_counter()
-            rgb, depth, K, T, stamp_s, labels = self._validate(
-                rgb, depth_m, K, T_map_cam, stamp_s, labels, id_to_category, boxes)
-            cam = self._camera_for(K, depth.shape[1], depth.shape[0], dist)
-            t1 = time.perf_counter()
-            self.frame_count += 1
-            with self._trajectory_lock:
-                self.trajectory.append((stamp_s, T[:3, 3].copy()))
-            self.sightings.add(depth, cam, T, stamp_s)
-            decision = self.selector.decide(depth, cam, T, stamp_s)
-            if not decision.is_keyframe and self._recheck_due(stamp_s):
-                decision = self.selector.force(depth, cam, T, stamp_s, "recheck")
-            t2 = time.perf_counter()
-            if not decision.is_keyframe:
-                return None
-            # Keyframes own their images: callers may reuse their buffers.
-            kf = Keyframe(rgb=rgb.copy(), depth_m=depth.copy(), K=K, T_map_cam=T,
-                          stamp_s=stamp_s, index=self.keyframe_count,
-                          labels=None if labels is None else labels.copy(),
-                          id_to_category=id_to_category, boxes=boxes)
-            self.keyframe_count += 1
-            self.keyframes.add(kf)
-            proposals = self.source.propose(kf)
-            t3 = time.perf_counter()
-            # Room first: this keyframe's background fixes the floor height the lifting
-            # uses to cut the floor out of box-based proposals.
-            self._update_room(kf, cam, proposals)
-            t4 = time.perf_counter()
-            observations, rejections = self.lifter.lift_all(proposals, kf, cam,
-                                                            self._floor_z())
-            t5 = time.perf_counter()
-            changes = self.object_map.integrate(observations, stamp_s, kf.index)
-            self._backdate_new_objects(changes.tentative_added + changes.added, stamp_s)
-            refit = self.object_map.refit_pending(self.config.refit_per_keyframe)
-            changes.updated = sorted(set(changes.updated) | set(refit.updated))
-            t6 = time.perf_counter()
-            cog_changes = None
-            if self.cogmap is not None and changes.changed:
-                cog_changes = self._sync_cogmap()
-            t7 = time.perf_counter()
-            timings = {"validate": t1 - t0, "select": t2 - t1, "proposals": t3 - t2,
-                       "room": t4 - t3, "lifting": t5 - t4, "fusion": t6 - t5,
-                       "cogmap": t7 - t6, "total": t7 - t0}
-            return PipelineResult(kf, decision, proposals, observations, rejections, changes,
-                                  cog_changes, {k: v * 1e3 for k, v in timings.items()})
+        ``frame`` (see :class:`~ssr_ros.core.frames.PosedFrame`): images, ``K``, the pose
+        ``T_map_cam`` (camera optical frame -> map), the stamp, and what the proposal
+        source reads: instance ``labels`` with ``id_to_category``, or 2D ``boxes``; its
+        ``dist`` (plumb-bob coefficients of unrectified images, None = rectified) is used
+        by every back-projection. Raises a ValueError subclass (InvalidDepthError,
+        ImageSizeMismatchError, InvalidIntrinsicsError, InvalidTransformError,
+        UnknownLabelError, InvalidBoxError, InvalidFrameError) before changing anything
+        when an input is bad."""
+        t0 = time.perf_counter()
+        frame = self._validate(frame)
+        depth, T, stamp_s = frame.depth_m, frame.T_map_cam, frame.stamp_s
+        cam = self._camera_for(frame.K, depth.shape[1], depth.shape[0], frame.dist)
+        t1 = time.perf_counter()
+        self.frame_count += 1
+        self.trajectory.append((stamp_s, T[:3, 3].copy()))
+        self.sightings.add(depth, cam, T, stamp_s)
+        decision = self.selector.decide(depth, cam, T, stamp_s)
+        if not decision.is_keyframe and self._recheck_due(stamp_s):
+            decision = self.selector.force(depth, cam, T, stamp_s, "recheck")
+        t2 = time.perf_counter()
+        if not decision.is_keyframe:
+            return None
+        # Keyframes own their images: callers may reuse their buffers.
+        kf = Keyframe(frame.rgb.copy(), depth.copy(), frame.K, T, stamp_s,
+                      index=self.keyframe_count,
+                      labels=None if frame.labels is None else frame.labels.copy(),
+                      id_to_category=frame.id_to_category, boxes=frame.boxes,
+                      dist=frame.dist, frame_id=frame.frame_id)
+        self.keyframe_count += 1
+        self.keyframes.add(kf)
+        self.path.append(T[:3, 3].copy())
+        proposals = self.source.propose(kf)
+        t3 = time.perf_counter()
+        # Room first: this keyframe's background fixes the floor height the lifting
+        # uses to cut the floor out of box-based proposals.
+        self._update_room(kf, cam, proposals)
+        t4 = time.perf_counter()
+        observations, rejections = self.lifter.lift_all(proposals, kf, cam, self._floor_z())
+        t5 = time.perf_counter()
+        changes = self.object_map.integrate(observations, stamp_s, kf.index)
+        self._backdate_new_objects(changes.tentative_added + changes.added, stamp_s)
+        refit = self.object_map.refit_pending(self.config.refit_per_keyframe)
+        changes.updated = sorted(set(changes.updated) | set(refit.updated))
+        t6 = time.perf_counter()
+        cog_changes = self._sync_cogmap() if changes.changed else None
+        t7 = time.perf_counter()
+        timings = {"validate": t1 - t0, "select": t2 - t1, "proposals": t3 - t2,
+                   "room": t4 - t3, "lifting": t5 - t4, "fusion": t6 - t5,
+                   "cogmap": t7 - t6, "total": t7 - t0}
+        return PipelineResult(kf, decision, proposals, observations, rejections, changes,
+                              cog_changes, {k: v * 1e3 for k, v in timings.items()})
 
     def _recheck_due(self, stamp_s: float) -> bool:
         """True when objects first seen at the last keyframe, still tentative, are in
@@ -326,7 +371,7 @@ class MappingPipeline:
         except (KeyError, ValueError, IndexError, RuntimeError) as exc:
             self.cogmap_errors += 1
             self.last_cogmap_error = f"{type(exc).__name__}: {exc}"
-            self.cogmap = type(self.cogmap)()
+            self.cogmap = LocalCogMap()
             return self.cogmap.sync(objects)
 
     def _update_room(self, kf: Keyframe, cam: PinholeCamera, proposals: list[Proposal]) -> None:
@@ -358,15 +403,75 @@ class MappingPipeline:
 
     def clear(self) -> MapChanges:
         """Forget objects, room, keyframes and trajectory (object ids keep counting)."""
-        with self._lock:
-            changes = self.object_map.clear()
-            self.room.clear()
-            self.keyframes.clear()
-            self.sightings.clear()
-            self.selector.reset()
-            with self._trajectory_lock:
-                self.trajectory.clear()
-            self._floor_seen = False
-            if self.cogmap is not None:
-                self.cogmap.sync([])
-            return changes
+        changes = self.object_map.clear()
+        self.room.clear()
+        self.keyframes.clear()
+        self.sightings.clear()
+        self.selector.reset()
+        self.trajectory.clear()
+        self.path.clear()
+        self._floor_seen = False
+        self.cogmap.sync([])
+        return changes
+
+    def state_dict(self) -> dict:
+        """The mapping state as a JSON-ready dict: ``object_map`` (objects with their
+        evidence), ``cogmap`` (the chain), ``room_evidence`` (see
+        :meth:`RoomEstimator.state_dict`), ``room`` (the estimate, for people and tools),
+        ``path_m`` (keyframe positions (N, 3) [m]), ``trajectory`` (stamp [s] and position
+        [m] of every frame, (N, 4)), ``floor_seen``, ``keyframe_count`` and
+        ``frame_count``. A copy: the caller may encode it while mapping goes on."""
+        room = self.room_estimate()
+        return {
+            "object_map": self.object_map.to_dict(),
+            "cogmap": self.cogmap.to_dict(),
+            "room_evidence": self.room.state_dict(),
+            "room": None if room is None else {
+                "polygon_xy": np.asarray(room.polygon_xy, dtype=float).tolist(),
+                "floor_area_m2": float(room.floor_area_m2)},
+            "path_m": np.round(np.array(self.path).reshape(-1, 3), 4).tolist(),
+            "trajectory": np.round(self.camera_path(), 4).tolist(),
+            "floor_seen": self._floor_seen,
+            "keyframe_count": self.keyframe_count,
+            "frame_count": self.frame_count,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Replace the mapping state with :meth:`state_dict` output (of a pipeline with the
+        same configuration). Keyframes, the selector and recent sightings start fresh.
+
+        A state without ``room_evidence`` or ``trajectory`` (map files written before
+        they were saved) loads with an empty room evidence or trajectory. Raises
+        :class:`PipelineStateError` (or the object map's ``ObjectMapFormatError``, both
+        ValueErrors) when the state is malformed; the pipeline is then unchanged."""
+        try:
+            object_map = self._object_map(state["object_map"])
+            cogmap = LocalCogMap.from_dict(state["cogmap"])
+            room = RoomEstimator(self.config.room)
+            if state.get("room_evidence") is not None:
+                room.load_state_dict(state["room_evidence"])
+            path = np.asarray(state.get("path_m", []), dtype=np.float64).reshape(-1, 3)
+            trajectory = np.asarray(state.get("trajectory", []),
+                                    dtype=np.float64).reshape(-1, 4)
+            counts = (int(state.get("keyframe_count", 0)), int(state.get("frame_count", 0)))
+            floor_seen = bool(state.get("floor_seen", False))
+        except ObjectMapFormatError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PipelineStateError(f"malformed mapping state ({exc})") from exc
+        if not (np.all(np.isfinite(path)) and np.all(np.isfinite(trajectory))) \
+                or min(counts) < 0:
+            raise PipelineStateError("mapping state has a non-finite path or a negative "
+                                     "count")
+        self.clear()
+        # The box fitter reads the room through the estimator it was given: that one
+        # takes the evidence (checked above on a scratch estimator, so this cannot fail).
+        if state.get("room_evidence") is not None:
+            self.room.load_state_dict(state["room_evidence"])
+        self.object_map = object_map
+        self.cogmap = cogmap
+        self.cogmap.sync(object_map.objects())
+        self.path.extend(path)
+        self.trajectory.extend((float(row[0]), row[1:].copy()) for row in trajectory)
+        self.keyframe_count, self.frame_count = counts
+        self._floor_seen = floor_seen

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from ssr_ros.core.camera import depth_from_millimetres
+from ssr_ros.core.frames import PosedFrame
 from ssr_ros.core.geometry import pose_from_translation_quaternion
 from ssr_ros.perception.proposals import Box2D
 
@@ -28,20 +29,14 @@ class TumFolderError(ValueError):
     """The folder does not have the TUM key-frame layout, or a file in it is unreadable."""
 
 
-@dataclass
-class TumFrame:
-    """One frame: RGB (H, W, 3) uint8 in RGB order, depth_m (H, W) float32 [m, 0 = no
-    data], K (3, 3), ``T_map_cam`` (4, 4) camera-to-world, stamp [s], boxes (possibly
-    empty), running index and the file stem (``NNNN``)."""
+@dataclass(frozen=True)
+class TumFrame(PosedFrame):
+    """One frame of the folder: a :class:`~ssr_ros.core.frames.PosedFrame` (``T_map_cam``
+    camera-to-world, ``boxes`` its 2D boxes, possibly empty) with its running ``index``
+    and file ``stem`` (``NNNN``)."""
 
     index: int
     stem: str
-    rgb: np.ndarray
-    depth_m: np.ndarray
-    K: np.ndarray
-    T_map_cam: np.ndarray
-    stamp_s: float
-    boxes: list[Box2D]
 
 
 def read_poses(path: Path) -> list[tuple[float, np.ndarray]]:
@@ -111,6 +106,6 @@ def read_tum_folder(path: str | Path, K: np.ndarray | None = None,
             raise TumFolderError(f"{depth_path} is {raw.dtype}, expected uint16")
         box_files = sorted(box_dir.glob(f"{stem}_*.txt")) if box_dir.is_dir() else []
         boxes = [b for f in box_files for b in read_boxes(f, box_label)]
-        yield TumFrame(index=i, stem=stem, rgb=cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB),
-                       depth_m=depth_from_millimetres(raw, depth_units_per_m), K=K.copy(),
-                       T_map_cam=T, stamp_s=stamp, boxes=boxes)
+        yield TumFrame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB),
+                       depth_from_millimetres(raw, depth_units_per_m), K.copy(), T, stamp,
+                       index=i, stem=stem, boxes=boxes)

@@ -6,7 +6,7 @@ encodings a RGB-D camera publishes, and they check what cv_bridge does not: data
 against ``step * height``, row stride, endianness, size caps, and the numbers inside
 camera intrinsics and poses.
 
-Every rejection raises :class:`~ssr_ros.ros.errors.InvalidMessage` with a short reason
+Every rejection raises :class:`~ssr_ros.runtime.errors.InvalidMessage` with a short reason
 code that the node counts in /diagnostics.
 
 Conventions: colour arrays are ``(H, W, 3) uint8`` in RGB order; depth arrays are
@@ -27,7 +27,7 @@ from geometry_msgs.msg import Pose
 from sensor_msgs.msg import CameraInfo, Image
 
 from ssr_ros.core.geometry import quaternion_from_rotation, rotation_from_quaternion
-from ssr_ros.ros.errors import InvalidMessage
+from ssr_ros.runtime.errors import InvalidMessage
 
 #: Largest image accepted by default (pixels); 4096 x 4096 covers every RGB-D camera.
 MAX_IMAGE_PIXELS = 4096 * 4096

@@ -12,8 +12,7 @@ waiting for partners), ``queue.dropped``, ``queue.waiting`` (0 or 1),
 bridge's ``model.*`` keys (``model.state``, ``model.reason``, ...; see
 :meth:`ssr_ros.model.bridge.ModelBridge.status`).
 
-:class:`Throttle` limits repeated logs of the same key; :class:`LatestSlot` is the
-newest-wins hand-off between the synchroniser callback and the worker thread.
+:class:`Throttle` limits repeated logs of the same key.
 """
 
 from __future__ import annotations
@@ -21,63 +20,12 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict, deque
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
-T = TypeVar("T")
 LATENCY_WINDOW = 512
-
-
-class LatestSlot(Generic[T]):
-    """A one-item mailbox: :meth:`put` replaces what is waiting (newest frame wins) and
-    counts the replaced item as a queue drop; :meth:`take` empties it, and
-    :meth:`wait_take` blocks until there is something to take (the worker thread)."""
-
-    def __init__(self) -> None:
-        self._ready = threading.Condition(threading.Lock())
-        self._item: T | None = None
-        self.replaced = 0
-
-    def put(self, item: T) -> bool:
-        """Store ``item`` and wake a waiter; True when an unprocessed item was replaced
-        (dropped)."""
-        with self._ready:
-            replaced = self._item is not None
-            self._item = item
-            if replaced:
-                self.replaced += 1
-            self._ready.notify()
-            return replaced
-
-    @property
-    def waiting(self) -> int:
-        """1 while an item waits for the worker, else 0 (a queue-length gauge)."""
-        with self._ready:
-            return int(self._item is not None)
-
-    def take(self) -> T | None:
-        with self._ready:
-            item, self._item = self._item, None
-            return item
-
-    def wait_take(self, timeout_s: float) -> T | None:
-        """The waiting item, waiting up to ``timeout_s`` for one; None when none came."""
-        with self._ready:
-            if self._item is None:
-                self._ready.wait(timeout_s)
-            item, self._item = self._item, None
-            return item
-
-    def wake(self) -> None:
-        """Wake a :meth:`wait_take` without an item (used to stop the worker)."""
-        with self._ready:
-            self._ready.notify_all()
-
-    def clear(self) -> None:
-        with self._ready:
-            self._item = None
 
 
 class Throttle:

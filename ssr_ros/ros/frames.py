@@ -5,7 +5,7 @@ messages into numpy arrays and checks what only makes sense across them: the dep
 registered to the colour image (same size), the intrinsics describe that size, the label
 image has that size too, and the lens distortion is one the mapping can undo. Any
 failure raises
-:class:`~ssr_ros.ros.errors.InvalidMessage` with the reason counted in /diagnostics.
+:class:`~ssr_ros.runtime.errors.InvalidMessage` with the reason counted in /diagnostics.
 Pure (no rclpy).
 """
 
@@ -21,7 +21,7 @@ from ssr_ros.perception.proposals import Box2D
 from ssr_ros.ros.conversions import (CameraIntrinsics, camera_info_to_intrinsics,
                                      compressed_to_rgb, image_to_depth_m, image_to_labels,
                                      image_to_rgb, stamp_to_s)
-from ssr_ros.ros.errors import InvalidMessage
+from ssr_ros.runtime.errors import InvalidMessage
 
 #: Largest accepted label-names JSON [characters] and number of entries.
 MAX_LABEL_NAMES_CHARS = 65536

@@ -22,10 +22,10 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
 
 from ssr_ros.ros import topics
-from ssr_ros.ros.errors import InvalidMessage
+from ssr_ros.runtime.errors import InvalidMessage
 from ssr_ros.ros.frames import parse_label_names_json
 from ssr_ros.ros.pose_source import TopicPoseSource
-from ssr_ros.ros.sync import ApproximateTimeSync, message_filters_available
+from ssr_ros.runtime.sync import ApproximateTimeSync, message_filters_available
 
 LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL,

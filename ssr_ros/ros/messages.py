@@ -7,7 +7,7 @@ whole map -> ``SceneGraph``, ``SpatialQuery`` request -> core ``QueryRequest`` a
 Strings and arrays from the network are capped here, with the core's limits
 (``ssr_ros.core.query_types``, documented in ``srv/SpatialQuery.srv``: names <= 128
 characters, question <= 1024, <= 16 candidates):
-an over-long request raises :class:`~ssr_ros.ros.errors.InvalidMessage` (reason
+an over-long request raises :class:`~ssr_ros.runtime.errors.InvalidMessage` (reason
 ``request_too_long``) which the service answers with ERROR_INVALID_REQUEST.
 """
 
@@ -21,7 +21,7 @@ import numpy as np
 from ssr_ros.core.query_types import MAX_CANDIDATES, MAX_NAME_CHARS, MAX_QUESTION_CHARS
 from ssr_ros.core.types import ObjectState
 from ssr_ros.ros.conversions import s_to_stamp, stamp_to_s
-from ssr_ros.ros.errors import InvalidMessage
+from ssr_ros.runtime.errors import InvalidMessage
 from ssr_ros.msg import SceneGraph, SceneObject, SceneTriplet
 
 

@@ -20,7 +20,7 @@ Threads: ``main`` spins a single-threaded executor that runs only short callback
 subscriptions store messages (the synchroniser keeps the newest complete set in a
 one-slot mailbox, newest wins), geometric queries are answered, timers publish, and
 lifecycle transitions run. The mailbox wakes the frame worker, a thread of its own
-(:mod:`ssr_ros.ros.worker` says why it is not an executor callback), which decodes,
+(:mod:`ssr_ros.runtime.worker` says why it is not an executor callback), which decodes,
 looks up the pose and runs the pipeline, so queries are answered while a keyframe is
 being processed; a model question waits for its answer on its own thread while the
 executor goes on (``spatial_query`` is a coroutine). The callback groups still keep the
@@ -72,10 +72,10 @@ from ssr_ros.model.errors import ModelError
 from ssr_ros.msg import SceneGraph
 from ssr_ros.ros import topics
 from ssr_ros.ros.diagnostics import LatestSlot, NodeStats, Throttle
-from ssr_ros.ros.errors import ConfigError, InvalidMessage, PoseUnavailable
+from ssr_ros.runtime.errors import ConfigError, InvalidMessage, PoseUnavailable
 from ssr_ros.ros.frames import boxes_from_labels, decode_frame
 from ssr_ros.ros.inputs import LATCHED_QOS, CameraInputs
-from ssr_ros.ros.map_state import MapKeeper
+from ssr_ros.runtime.map_state import MapKeeper
 from ssr_ros.ros.markers import MarkerBuilder
 from ssr_ros.ros.params import (NodeConfig, configure_time_problem, declare_parameters,
                                 read_config, validate_parameter)
@@ -84,8 +84,8 @@ from ssr_ros.ros.publishing import MapPublishing
 from ssr_ros.ros.pose_source import (TfPoseSource, TopicPoseSource, robot_pose_from_camera,
                                      tf2_available)
 from ssr_ros.ros.services import MapServices
-from ssr_ros.ros.worker import FrameWorker
-from ssr_ros.ros.sync import ApproximateTimeSync
+from ssr_ros.runtime.worker import FrameWorker
+from ssr_ros.runtime.sync import ApproximateTimeSync
 from ssr_ros.srv import SpatialQuery
 
 # Requests that arrive in a burst from several clients wait in this queue instead of

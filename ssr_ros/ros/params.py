@@ -24,7 +24,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from ssr_ros.model.config import DTYPES, ModelConfig
 from ssr_ros.model.errors import ModelConfigError
 from ssr_ros.ros.conversions import xyz_rpy_to_matrix
-from ssr_ros.ros.errors import ConfigError, InvalidMessage
+from ssr_ros.runtime.errors import ConfigError, InvalidMessage
 from ssr_ros.ros.pose_source import POSE_SOURCES
 
 PROPOSAL_SOURCES = ("labels", "boxes", "detector", "none")

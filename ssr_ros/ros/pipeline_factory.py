@@ -14,7 +14,7 @@ from ssr_ros.core.keyframes import KeyframeSelectorConfig
 from ssr_ros.core.query_types import QueryKind, QueryRequest
 from ssr_ros.perception.pipeline import MappingPipeline, PipelineConfig
 from ssr_ros.perception.proposals import DetectorConfig
-from ssr_ros.ros.errors import InvalidMessage
+from ssr_ros.runtime.errors import InvalidMessage
 from ssr_ros.ros.params import NodeConfig
 
 

@@ -24,7 +24,7 @@ import argparse
 import importlib
 import sys
 import time
-from dataclasses import dataclass, field
+import dataclasses
 from typing import Any, Iterator
 
 import numpy as np
@@ -39,6 +39,8 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
 
+from ssr_ros.core.camera import depth_to_millimetres
+from ssr_ros.core.frames import PosedFrame
 from ssr_ros.ros.conversions import (array_to_image, intrinsics_to_camera_info,
                                      matrix_to_pose, s_to_stamp)
 from ssr_ros.ros.frames import label_names_json
@@ -46,36 +48,17 @@ from ssr_ros.ros.frames import label_names_json
 CAMERA_FRAME = "camera_color_optical_frame"
 
 
-@dataclass
-class PlayFrame:
-    """One frame to publish: ``t_s`` sequence time [s]; rgb (H, W, 3) uint8; depth_mm
-    (H, W) uint16; K (3, 3); ``T_map_cam`` (4, 4); optional labels (H, W) uint16."""
-
-    t_s: float
-    rgb: np.ndarray
-    depth_mm: np.ndarray
-    K: np.ndarray
-    T_map_cam: np.ndarray
-    labels: np.ndarray | None = None
-    names: dict[int, str] = field(default_factory=dict)
-
-
 def sim_frames(seed: int, n_frames: int, width: int, height: int, rate_hz: float,
-               noise: bool = False) -> Iterator[PlayFrame]:
-    """Frames of the sim room of ``seed`` (rendered lazily)."""
+               noise: bool = False) -> Iterator[PosedFrame]:
+    """Frames of the sim room of ``seed`` (rendered lazily), labelled with instance ids."""
     from ssr_ros.sim import make_scene, render_sequence
 
     scene = make_scene(seed)
-    seq = render_sequence(scene, n_frames=n_frames, width=width, height=height,
-                          rate_hz=rate_hz, noise=noise, seed=seed)
-    names = {int(k): str(v) for k, v in seq.id_to_category.items()}
-    for frame in seq:
-        yield PlayFrame(t_s=float(frame.stamp_s), rgb=frame.rgb, depth_mm=frame.depth_mm,
-                        K=np.asarray(seq.K, dtype=np.float64), T_map_cam=frame.T_map_cam,
-                        labels=frame.instance_ids.astype(np.uint16), names=names)
+    yield from render_sequence(scene, n_frames=n_frames, width=width, height=height,
+                               rate_hz=rate_hz, noise=noise, seed=seed)
 
 
-def tum_frames(folder: str, box_label: str) -> Iterator[PlayFrame]:
+def tum_frames(folder: str, box_label: str) -> Iterator[PosedFrame]:
     """Frames of a TUM key-frame folder; boxes become filled rectangles of ids 1.. named
     ``box_label`` (the node's ``boxes`` source reads them back as boxes)."""
     from ssr_ros.perception.tum import read_tum_folder
@@ -88,13 +71,11 @@ def tum_frames(folder: str, box_label: str) -> Iterator[PlayFrame]:
             x0, y0, x1, y1 = box.clipped(w, h)
             labels[y0:y1, x0:x1] = i
             names[i] = box.label or box_label
-        depth_mm = np.clip(np.round(frame.depth_m * 1000.0), 0, 65535).astype(np.uint16)
-        yield PlayFrame(t_s=float(frame.stamp_s), rgb=frame.rgb, depth_mm=depth_mm,
-                        K=frame.K, T_map_cam=frame.T_map_cam, labels=labels, names=names)
+        yield dataclasses.replace(frame, labels=labels, id_to_category=names)
 
 
 class Player(Node):
-    """Publishes :class:`PlayFrame` s on the camera topics."""
+    """Publishes posed frames on the camera topics."""
 
     def __init__(self, prefix: str = "camera", reliable: bool = False, clock: bool = False,
                  map_frame: str = "map", **kwargs: Any) -> None:
@@ -121,10 +102,10 @@ class Player(Node):
         if self.clock_pub is not None:
             self.clock_pub.publish(Clock(clock=s_to_stamp(t_s)))
 
-    def publish_frame(self, frame: PlayFrame, stamp: Time) -> None:
+    def publish_frame(self, frame: PosedFrame, stamp: Time) -> None:
         """Pose first (so the node finds it), then colour, depth, camera_info, labels."""
-        if frame.names and frame.names != self._names:
-            self._names = dict(frame.names)
+        if frame.id_to_category and frame.id_to_category != self._names:
+            self._names = dict(frame.id_to_category)
             self.names_pub.publish(String(data=label_names_json(self._names)))
         publishers = [self.pose_pub, self.color_pub, self.depth_pub, self.info_pub,
                       self.labels_pub]
@@ -134,8 +115,8 @@ class Player(Node):
         self.published += 1
 
 
-def play(player: Player, frames: Iterator[PlayFrame], rate: float, use_clock: bool,
-         loop_frames: list[PlayFrame] | None = None, wait_subscribers_s: float = 0.0) -> int:
+def play(player: Player, frames: Iterator[PosedFrame], rate: float, use_clock: bool,
+         loop_frames: list[PosedFrame] | None = None, wait_subscribers_s: float = 0.0) -> int:
     """Publish ``frames`` paced by their sequence time divided by ``rate``; returns the
     number published. With ``loop_frames``, those frames are played again and again
     (sequence time keeps increasing) until interrupted."""
@@ -150,11 +131,11 @@ def play(player: Player, frames: Iterator[PlayFrame], rate: float, use_clock: bo
     t0 = None
     offset = 0.0
 
-    def source() -> Iterator[PlayFrame]:
+    def source() -> Iterator[PosedFrame]:
         nonlocal offset
         yield from frames
         if loop_frames:
-            span = loop_frames[-1].t_s - loop_frames[0].t_s
+            span = loop_frames[-1].stamp_s - loop_frames[0].stamp_s
             step = span / max(len(loop_frames) - 1, 1)
             while True:
                 offset += span + step
@@ -163,7 +144,7 @@ def play(player: Player, frames: Iterator[PlayFrame], rate: float, use_clock: bo
     for frame in source():
         if not player.context.ok():
             break
-        t_seq = frame.t_s + offset
+        t_seq = frame.stamp_s + offset
         if start_wall is None:
             start_wall, t0 = time.monotonic(), t_seq
         due = start_wall + (t_seq - t0) / rate
@@ -181,7 +162,7 @@ def play(player: Player, frames: Iterator[PlayFrame], rate: float, use_clock: bo
     return player.published
 
 
-def frame_messages(frame: PlayFrame, stamp: Time, prefix: str = "camera",
+def frame_messages(frame: PosedFrame, stamp: Time, prefix: str = "camera",
                    map_frame: str = "map") -> list[tuple[str, Any]]:
     """(topic, message) pairs of one frame, in publication order (pose first)."""
     base = f"{prefix}/" if prefix else ""
@@ -189,23 +170,24 @@ def frame_messages(frame: PlayFrame, stamp: Time, prefix: str = "camera",
     pose.header.stamp = stamp
     pose.header.frame_id = map_frame
     pose.pose = matrix_to_pose(frame.T_map_cam)
-    h, w = frame.depth_mm.shape
+    h, w = frame.depth_m.shape
     out: list[tuple[str, Any]] = [
         (base + "pose", pose),
         (base + "color/image_raw", array_to_image(np.ascontiguousarray(frame.rgb), "rgb8",
                                                   stamp, CAMERA_FRAME)),
-        (base + "depth/image_raw", array_to_image(frame.depth_mm, "16UC1", stamp,
-                                                  CAMERA_FRAME)),
+        (base + "depth/image_raw", array_to_image(depth_to_millimetres(frame.depth_m),
+                                                  "16UC1", stamp, CAMERA_FRAME)),
         (base + "color/camera_info", intrinsics_to_camera_info(frame.K, w, h, stamp,
                                                                CAMERA_FRAME)),
     ]
     if frame.labels is not None:
-        out.append((base + "labels/image_raw", array_to_image(frame.labels, "16UC1", stamp,
+        labels = frame.labels.astype(np.uint16, copy=False)
+        out.append((base + "labels/image_raw", array_to_image(labels, "16UC1", stamp,
                                                               CAMERA_FRAME)))
     return out
 
 
-def record_bag(frames: Iterator[PlayFrame], path: str, prefix: str = "camera") -> int:
+def record_bag(frames: Iterator[PosedFrame], path: str, prefix: str = "camera") -> int:
     """Write ``frames`` to a rosbag2 (sqlite3) at ``path`` with their sequence stamps, the
     label names once at the start; returns the number of frames. ``path`` must not exist.
     """
@@ -227,12 +209,12 @@ def record_bag(frames: Iterator[PlayFrame], path: str, prefix: str = "camera") -
 
         names: dict[int, str] = {}
         for frame in frames:
-            t_ns = int(round(frame.t_s * 1e9))
-            if frame.names and frame.names != names:
-                names = dict(frame.names)
+            t_ns = int(round(frame.stamp_s * 1e9))
+            if frame.id_to_category and frame.id_to_category != names:
+                names = dict(frame.id_to_category)
                 base = f"{prefix}/" if prefix else ""
                 write(base + "labels/names", String(data=label_names_json(names)), t_ns)
-            for topic, msg in frame_messages(frame, s_to_stamp(frame.t_s), prefix):
+            for topic, msg in frame_messages(frame, s_to_stamp(frame.stamp_s), prefix):
                 write(topic, msg, t_ns)
             count += 1
     return count

@@ -1,7 +1,7 @@
 """ssr_node's outputs: the latched scene graph and markers, and /diagnostics.
 
 :class:`MapPublishing` is a mixin of :class:`~ssr_ros.ros.node.SsrNode`; it reads the
-node's ``keeper`` (:class:`~ssr_ros.ros.map_state.MapKeeper`), ``config``, ``model``
+node's ``keeper`` (:class:`~ssr_ros.runtime.map_state.MapKeeper`), ``config``, ``model``
 (:class:`~ssr_ros.model.bridge.ModelBridge`), ``stats``, the ``_active`` flag, the
 publishers made at configure (``_graph_pub``, ``_markers_pub``, ``_diag_pub``) and
 ``_publish_lock``, which serialises the worker (publishing on change) with the timers

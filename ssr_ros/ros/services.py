@@ -26,8 +26,8 @@ from rclpy.task import Future
 from ssr_ros.core import store
 from ssr_ros.core.query_types import ErrorCode, QueryAnswer, QueryKind
 from ssr_ros.ros import messages
-from ssr_ros.ros.errors import InvalidMessage
-from ssr_ros.ros.map_state import error_answer
+from ssr_ros.runtime.errors import InvalidMessage
+from ssr_ros.runtime.map_state import error_answer
 from ssr_ros.ros.pipeline_factory import query_request
 
 T = TypeVar("T")

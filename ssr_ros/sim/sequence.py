@@ -20,6 +20,7 @@ from typing import Iterator, Optional
 
 import numpy as np
 
+from ssr_ros.core.frames import PosedFrame
 from ssr_ros.core.types import ObjectState, RobotPose2D
 from ssr_ros.sim.catalog import CATEGORY_NAMES
 from ssr_ros.sim.render import Renderer, default_intrinsics
@@ -40,19 +41,19 @@ def visible_pixel_threshold(width: int, height: int) -> int:
 
 
 @dataclass(frozen=True)
-class SimFrame:
-    """One rendered frame. ``rgb`` (H, W, 3) uint8 RGB; ``depth_m`` (H, W) float32 [m],
-    0 = invalid; ``depth_mm`` (H, W) uint16 [mm], 0 = invalid; ``instance_ids`` (H, W)
-    uint16, 0 = no object (walls, floor, ceiling); ``T_map_cam`` (4, 4); ``K`` (3, 3)."""
+class SimFrame(PosedFrame):
+    """One rendered frame: a :class:`~ssr_ros.core.frames.PosedFrame` whose ``labels`` are
+    the instance ids (H, W) uint16 (0 = no object: walls, floor, ceiling) with the scene's
+    ``id_to_category``, plus its ``index`` in the sequence and the depth as the sensor's
+    ``depth_mm`` (H, W) uint16 [mm], 0 = invalid."""
 
     index: int
-    stamp_s: float
-    rgb: np.ndarray
-    depth_m: np.ndarray
     depth_mm: np.ndarray
-    instance_ids: np.ndarray
-    T_map_cam: np.ndarray
-    K: np.ndarray
+
+    @property
+    def instance_ids(self) -> np.ndarray:
+        """The instance-id image (H, W) uint16 (the frame's ``labels``)."""
+        return self.labels
 
 
 class SimSequence:
@@ -108,8 +109,9 @@ class SimSequence:
         with self._lock:
             out = self._renderer.render(self.poses[i], self.K, self.width, self.height, rng)
             self._counts.setdefault(i, self._count_ids(out["instance_ids"]))
-        return SimFrame(i, self.stamps_s[i], out["rgb"], out["depth_m"], out["depth_mm"],
-                        out["instance_ids"], self.poses[i].copy(), self.K.copy())
+        return SimFrame(out["rgb"], out["depth_m"], self.K.copy(), self.poses[i].copy(),
+                        self.stamps_s[i], index=i, depth_mm=out["depth_mm"],
+                        labels=out["instance_ids"], id_to_category=self.id_to_category)
 
     def category_ids(self, instance_ids: np.ndarray) -> np.ndarray:
         """Category-label image (H, W) uint16 from an instance-id image: 1 +

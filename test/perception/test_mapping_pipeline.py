@@ -8,6 +8,7 @@ import pytest
 
 from ssr_ros.core.camera import ImageSizeMismatchError, InvalidDepthError, InvalidIntrinsicsError
 from ssr_ros.core.camera import PinholeCamera
+from ssr_ros.core.frames import PosedFrame
 from ssr_ros.core.geometry import InvalidTransformError
 from ssr_ros.perception.pipeline import InvalidFrameError, MappingPipeline, PipelineConfig
 from ssr_ros.perception.proposals import UnknownLabelError
@@ -36,7 +37,7 @@ def frames(n=24):
 @pytest.fixture(scope="module")
 def mapped():
     pipe = MappingPipeline(PipelineConfig(source="labels"))
-    results = [pipe.process(rgb, d, K, T, t, labels=ids, id_to_category=LABELS)
+    results = [pipe.process(PosedFrame(rgb, d, K, T, t, labels=ids, id_to_category=LABELS))
                for rgb, d, T, t, ids in frames()]
     return pipe, results
 
@@ -82,7 +83,7 @@ def test_bad_inputs_raise_and_change_nothing(mapped):
                     id_to_category=LABELS)
         args.update(override)
         with pytest.raises(exc):
-            pipe.process(**args)
+            pipe.process(PosedFrame(**args))
     assert pipe.object_map.to_dict() == before
     assert len(pipe.trajectory) == n_traj and pipe.keyframe_count == n_kf
 
@@ -90,10 +91,10 @@ def test_bad_inputs_raise_and_change_nothing(mapped):
 def test_clear_keeps_ids_counting(mapped):
     pipe = MappingPipeline(PipelineConfig(source="labels"))
     for rgb, d, T, t, ids in frames(8):
-        pipe.process(rgb, d, K, T, t, labels=ids, id_to_category=LABELS)
+        pipe.process(PosedFrame(rgb, d, K, T, t, labels=ids, id_to_category=LABELS))
     top = max(o.id for o in pipe.object_map.objects())
     pipe.clear()
     assert pipe.object_map.objects() == [] and len(pipe.keyframes) == 0
     for rgb, d, T, t, ids in frames(8):
-        pipe.process(rgb, d, K, T, 100 + t, labels=ids, id_to_category=LABELS)
+        pipe.process(PosedFrame(rgb, d, K, T, 100 + t, labels=ids, id_to_category=LABELS))
     assert min(o.id for o in pipe.object_map.objects()) > top

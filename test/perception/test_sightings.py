@@ -86,9 +86,7 @@ def _map(seq, config: PipelineConfig) -> tuple[MappingPipeline, list]:
     pipe = MappingPipeline(config)
     decisions = []
     for frame in seq:
-        result = pipe.process(frame.rgb, frame.depth_m, seq.K, frame.T_map_cam,
-                              frame.stamp_s, labels=frame.instance_ids,
-                              id_to_category=seq.id_to_category)
+        result = pipe.process(frame)
         if result is not None:
             decisions.append((frame.stamp_s, result.decision.reason))
     return pipe, decisions

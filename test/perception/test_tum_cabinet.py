@@ -40,7 +40,7 @@ def test_cabinet_is_one_stable_object_and_floor_is_not_an_object():
     pipe = MappingPipeline(cfg)
     centres = []
     for f in read_tum_folder(DATA):
-        pipe.process(f.rgb, f.depth_m, f.K, f.T_map_cam, f.stamp_s, boxes=f.boxes)
+        pipe.process(f)
         objs = pipe.object_map.objects()
         if objs:
             centres.append(objs[0].center_m.copy())

@@ -16,7 +16,7 @@ from nav_msgs.msg import Odometry
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from ssr_ros.ros import conversions as cv
-from ssr_ros.ros.errors import InvalidMessage
+from ssr_ros.runtime.errors import InvalidMessage
 
 RNG = np.random.default_rng(7)
 

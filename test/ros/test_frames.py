@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ssr_ros.ros import conversions as cv
-from ssr_ros.ros.errors import InvalidMessage
+from ssr_ros.runtime.errors import InvalidMessage
 from ssr_ros.ros.frames import (boxes_from_labels, decode_frame, label_names_json,
                                 parse_label_names_json, plumb_bob_coefficients)
 

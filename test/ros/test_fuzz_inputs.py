@@ -22,9 +22,9 @@ from nav_msgs.msg import Odometry  # noqa: E402
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
 
 from ssr_ros.ros import conversions as cv  # noqa: E402
-from ssr_ros.ros.errors import InvalidMessage  # noqa: E402
+from ssr_ros.runtime.errors import InvalidMessage  # noqa: E402
 from ssr_ros.ros.frames import decode_frame, parse_label_names_json  # noqa: E402
-from ssr_ros.ros.pose_source import PoseHistory  # noqa: E402
+from ssr_ros.runtime.pose_history import PoseHistory  # noqa: E402
 
 floats = st.floats(allow_nan=True, allow_infinity=True, width=64)
 small = st.floats(-2.0, 2.0)

@@ -10,7 +10,7 @@ from visualization_msgs.msg import Marker
 
 from ssr_ros.core.triplets import Triplet
 from ssr_ros.core.types import ObjectState
-from ssr_ros.ros.errors import InvalidMessage
+from ssr_ros.runtime.errors import InvalidMessage
 from ssr_ros.ros.markers import NS_LABELS, NS_OBJECTS, NS_PATH, NS_TRIPLETS, MarkerBuilder
 
 messages = pytest.importorskip("ssr_ros.ros.messages",

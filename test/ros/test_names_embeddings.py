@@ -3,8 +3,6 @@ no rule matches ("couch cushion" -> the sofa); without it the same name is unkno
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 
@@ -12,9 +10,11 @@ pytest.importorskip("torch", reason="torch is not installed")
 pytest.importorskip("transformers", reason="transformers is not installed")
 
 from ssr_ros.core.cogmap import LocalCogMap  # noqa: E402
+from ssr_ros.core.frames import PosedFrame  # noqa: E402
 from ssr_ros.core.query_types import ErrorCode, QueryKind, QueryRequest  # noqa: E402
 from ssr_ros.core.types import ObjectState  # noqa: E402
-from ssr_ros.ros.map_state import MapKeeper  # noqa: E402
+from ssr_ros.perception.pipeline import PipelineView  # noqa: E402
+from ssr_ros.runtime.map_state import MapKeeper  # noqa: E402
 
 
 def _object(object_id: int, label: str, x_m: float) -> ObjectState:
@@ -31,18 +31,21 @@ class _FixedPipeline:
     """Stands in for MappingPipeline: every frame "maps" the same fixed objects."""
 
     def __init__(self) -> None:
-        self.object_map = SimpleNamespace(objects=lambda: list(OBJECTS))
         self.cogmap = LocalCogMap()
         self.cogmap.sync(OBJECTS)
 
-    def process(self, *args, **kwargs) -> object:
+    def process(self, frame: PosedFrame) -> object:
         return object()
+
+    def view(self) -> PipelineView:
+        return PipelineView(objects=tuple(OBJECTS), cogmap=self.cogmap, room=None,
+                            path_m=np.zeros((0, 3)))
 
 
 def _keeper(embedder) -> MapKeeper:
     keeper = MapKeeper(_FixedPipeline, embedder=embedder)
-    keeper.process(np.zeros((4, 4, 3), np.uint8), np.ones((4, 4), np.float32), np.eye(3),
-                   np.eye(4), 1.0)
+    keeper.process(PosedFrame(np.zeros((4, 4, 3), np.uint8), np.ones((4, 4), np.float32),
+                              np.eye(3), np.eye(4), 1.0))
     return keeper
 
 

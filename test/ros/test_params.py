@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from ssr_ros.ros.errors import ConfigError
+from ssr_ros.runtime.errors import ConfigError
 from ssr_ros.ros.params import (PARAMETERS, descriptor, parse_label_names, read_config,
                                 validate_parameter)
 

@@ -14,9 +14,9 @@ from nav_msgs.msg import Odometry
 
 from ssr_ros.core.geometry import make_pose, rotation_about_z
 from ssr_ros.ros.conversions import matrix_to_pose, s_to_stamp, xyz_rpy_to_matrix
-from ssr_ros.ros.errors import InvalidMessage, PoseUnavailable
-from ssr_ros.ros.pose_source import (PoseHistory, TfPoseSource, TopicPoseSource,
-                                     robot_pose_from_camera)
+from ssr_ros.ros.pose_source import TfPoseSource, TopicPoseSource
+from ssr_ros.runtime.errors import InvalidMessage, PoseUnavailable
+from ssr_ros.runtime.pose_history import PoseHistory, robot_pose_from_camera
 
 
 def _pose(x: float, yaw: float) -> np.ndarray:

@@ -16,8 +16,8 @@ srv = pytest.importorskip("ssr_ros.srv", reason="ssr_ros interfaces are not buil
 from ssr_ros.core import store  # noqa: E402
 from ssr_ros.core.query_types import ErrorCode, QueryKind, QueryRequest  # noqa: E402
 from ssr_ros.perception.pipeline import MappingPipeline, PipelineConfig  # noqa: E402
-from ssr_ros.ros.errors import InvalidMessage  # noqa: E402
-from ssr_ros.ros.map_state import MapKeeper  # noqa: E402
+from ssr_ros.runtime.errors import InvalidMessage  # noqa: E402
+from ssr_ros.runtime.map_state import MapKeeper  # noqa: E402
 from ssr_ros.ros.messages import request_fields  # noqa: E402
 from ssr_ros.ros.pipeline_factory import query_request  # noqa: E402
 from ssr_ros.sim import make_scene, render_sequence  # noqa: E402
@@ -33,8 +33,7 @@ def mapped() -> MapKeeper:
     seq = render_sequence(scene, n_frames=16, width=160, height=120, rate_hz=4.0, seed=1)
     keeper = _keeper()
     for f in seq:
-        keeper.process(f.rgb, f.depth_m, seq.K, f.T_map_cam, f.stamp_s,
-                       labels=f.instance_ids, id_to_category=seq.id_to_category)
+        keeper.process(f)
     assert keeper.snapshot.objects, "the sim frames should map some objects"
     return keeper
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from std_msgs.msg import Header
 
-from ssr_ros.ros.errors import InvalidMessage
-from ssr_ros.ros.sync import ApproximateTimeSync
+from ssr_ros.runtime.errors import InvalidMessage
+from ssr_ros.runtime.sync import ApproximateTimeSync
 
 
 class Stamped:

@@ -26,7 +26,7 @@ import itertools
 import threading
 from typing import Any, Callable, Sequence
 
-from ssr_ros.ros.errors import InvalidMessage
+from ssr_ros.runtime.errors import InvalidMessage
 
 
 def message_filters_available() -> bool:

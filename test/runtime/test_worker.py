@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from ssr_ros.ros.diagnostics import LatestSlot
-from ssr_ros.ros.worker import FrameWorker
+from ssr_ros.runtime.worker import LatestSlot
+from ssr_ros.runtime.worker import FrameWorker
 
 
 def test_the_worker_maps_frames_survives_a_failing_one_and_stops() -> None:
