@@ -34,6 +34,8 @@ from ssr_ros.model.errors import AdapterError, SpatialInputError
 N_TOKEN_FEATURES = 9
 ADAPTER_FORMAT = "ssr_ros.spatial_adapter"
 ADAPTER_VERSION = 1
+#: Metadata key of the LoRA part of a trained adapter (:mod:`ssr_ros.model.lora`).
+LORA_METADATA_KEY = "lora"
 # Raw features are divided by this before the MLP: indoor scenes span a few metres.
 _COORD_SCALE_M = 10.0
 
@@ -213,15 +215,28 @@ class SpatialEncoder(nn.Module):
         return self.gate * encoded * has_depth
 
 
-def save_adapter(encoder: SpatialEncoder, path: str) -> None:
+def save_adapter(encoder: SpatialEncoder, path: str,
+                 extra_tensors: dict[str, torch.Tensor] | None = None,
+                 extra_metadata: dict[str, str] | None = None) -> None:
     """Write the encoder's weights and shape apart from the backbone.
 
     ``*.safetensors`` uses safetensors (metadata in the header); any other suffix writes
     ``torch.save`` of a plain dict of tensors and strings (loaded with weights_only).
+    ``extra_tensors`` / ``extra_metadata`` ride along in the same file (the trained
+    adapter's LoRA weights, :mod:`ssr_ros.model.lora`); their names must not collide with
+    the encoder's.
     """
     meta = {"format": ADAPTER_FORMAT, "version": str(ADAPTER_VERSION),
             "config": json.dumps(asdict(encoder.config))}
     state = {k: v.detach().float().cpu().contiguous() for k, v in encoder.state_dict().items()}
+    for source, target in ((extra_metadata or {}, meta), (extra_tensors or {}, state)):
+        clash = set(source) & set(target)
+        if clash:
+            raise AdapterError(f"extra adapter entries {sorted(clash)} collide with the "
+                               f"encoder's")
+    meta.update(extra_metadata or {})
+    state.update({k: v.detach().float().cpu().contiguous()
+                  for k, v in (extra_tensors or {}).items()})
     tmp = f"{path}.tmp"
     if path.endswith(".safetensors"):
         try:
@@ -234,8 +249,8 @@ def save_adapter(encoder: SpatialEncoder, path: str) -> None:
     os.replace(tmp, path)
 
 
-def load_adapter(path: str, hidden_size: int) -> SpatialEncoder:
-    """Read an adapter written by :func:`save_adapter` for a backbone of ``hidden_size``."""
+def read_adapter_file(path: str) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    """(metadata, tensors) of an adapter file, format and version checked."""
     if not os.path.isfile(path):
         raise AdapterError(f"adapter file not found: {path}")
     try:
@@ -253,6 +268,13 @@ def load_adapter(path: str, hidden_size: int) -> SpatialEncoder:
     if meta.get("format") != ADAPTER_FORMAT or meta.get("version") != str(ADAPTER_VERSION):
         raise AdapterError(f"{path} is not a version-{ADAPTER_VERSION} spatial adapter "
                            f"(format={meta.get('format')!r}, version={meta.get('version')!r})")
+    return meta, state
+
+
+def encoder_from_state(path: str, meta: dict[str, str], state: dict[str, torch.Tensor],
+                       hidden_size: int) -> SpatialEncoder:
+    """The encoder described by an adapter file's metadata and tensors (``path`` names
+    the file in errors)."""
     try:
         config = SpatialEncoderConfig(**json.loads(meta["config"]))
     except (KeyError, TypeError, ValueError) as exc:
@@ -266,3 +288,16 @@ def load_adapter(path: str, hidden_size: int) -> SpatialEncoder:
     except RuntimeError as exc:
         raise AdapterError(f"{path}: weights do not fit the encoder: {exc}") from exc
     return encoder
+
+
+def load_adapter(path: str, hidden_size: int) -> SpatialEncoder:
+    """Read an adapter written by :func:`save_adapter` for a backbone of ``hidden_size``.
+
+    An adapter that also carries LoRA weights for the language model (written by
+    ``ssr-train``) is refused here: loading only its encoder would silently drop half of
+    the training; :func:`ssr_ros.model.lora.load_trained_adapter` loads both."""
+    meta, state = read_adapter_file(path)
+    if LORA_METADATA_KEY in meta:
+        raise AdapterError(f"{path} carries LoRA weights for the language model; load it "
+                           f"with ssr_ros.model.lora.load_trained_adapter")
+    return encoder_from_state(path, meta, state, hidden_size)
