@@ -13,6 +13,28 @@ Tentative objects become confirmed (visible in :meth:`ObjectMap.objects`) after
 ``drop_tentative_after_keyframes`` keyframes are removed as one-off false positives.
 Duplicates (compatible labels, overlapping boxes) are merged into the older object.
 Ids are positive integers, stable, never reused.
+
+Scale: association and duplicate search look only at objects near an observation (a
+bird's-eye :class:`~ssr_ros.core.spatial_hash.SpatialHash`), and the bookkeeping of one
+keyframe touches only the objects it changes, so a keyframe costs about the same in a
+room and on a building floor of thousands of objects.
+
+The map holds at most ``ObjectMapConfig.max_objects`` objects (confirmed and tentative).
+When a keyframe brings more new objects than there is room for, objects are evicted
+before any new one is created (:meth:`ObjectMap.eviction_order`):
+
+1. never evicted: objects observed at this keyframe (they are in view now) and confirmed
+   objects within ``eviction_keep_radius_m`` of the camera (in view or about to be);
+2. tentative objects go before confirmed ones;
+3. then the least observed: observation counts compared in powers of two
+   (1, 2-3, 4-7, 8-15, ...), so a few views more do not outweigh distance;
+4. then the farthest from the camera (bird's-eye), then the least recently seen, then
+   the oldest id.
+
+New observations that find no room (every object protected) are rejected and counted
+in ``MapChanges.rejected``; evicted ids are listed in ``MapChanges.evicted`` (and in
+``removed`` or ``tentative_removed``), so a LocalCogMap synced from the map re-anchors
+the triplets that used them.
 """
 
 from __future__ import annotations
@@ -26,6 +48,7 @@ import numpy as np
 
 from ssr_ros.core.evidence import VoxelEvidence
 from ssr_ros.core.geometry import box_iou_3d, fit_box_to_points, points_in_box, wrap_angle
+from ssr_ros.core.spatial_hash import SpatialHash
 from ssr_ros.core.types import ObjectState
 
 
@@ -136,13 +159,21 @@ def default_box_fitter(label: str, points_m: np.ndarray, weights: np.ndarray,
 
 @dataclass
 class ObjectMapConfig:
-    """Association, fusion and bounds of the object map (metres, keyframe counts)."""
+    """Association, fusion and bounds of the object map (metres, keyframe counts).
+
+    ``max_objects``: most objects kept, confirmed and tentative together (see the module
+    docstring for what is evicted beyond it); ``eviction_keep_radius_m``: confirmed
+    objects this close to the camera [m, bird's-eye] are never evicted;
+    ``index_cell_m``: cell of the bird's-eye grid that finds nearby objects [m] (a speed
+    setting: results do not depend on it)."""
 
     voxel_size_m: float = 0.03
     min_voxel_size_m: float = 0.004
     max_points_per_object: int = 3000
     max_views_per_object: int = 32
-    max_objects: int = 256
+    max_objects: int = 5000
+    eviction_keep_radius_m: float = 5.0
+    index_cell_m: float = 2.0
     max_labels_per_object: int = 8
     association_margin_m: float = 0.1
     min_association_overlap: float = 0.4
@@ -160,8 +191,17 @@ class ObjectMapConfig:
                 or self.max_points_per_object < 16:
             raise ValueError("need finite 0 < min_voxel_size_m <= voxel_size_m and "
                              "max_points_per_object >= 16")
-        if self.max_objects < 1 or self.max_views_per_object < 1:
-            raise ValueError("max_objects and max_views_per_object must be >= 1")
+        if isinstance(self.max_objects, bool) \
+                or not isinstance(self.max_objects, (int, np.integer)) \
+                or self.max_objects < 1 or self.max_views_per_object < 1:
+            raise ValueError(f"max_objects (an int) and max_views_per_object must be >= 1, "
+                             f"got {self.max_objects!r}, {self.max_views_per_object!r}")
+        if not (math.isfinite(self.eviction_keep_radius_m)
+                and self.eviction_keep_radius_m >= 0):
+            raise ValueError(f"eviction_keep_radius_m must be finite and >= 0, got "
+                             f"{self.eviction_keep_radius_m!r}")
+        if not (math.isfinite(self.index_cell_m) and self.index_cell_m > 0):
+            raise ValueError(f"index_cell_m must be finite and > 0, got {self.index_cell_m!r}")
         if self.confirm_observations < 1 or self.drop_tentative_after_keyframes < 1:
             raise ValueError("confirm_observations and drop_tentative_after_keyframes "
                              "must be >= 1")
@@ -170,7 +210,9 @@ class ObjectMapConfig:
 @dataclass
 class MapChanges:
     """What one integrate/merge call changed in the confirmed map (ids) plus bookkeeping
-    of tentative objects and rejected observations."""
+    of tentative objects, rejected observations (no room under the cap) and objects
+    evicted to make room (``evicted``; each also in ``removed`` or
+    ``tentative_removed``)."""
 
     added: list[int] = field(default_factory=list)
     updated: list[int] = field(default_factory=list)
@@ -179,6 +221,7 @@ class MapChanges:
     tentative_added: list[int] = field(default_factory=list)
     tentative_removed: list[int] = field(default_factory=list)
     rejected: int = 0
+    evicted: list[int] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -238,18 +281,53 @@ class ObjectMap:
         self._tracks: dict[int, _Track] = {}
         self._next_id = 1
         self._lock = threading.RLock()
+        self._reset_index()
+
+    def _reset_index(self) -> None:
+        """Rebuild the derived state from ``self._tracks``: the neighbour grid, the set of
+        tentative ids, the reach of each object and the cached confirmed states."""
+        self._index = SpatialHash(self.config.index_cell_m)
+        self._tentative: set[int] = set()
+        self._pending: set[int] = {t.id for t in self._tracks.values() if t.pending}
+        self._reach: dict[int, float] = {}
+        self._max_reach_m = 0.0
+        self._states: dict[int, ObjectState] = {}
+        self._objects_cache: list[ObjectState] | None = None
+        self._camera_xy: np.ndarray | None = None
+        for t in self._tracks.values():
+            self._index_track(t)
+            if not t.confirmed:
+                self._tentative.add(t.id)
 
     # ------------------------------------------------------------------ reading
 
     def objects(self) -> list[ObjectState]:
-        """Confirmed objects, ordered by id (copies)."""
+        """Confirmed objects, ordered by id. The states are shared between calls until
+        their object changes and their arrays are read-only: copy before modifying."""
         with self._lock:
-            return [t.state() for _, t in sorted(self._tracks.items()) if t.confirmed]
+            if self._objects_cache is None:
+                self._objects_cache = [self._state(t) for _, t in sorted(self._tracks.items())
+                                       if t.confirmed]
+            return list(self._objects_cache)
+
+    def _state(self, t: _Track) -> ObjectState:
+        state = self._states.get(t.id)
+        if state is None:
+            state = t.state()
+            state.center_m.flags.writeable = False
+            state.size_m.flags.writeable = False
+            self._states[t.id] = state
+        return state
+
+    def _changed(self, tid: int) -> None:
+        """Forget the cached state of ``tid`` (call after any change of its fields)."""
+        self._states.pop(tid, None)
+        self._objects_cache = None
 
     def tentative(self) -> list[ObjectState]:
         """Objects seen but not yet confirmed, ordered by id (copies)."""
         with self._lock:
-            return [t.state() for _, t in sorted(self._tracks.items()) if not t.confirmed]
+            return [self._tracks[i].state() for i in sorted(self._tentative)]
 
     def get(self, object_id: int) -> ObjectState | None:
         with self._lock:
@@ -264,7 +342,13 @@ class ObjectMap:
 
     def __len__(self) -> int:
         with self._lock:
-            return sum(1 for t in self._tracks.values() if t.confirmed)
+            return len(self._tracks) - len(self._tentative)
+
+    @property
+    def track_count(self) -> int:
+        """Objects held, confirmed and tentative (what ``max_objects`` bounds)."""
+        with self._lock:
+            return len(self._tracks)
 
     def backdate_first_seen(self, object_id: int, stamp_s: float) -> bool:
         """Move an object's first-seen time back to ``stamp_s`` [s] (a frame between
@@ -278,6 +362,7 @@ class ObjectMap:
             if t is None or stamp_s >= t.first_seen_s:
                 return False
             t.first_seen_s = stamp_s
+            self._changed(t.id)
             return True
 
     def clear(self) -> MapChanges:
@@ -285,10 +370,42 @@ class ObjectMap:
         with self._lock:
             changes = MapChanges(removed=sorted(i for i, t in self._tracks.items()
                                                 if t.confirmed),
-                                 tentative_removed=sorted(i for i, t in self._tracks.items()
-                                                          if not t.confirmed))
+                                 tentative_removed=sorted(self._tentative))
             self._tracks.clear()
+            self._reset_index()
             return changes
+
+    # ------------------------------------------------------------------ neighbour index
+
+    def _gate_m(self, t: _Track) -> float:
+        """Largest centre distance [m] at which an observation can still match ``t``
+        (the first gate of :meth:`_match_score`)."""
+        return 2.0 * max(float(np.max(t.size_m)), 0.5) + self.config.max_center_distance_m
+
+    def _index_track(self, t: _Track) -> None:
+        """(Re)place ``t`` in the neighbour grid after its box or evidence changed.
+
+        Its reach is how far from its centre (bird's-eye) its box or any evidence point
+        lies: two objects farther apart than their reaches plus the touch margin cannot
+        be duplicates. Its radius in the grid also covers its association gate."""
+        xy = t.center_m[:2]
+        half = 0.5 * float(np.hypot(t.size_m[0], t.size_m[1]))
+        reach = half
+        if len(t.evidence):
+            d = t.evidence.centroids()[:, :2] - xy
+            reach = max(reach, float(np.sqrt((d * d).sum(axis=1).max())))
+        self._reach[t.id] = reach
+        self._max_reach_m = max(self._max_reach_m, reach)
+        self._index.set(t.id, xy, max(self._gate_m(t), reach))
+
+    def _delete(self, tid: int) -> _Track:
+        t = self._tracks.pop(tid)
+        self._index.remove(tid)
+        self._tentative.discard(tid)
+        self._pending.discard(tid)
+        self._reach.pop(tid, None)
+        self._changed(tid)
+        return t
 
     # ------------------------------------------------------------------ association
 
@@ -303,7 +420,7 @@ class ObjectMap:
         if not self._compatible(obs.label, track.label):
             return -1.0
         dist = float(np.linalg.norm(np.asarray(obs.center_m) - track.center_m))
-        if dist > 2.0 * max(float(np.max(track.size_m)), 0.5) + self.config.max_center_distance_m:
+        if dist > self._gate_m(track):
             return -1.0
         # Gates scale with the object: two bottles 15 cm apart are two objects, two views
         # of a bed 30 cm apart in centre are one.
@@ -327,7 +444,7 @@ class ObjectMap:
         """Fuse one keyframe's observations (map frame) taken at ``stamp_s`` [s] in the
         keyframe with running index ``keyframe_index``. All observations are validated
         first; on any invalid one :class:`InvalidObservationError` is raised and the map
-        is unchanged."""
+        is unchanged. Never raises at the object cap: see the module docstring."""
         obs_list = list(observations)
         for obs in obs_list:
             if not isinstance(obs, Observation):
@@ -340,15 +457,22 @@ class ObjectMap:
             raise InvalidObservationError(
                 f"keyframe_index must be an integer >= 0, got {keyframe_index!r}")
         with self._lock:
-            before = {i: t.confirmed for i, t in self._tracks.items()}
+            # Confirmed flag, before this call, of every object the call may change.
+            before: dict[int, bool] = {}
             changes = MapChanges()
             touched: set[int] = set()
             pts_list = [None if o.points_m is None else np.asarray(o.points_m, np.float64)
                         for o in obs_list]
+            cams = [np.asarray(o.camera_position_m, np.float64)[:2] for o in obs_list
+                    if o.camera_position_m is not None]
+            if cams:
+                self._camera_xy = np.mean(cams, axis=0)
             pairs = []
             for oi, obs in enumerate(obs_list):
-                for tid, track in self._tracks.items():
-                    s = self._match_score(obs, pts_list[oi], track)
+                # Candidates in id order, as a scan of every object would visit them, so
+                # ties in the score resolve as they always did.
+                for tid in self._index.query(np.asarray(obs.center_m, np.float64)[:2]):
+                    s = self._match_score(obs, pts_list[oi], self._tracks[tid])
                     if s >= 0:
                         pairs.append((s, oi, tid))
             pairs.sort(key=lambda p: -p[0])
@@ -363,46 +487,96 @@ class ObjectMap:
                     continue
                 assigned[oi] = tid
                 used_tracks.add(tid)
+            fresh = [oi for oi in range(len(obs_list)) if oi not in assigned]
+            room = self._make_room(len(fresh), used_tracks, before, changes)
+            for oi in fresh[room:]:
+                changes.rejected += 1
+            for oi in fresh[:room]:
+                assigned[oi] = self._new_track(obs_list[oi], stamp_s, keyframe_index, changes)
             for oi, obs in enumerate(obs_list):
                 tid = assigned.get(oi)
                 if tid is None:
-                    tid = self._new_track(obs, stamp_s, keyframe_index, changes)
-                    if tid is None:
-                        changes.rejected += 1
-                        continue
-                self._fuse(self._tracks[tid], obs, pts_list[oi], stamp_s, keyframe_index)
+                    continue
+                t = self._tracks[tid]
+                before.setdefault(tid, t.confirmed)
+                self._fuse(t, obs, pts_list[oi], stamp_s, keyframe_index)
                 touched.add(tid)
             for tid in touched:
                 if tid in self._tracks:
                     self._refit(self._tracks[tid])
-            self._merge_duplicates(touched, changes)
-            self._drop_stale(keyframe_index, changes)
+            kept = self._merge_duplicates(touched, changes, before)
+            self._drop_stale(keyframe_index, changes, before)
             for tid in touched:
                 t = self._tracks.get(tid)
                 if t is not None and not t.confirmed and \
                         t.observation_count >= self.config.confirm_observations:
                     t.confirmed = True
-            self._collect(before, touched, changes)
+                    self._tentative.discard(tid)
+                    self._changed(tid)
+            self._collect(before, touched | kept, changes)
             return changes
 
+    # ------------------------------------------------------------------ the cap
+
+    def eviction_order(self, protected: Iterable[int] = ()) -> list[int]:
+        """Ids in the order they would be evicted (first = first to go), without the
+        ``protected`` ones and the confirmed objects within ``eviction_keep_radius_m``
+        of the last camera position; the policy is in the module docstring."""
+        with self._lock:
+            keep = set(protected)
+            ids = [i for i in self._tracks if i not in keep]
+            if not ids:
+                return []
+            ts = [self._tracks[i] for i in ids]
+            confirmed = np.array([t.confirmed for t in ts])
+            counts = np.array([t.observation_count for t in ts], dtype=np.float64)
+            xy = np.array([t.center_m[:2] for t in ts])
+            last = np.array([t.last_seen_order for t in ts])
+            if self._camera_xy is None:
+                dist = np.zeros(len(ts))
+            else:
+                dist = np.hypot(*(xy - self._camera_xy).T)
+                keep_mask = confirmed & (dist < self.config.eviction_keep_radius_m)
+                ids = [i for i, k in zip(ids, keep_mask.tolist()) if not k]
+                sel = ~keep_mask
+                confirmed, counts, dist, last = confirmed[sel], counts[sel], dist[sel], \
+                    last[sel]
+            bucket = np.floor(np.log2(np.maximum(counts, 1.0)))
+            order = np.lexsort((np.array(ids), last, -dist, bucket, confirmed))
+            return [ids[k] for k in order.tolist()]
+
+    def _make_room(self, wanted: int, in_view: set[int], before: dict[int, bool],
+                   changes: MapChanges) -> int:
+        """Evict objects (module docstring) until ``wanted`` new ones fit under the cap,
+        or as many as the policy allows; returns how many new objects may be created.
+        Eviction happens before any new object exists and never touches an object that
+        an observation of this keyframe was matched to."""
+        free = self.config.max_objects - len(self._tracks)
+        if wanted <= free:
+            return wanted
+        victims = self.eviction_order(in_view)[:wanted - max(free, 0)]
+        for tid in victims:
+            t = self._delete(tid)
+            before.setdefault(tid, t.confirmed)
+            changes.evicted.append(tid)
+            if not t.confirmed:
+                changes.tentative_removed.append(tid)
+        return max(0, min(wanted, self.config.max_objects - len(self._tracks)))
+
     def _new_track(self, obs: Observation, stamp_s: float, kf: int,
-                   changes: MapChanges) -> int | None:
-        if len(self._tracks) >= self.config.max_objects:
-            tentative = [t for t in self._tracks.values() if not t.confirmed]
-            if not tentative:
-                return None
-            victim = min(tentative, key=lambda t: (t.observation_count, t.last_seen_order))
-            del self._tracks[victim.id]
-            changes.tentative_removed.append(victim.id)
+                   changes: MapChanges) -> int:
         tid = self._next_id
         self._next_id += 1
-        self._tracks[tid] = _Track(
+        t = _Track(
             id=tid, label_votes={}, center_m=np.asarray(obs.center_m, np.float64).copy(),
             size_m=np.asarray(obs.size_m, np.float64).copy(), yaw_rad=float(obs.yaw_rad),
             score=0.0, observation_count=0, first_seen_s=float(stamp_s),
             last_seen_s=float(stamp_s), first_seen_order=int(kf), last_seen_order=int(kf),
             evidence=VoxelEvidence(self._voxel_for(obs), self.config.max_points_per_object),
             views_m=np.zeros((0, 3)))
+        self._tracks[tid] = t
+        self._tentative.add(tid)
+        self._index_track(t)
         changes.tentative_added.append(tid)
         return tid
 
@@ -444,34 +618,72 @@ class ObjectMap:
             t.yaw_rad = float(wrap_angle(t.yaw_rad + a * wrap_angle(obs.yaw_rad - t.yaw_rad)))
 
     def _refit(self, t: _Track) -> None:
-        if len(t.evidence) < 4:
-            return
-        fit = self.box_fitter(t.label, t.evidence.centroids(), t.evidence.counts, t.views_m)
-        if np.all(np.isfinite(fit.center_m)) and np.all(np.isfinite(fit.size_m)):
-            t.center_m = np.asarray(fit.center_m, np.float64)
-            t.size_m = np.asarray(fit.size_m, np.float64)
-            t.yaw_rad = float(fit.yaw_rad)
-            t.size_from_prior = bool(fit.from_prior)
-            t.pending = bool(fit.pending)
+        if len(t.evidence) >= 4:
+            fit = self.box_fitter(t.label, t.evidence.centroids(), t.evidence.counts,
+                                  t.views_m)
+            if np.all(np.isfinite(fit.center_m)) and np.all(np.isfinite(fit.size_m)):
+                t.center_m = np.asarray(fit.center_m, np.float64)
+                t.size_m = np.asarray(fit.size_m, np.float64)
+                t.yaw_rad = float(fit.yaw_rad)
+                t.size_from_prior = bool(fit.from_prior)
+                t.pending = bool(fit.pending)
+        if t.pending:
+            self._pending.add(t.id)
+        else:
+            self._pending.discard(t.id)
+        # Every caller refits after the object's evidence, votes or times changed.
+        self._index_track(t)
+        self._changed(t.id)
 
-    def _merge_duplicates(self, touched: set[int], changes: MapChanges) -> None:
+    def _duplicate_candidates(self, a: _Track, after: int = 0) -> list[int]:
+        """Ids above ``after`` that could be duplicates of ``a``, sorted: objects whose
+        reach meets ``a``'s (see :meth:`_index_track`), with margin for the touch test."""
+        # Boxes are grown per axis (0.02 m, or the touch distance): sqrt(2) in the plane.
+        margin = math.sqrt(2.0) * max(self.config.touch_distance_m, 0.02) + 1e-6
+        radius = self._reach[a.id] + margin
+        near = self._index.query(a.center_m[:2], radius + self._max_reach_m)
+        xy = a.center_m[:2]
+        out = []
+        for oid in near:
+            if oid <= after or oid == a.id:
+                continue
+            b = self._tracks[oid]
+            if math.hypot(*(b.center_m[:2] - xy)) <= radius + self._reach[oid] + 1e-9:
+                out.append(oid)
+        return out
+
+    def _merge_duplicates(self, touched: set[int], changes: MapChanges,
+                          before: dict[int, bool]) -> set[int]:
+        """Merge each touched object with its duplicates, in id order (as a scan of every
+        object would); returns the ids that absorbed another."""
+        kept: set[int] = set()
         for tid in sorted(touched):
             a = self._tracks.get(tid)
             if a is None:
                 continue
-            for oid in sorted(self._tracks):
+            queue = self._duplicate_candidates(a)
+            while queue:
+                oid = queue.pop(0)
                 b = self._tracks.get(oid)
-                if b is None or oid == tid or not self._compatible(a.label, b.label):
+                if b is None or not self._compatible(a.label, b.label):
                     continue
                 if not self._duplicates(a, b):
                     continue
                 keep, drop = (a, b) if a.id < b.id else (b, a)
+                before.setdefault(keep.id, keep.confirmed)
+                before.setdefault(drop.id, drop.confirmed)
                 self._absorb(keep, drop)
+                if keep.confirmed:
+                    self._tentative.discard(keep.id)
                 changes.merged.append((drop.id, keep.id))
-                del self._tracks[drop.id]
+                kept.add(keep.id)
+                self._delete(drop.id)
                 if drop is a:
                     break
+                # ``a`` grew: objects beyond ``oid`` that now reach it are candidates too.
                 a = keep
+                queue = self._duplicate_candidates(a, after=oid)
+        return kept
 
     def _duplicates(self, a: _Track, b: _Track) -> bool:
         iou = box_iou_3d(a.center_m, a.size_m, a.yaw_rad, b.center_m, b.size_m, b.yaw_rad)
@@ -515,21 +727,27 @@ class ObjectMap:
         keep.confirmed = keep.confirmed or drop.confirmed
         self._refit(keep)
 
-    def _drop_stale(self, kf: int, changes: MapChanges) -> None:
+    def _drop_stale(self, kf: int, changes: MapChanges, before: dict[int, bool]) -> None:
         horizon = self.config.drop_tentative_after_keyframes
-        for tid in [i for i, t in self._tracks.items()
-                    if not t.confirmed and kf - t.last_seen_order >= horizon]:
-            del self._tracks[tid]
-            changes.tentative_removed.append(tid)
+        for tid in sorted(self._tentative):
+            if kf - self._tracks[tid].last_seen_order >= horizon:
+                before.setdefault(tid, False)
+                self._delete(tid)
+                changes.tentative_removed.append(tid)
 
     def _collect(self, before: dict[int, bool], touched: set[int],
                  changes: MapChanges) -> None:
-        for tid, t in self._tracks.items():
-            if not t.confirmed:
+        """Fill ``changes`` from the objects this call may have changed: ``before`` (their
+        confirmed flags before it), ``touched`` (fused or grown by a merge) and the ids
+        it created."""
+        candidates = set(before) | touched | set(changes.tentative_added)
+        for tid in candidates:
+            t = self._tracks.get(tid)
+            if t is None or not t.confirmed:
                 continue
             if not before.get(tid, False):
                 changes.added.append(tid)
-            elif tid in touched or any(k == tid for _, k in changes.merged):
+            elif tid in touched:
                 changes.updated.append(tid)
         changes.removed = sorted(tid for tid, was in before.items()
                                  if was and tid not in self._tracks)
@@ -543,7 +761,7 @@ class ObjectMap:
         (``BoxFit.pending``), least recently seen first; call it once per keyframe after
         the context (e.g. the room) was updated. Returns the confirmed objects changed."""
         with self._lock:
-            todo = sorted((t for t in self._tracks.values() if t.pending),
+            todo = sorted((self._tracks[i] for i in sorted(self._pending)),
                           key=lambda t: t.last_seen_order)[:max(0, int(max_objects))]
             changes = MapChanges()
             for t in todo:
@@ -559,9 +777,9 @@ class ObjectMap:
     def remove(self, object_id: int) -> MapChanges:
         """Remove one object by id (its id is not reused)."""
         with self._lock:
-            t = self._tracks.pop(int(object_id), None)
-            if t is None:
+            if int(object_id) not in self._tracks:
                 return MapChanges()
+            t = self._delete(int(object_id))
             return MapChanges(removed=[t.id]) if t.confirmed else \
                 MapChanges(tentative_removed=[t.id])
 
@@ -586,51 +804,156 @@ class ObjectMap:
                 tracks.append(d)
             return {"next_id": self._next_id, "objects": tracks}
 
+    def to_columns(self) -> dict:
+        """The whole map as columns of numpy arrays, one row per object in id order (the
+        fast form to save: :mod:`ssr_ros.core.store` packs the arrays; :meth:`from_dict`
+        reads it). Evidence points, counts and camera views are float32 (sub-millimetre
+        within a few kilometres of the origin); everything else is exact.
+
+        Keys: ``layout`` ("columns"), ``columns_version``, ``next_id``, ``id`` (n,),
+        ``label_votes`` (list of n dicts), ``center_m`` / ``size_m`` (n, 3) [m],
+        ``yaw_rad``, ``score``, ``first_seen_s``, ``last_seen_s`` (n,) float64,
+        ``observation_count``, ``first_seen_order``, ``last_seen_order`` (n,) int64,
+        ``size_from_prior``, ``confirmed`` (n,) bool, ``views_count`` (n,) with
+        ``views_m`` (sum, 3) [m], ``evidence_voxel_m`` (n,) [m], ``evidence_count`` (n,)
+        with ``evidence_points_m`` (sum, 3) [m] and ``evidence_weights`` (sum,)."""
+        with self._lock:
+            ts = [t for _, t in sorted(self._tracks.items())]
+            f64 = np.float64
+
+            def column(name, dtype):
+                return np.array([getattr(t, name) for t in ts], dtype=dtype)
+
+            evidence = [(t.evidence.centroids(), t.evidence.counts) for t in ts]
+            return {
+                "layout": "columns", "columns_version": COLUMNS_VERSION,
+                "next_id": self._next_id,
+                "id": column("id", np.int64),
+                "label_votes": [dict(t.label_votes) for t in ts],
+                "center_m": np.array([t.center_m for t in ts], f64).reshape(-1, 3),
+                "size_m": np.array([t.size_m for t in ts], f64).reshape(-1, 3),
+                "yaw_rad": column("yaw_rad", f64), "score": column("score", f64),
+                "observation_count": column("observation_count", np.int64),
+                "first_seen_s": column("first_seen_s", f64),
+                "last_seen_s": column("last_seen_s", f64),
+                "first_seen_order": column("first_seen_order", np.int64),
+                "last_seen_order": column("last_seen_order", np.int64),
+                "size_from_prior": column("size_from_prior", bool),
+                "confirmed": column("confirmed", bool),
+                "views_count": np.array([len(t.views_m) for t in ts], np.int64),
+                "views_m": _stack([t.views_m for t in ts], 3),
+                "evidence_voxel_m": np.array([t.evidence.voxel_size_m for t in ts], f64),
+                "evidence_count": np.array([len(p) for p, _ in evidence], np.int64),
+                "evidence_points_m": _stack([p for p, _ in evidence], 3),
+                "evidence_weights": _stack([w for _, w in evidence], 0),
+            }
+
+    @classmethod
+    def _tracks_from_columns(cls, data: dict, config: ObjectMapConfig) -> dict[int, _Track]:
+        """Tracks from :meth:`to_columns` output (validated; raises
+        :class:`ObjectMapFormatError`, KeyError, TypeError or ValueError)."""
+        if data.get("columns_version") != COLUMNS_VERSION:
+            raise ObjectMapFormatError(f"unsupported object-map columns version "
+                                       f"{data.get('columns_version')!r}")
+        ids = _column(data, "id", np.int64, (-1,))
+        n = len(ids)
+        col = {name: _column(data, name, np.float64, shape)
+               for name, shape in (("center_m", (n, 3)), ("size_m", (n, 3)),
+                                   ("yaw_rad", (n,)), ("score", (n,)),
+                                   ("first_seen_s", (n,)), ("last_seen_s", (n,)),
+                                   ("evidence_voxel_m", (n,)))}
+        col.update({name: _column(data, name, np.int64, (n,))
+                    for name in ("observation_count", "first_seen_order", "last_seen_order",
+                                 "views_count", "evidence_count")})
+        col.update({name: _column(data, name, bool, (n,))
+                    for name in ("size_from_prior", "confirmed")})
+        votes = data["label_votes"]
+        if not isinstance(votes, list) or len(votes) != n:
+            raise ObjectMapFormatError(f"label_votes must be a list of {n} dicts")
+        views = _column(data, "views_m", np.float64, (-1, 3))
+        points = _column(data, "evidence_points_m", np.float64, (-1, 3))
+        weights = _column(data, "evidence_weights", np.float64, (-1,))
+        if np.any(col["views_count"] < 0) or np.any(col["evidence_count"] < 0) \
+                or col["views_count"].sum() != len(views) \
+                or col["evidence_count"].sum() != len(points) or len(weights) != len(points):
+            raise ObjectMapFormatError("views or evidence counts do not match their arrays")
+        view_end = np.cumsum(col["views_count"]).tolist()
+        point_end = np.cumsum(col["evidence_count"]).tolist()
+        tracks: dict[int, _Track] = {}
+        v0 = p0 = 0
+        for k, tid in enumerate(ids.tolist()):
+            v1, p1 = view_end[k], point_end[k]
+            if tid < 1 or tid in tracks:
+                raise ObjectMapFormatError(f"invalid or duplicate object id {tid}")
+            if not isinstance(votes[k], dict):
+                raise ObjectMapFormatError(f"label votes of object {tid} are not a dict")
+            evidence = VoxelEvidence.from_dict(
+                {"voxel_size_m": col["evidence_voxel_m"][k], "points": points[p0:p1],
+                 "counts": weights[p0:p1]}, config.max_points_per_object)
+            tracks[tid] = _Track(
+                id=tid, label_votes={str(a): float(b) for a, b in votes[k].items()},
+                center_m=col["center_m"][k].copy(), size_m=col["size_m"][k].copy(),
+                yaw_rad=float(col["yaw_rad"][k]), score=float(col["score"][k]),
+                observation_count=int(col["observation_count"][k]),
+                first_seen_s=float(col["first_seen_s"][k]),
+                last_seen_s=float(col["last_seen_s"][k]),
+                first_seen_order=int(col["first_seen_order"][k]),
+                last_seen_order=int(col["last_seen_order"][k]),
+                evidence=evidence, views_m=views[v0:v1].copy(),
+                size_from_prior=bool(col["size_from_prior"][k]),
+                confirmed=bool(col["confirmed"][k]))
+            v0, p0 = v1, p1
+        return tracks
+
+    @classmethod
+    def _tracks_from_records(cls, data: dict, config: ObjectMapConfig) -> dict[int, _Track]:
+        """Tracks from :meth:`to_dict` output (one record per object)."""
+        tracks: dict[int, _Track] = {}
+        for d in data["objects"]:
+            tid = int(d["id"])
+            if tid < 1 or tid in tracks:
+                raise ObjectMapFormatError(f"invalid or duplicate object id {tid}")
+            votes = {str(k): float(v) for k, v in d["label_votes"].items()}
+            ev_data = d.get("evidence")
+            evidence = (VoxelEvidence.from_dict(ev_data, config.max_points_per_object)
+                        if ev_data else VoxelEvidence(config.voxel_size_m,
+                                                      config.max_points_per_object))
+            tracks[tid] = _Track(
+                id=tid, label_votes=votes,
+                center_m=np.asarray(d["center_m"], np.float64).reshape(3),
+                size_m=np.asarray(d["size_m"], np.float64).reshape(3),
+                yaw_rad=float(d["yaw_rad"]), score=float(d["score"]),
+                observation_count=int(d["observation_count"]),
+                first_seen_s=float(d["first_seen_s"]),
+                last_seen_s=float(d["last_seen_s"]),
+                first_seen_order=int(d["first_seen_order"]),
+                last_seen_order=int(d["last_seen_order"]),
+                evidence=evidence,
+                views_m=np.asarray(d.get("views_m", []), np.float64).reshape(-1, 3),
+                size_from_prior=bool(d["size_from_prior"]),
+                confirmed=bool(d["confirmed"]))
+        return tracks
+
     @classmethod
     def from_dict(cls, data: dict, config: ObjectMapConfig | None = None,
                   box_fitter: BoxFitter | None = None) -> "ObjectMap":
-        """Rebuild a map from :meth:`to_dict` output; raises :class:`ObjectMapFormatError`."""
+        """Rebuild a map from :meth:`to_dict` or :meth:`to_columns` output (told apart by
+        ``layout``); raises :class:`ObjectMapFormatError`. A map with more objects than
+        ``config.max_objects`` loads whole; the next keyframe that brings new objects
+        evicts down to the cap."""
         omap = cls(config, box_fitter)
         try:
-            tracks = {}
-            for d in data["objects"]:
-                tid = int(d["id"])
-                if tid < 1 or tid in tracks:
-                    raise ObjectMapFormatError(f"invalid or duplicate object id {tid}")
-                votes = {str(k): float(v) for k, v in d["label_votes"].items()}
-                if not votes:
-                    raise ObjectMapFormatError(f"object {tid} has no label")
-                ev_data = d.get("evidence")
-                evidence = (VoxelEvidence.from_dict(ev_data, omap.config.max_points_per_object)
-                            if ev_data else VoxelEvidence(omap.config.voxel_size_m,
-                                                          omap.config.max_points_per_object))
-                t = _Track(id=tid, label_votes=votes,
-                           center_m=np.asarray(d["center_m"], np.float64).reshape(3),
-                           size_m=np.asarray(d["size_m"], np.float64).reshape(3),
-                           yaw_rad=float(d["yaw_rad"]), score=float(d["score"]),
-                           observation_count=int(d["observation_count"]),
-                           first_seen_s=float(d["first_seen_s"]),
-                           last_seen_s=float(d["last_seen_s"]),
-                           first_seen_order=int(d["first_seen_order"]),
-                           last_seen_order=int(d["last_seen_order"]),
-                           evidence=evidence,
-                           views_m=np.asarray(d.get("views_m", []),
-                                              np.float64).reshape(-1, 3),
-                           size_from_prior=bool(d["size_from_prior"]),
-                           confirmed=bool(d["confirmed"]))
-                if not (np.all(np.isfinite(t.center_m)) and np.all(np.isfinite(t.size_m))
-                        and np.all(t.size_m >= 0) and math.isfinite(t.yaw_rad)
-                        and np.all(np.isfinite(t.views_m))):
-                    raise ObjectMapFormatError(f"object {tid} has non-finite or negative "
-                                               "geometry")
-                if not (0.0 <= t.score <= 1.0 and t.observation_count >= 1
-                        and all(math.isfinite(v) and v >= 0 for v in votes.values())
-                        and math.isfinite(t.first_seen_s) and math.isfinite(t.last_seen_s)):
-                    raise ObjectMapFormatError(f"object {tid} has an invalid score, "
-                                               "observation count, label vote or stamp")
-                tracks[tid] = t
+            if not isinstance(data, dict):
+                raise ObjectMapFormatError(f"an object map must be a dict, got "
+                                           f"{type(data).__name__}")
+            if data.get("layout") == "columns":
+                tracks = cls._tracks_from_columns(data, omap.config)
+            else:
+                tracks = cls._tracks_from_records(data, omap.config)
+            for tid, t in tracks.items():
+                _check_track(t)
             next_id = int(data["next_id"])
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
             if isinstance(exc, ObjectMapFormatError):
                 raise
             raise ObjectMapFormatError(f"malformed object map: {exc}") from exc
@@ -638,4 +961,52 @@ class ObjectMap:
             raise ObjectMapFormatError("next_id must exceed every stored id")
         omap._tracks = tracks
         omap._next_id = next_id
+        omap._reset_index()
         return omap
+
+
+COLUMNS_VERSION = 1
+"""Version of the :meth:`ObjectMap.to_columns` layout."""
+
+
+def _stack(arrays: list[np.ndarray], width: int) -> np.ndarray:
+    """Rows of ``arrays`` one after the other as float32 ((sum, width), or (sum,) when
+    ``width`` is 0)."""
+    shape = (0, width) if width else (0,)
+    if not arrays:
+        return np.zeros(shape, np.float32)
+    return np.concatenate([np.asarray(a, np.float32).reshape((-1,) + shape[1:])
+                           for a in arrays])
+
+
+def _column(data: dict, name: str, dtype, shape: tuple[int, ...]) -> np.ndarray:
+    """``data[name]`` as an array of ``dtype`` reshaped to ``shape``; numbers must be
+    finite (raises :class:`ObjectMapFormatError`)."""
+    value = data[name]
+    if isinstance(value, np.ndarray) and value.dtype.kind not in "biuf":
+        raise ObjectMapFormatError(f"column {name} is not numeric ({value.dtype})")
+    arr = np.asarray(value, dtype=dtype)
+    try:
+        arr = arr.reshape(shape)
+    except ValueError as exc:
+        raise ObjectMapFormatError(f"column {name} has shape {arr.shape}, expected "
+                                   f"{shape}") from exc
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        raise ObjectMapFormatError(f"column {name} holds a non-finite number")
+    return arr
+
+
+def _check_track(t: _Track) -> None:
+    """Raise :class:`ObjectMapFormatError` unless a loaded object is usable."""
+    tid = t.id
+    if not t.label_votes:
+        raise ObjectMapFormatError(f"object {tid} has no label")
+    if not (np.all(np.isfinite(t.center_m)) and np.all(np.isfinite(t.size_m))
+            and np.all(t.size_m >= 0) and math.isfinite(t.yaw_rad)
+            and np.all(np.isfinite(t.views_m))):
+        raise ObjectMapFormatError(f"object {tid} has non-finite or negative geometry")
+    if not (0.0 <= t.score <= 1.0 and t.observation_count >= 1
+            and all(math.isfinite(v) and v >= 0 for v in t.label_votes.values())
+            and math.isfinite(t.first_seen_s) and math.isfinite(t.last_seen_s)):
+        raise ObjectMapFormatError(f"object {tid} has an invalid score, observation "
+                                   "count, label vote or stamp")
