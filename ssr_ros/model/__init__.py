@@ -32,7 +32,6 @@ _LAZY = {"ModelRunner": "ssr_ros.model.runner", "load_runner": "ssr_ros.model.ru
          "SpatialEncoder": "ssr_ros.model.spatial", "save_adapter": "ssr_ros.model.spatial",
          "load_adapter": "ssr_ros.model.spatial", "ModelBridge": "ssr_ros.model.bridge",
          "BridgeAnswer": "ssr_ros.model.bridge",
-         "answer_free_question": "ssr_ros.model.bridge",
          "load_minilm_embedder": "ssr_ros.model.embeddings"}
 
 __all__ = ["ModelConfig", "AdapterError", "BadRequest", "InterleaveError",

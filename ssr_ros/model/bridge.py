@@ -2,13 +2,15 @@
 questions to the :class:`~ssr_ros.model.runner.ModelRunner`, with failures turned into the
 ``SpatialQuery`` error codes and a plain ``dict[str, str]`` for ``/diagnostics``.
 
-Node wiring (lifecycle callbacks; every call returns, none raises on a model failure)::
+Node wiring (:mod:`ssr_ros.ros.parts`; every call returns, none raises on a model
+failure)::
 
-    bridge = ModelBridge.from_params(params)     # ModelConfigError on a bad model.* value
+    bridge = ModelBridge(config.model)           # ModelConfigError on a bad model.* value
     ok, reason = bridge.configure()              # on_configure: load (path "" = disabled)
-    bridge.on_keyframe(rgb, depth_m, K, T_map_cam, stamp_s)   # per mapped keyframe, async
-    answer = answer_free_question(bridge, engine, question, cogmap.to_text())  # QueryAnswer
-    agreement = bridge.compare_cogmap(cogmap.to_text(exact=False), objects)    # diagnostics
+    bridge.on_keyframe(frame)                    # per mapped keyframe (PosedFrame), async
+    reply = bridge.ask_free(question, cogmap.to_text())       # spatial_query KIND_FREE
+    bridge.compare_cogmap("", objects)           # the model's own cogmap vs the map
+                                                 # (ssr_ros.runtime.cogmap_check, timer)
     bridge.status()                              # dict[str, str] for /diagnostics
     bridge.cleanup()                             # on_cleanup / on_shutdown: free the GPU
 
@@ -22,22 +24,21 @@ import math
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable
 
 import numpy as np
 
 from ssr_ros.core.cogmap import ParseResult, check_text_against_objects
 from ssr_ros.core.cogmap_text import sanitize_label
-from ssr_ros.core.queries import QueryEngine
-from ssr_ros.core.query_types import (ErrorCode, QueryAnswer, QueryKind, QueryRequest,
-                                      QueryRequestError, check_request)
+from ssr_ros.core.frames import PosedFrame
+from ssr_ros.core.query_types import ErrorCode
 from ssr_ros.core.triplets import local_axes, to_map
 from ssr_ros.core.types import ObjectState
 from ssr_ros.model.config import ModelConfig
 from ssr_ros.model.errors import (BadRequest, ModelConfigError, ModelError, ModelFailed,
                                   ModelLoadError, ModelTimeout, ModelUnavailable)
 
-__all__ = ["BridgeAnswer", "ModelBridge", "answer_free_question", "cogmap_agreement"]
+__all__ = ["BridgeAnswer", "ModelBridge", "cogmap_agreement"]
 
 #: States of a bridge: ``unconfigured`` (before :meth:`ModelBridge.configure`),
 #: ``disabled`` (empty ``model.path``), ``failed`` (the load failed; see ``reason``),
@@ -64,19 +65,6 @@ class BridgeAnswer:
     @property
     def ok(self) -> bool:
         return self.error is None
-
-
-def _model_params(mapping: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``model.*`` entries of a node's parameters (``ModelConfig.from_mapping`` strips
-    the prefix and names unknown ones as given); every other parameter belongs to other
-    parts of the node (``use_sim_time``, ``detector_model_path``, ...)."""
-    params: dict[str, Any] = {}
-    for key, value in mapping.items():
-        if not isinstance(key, str):
-            raise ModelConfigError(f"parameter names must be strings, got {key!r}")
-        if key.startswith("model."):
-            params[key] = value
-    return params
 
 
 class ModelBridge:
@@ -110,17 +98,6 @@ class ModelBridge:
         self._keyframes_failed = 0
         self._last_error = ""
         self._last_agreement = math.nan
-
-    @classmethod
-    def from_params(cls, mapping: Mapping[str, Any], max_pending_keyframes: int = 4
-                    ) -> "ModelBridge":
-        """Bridge from the node's parameters: ``model.path`` (empty = disabled),
-        ``model.adapter``, ``model.device``, ``model.dtype``, ``model.max_keyframes``,
-        ``model.image_side``, ``model.max_new_tokens``, ``model.timeout_s`` (and the other
-        :class:`ModelConfig` fields). Other parameters are ignored, so the node may pass
-        all of its parameters; an unknown or out-of-range ``model.*`` value raises
-        :class:`ModelConfigError` naming it. No ``model.path`` = disabled."""
-        return cls(ModelConfig.from_mapping(_model_params(mapping)), max_pending_keyframes)
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -194,12 +171,9 @@ class ModelBridge:
         self._reason = reason
 
     # ------------------------------------------------------------------ keyframes
-    def on_keyframe(self, rgb: np.ndarray, depth_m: np.ndarray, K: np.ndarray,
-                    T_map_cam: np.ndarray, stamp_s: float) -> bool:
-        """Hand a mapped keyframe to the model without waiting for it.
-
-        ``rgb`` (H, W, 3) uint8 RGB; ``depth_m`` (H, W) float [m], 0 = invalid; ``K``
-        (3, 3) [px]; ``T_map_cam`` (4, 4) camera optical frame -> map; ``stamp_s`` [s].
+    def on_keyframe(self, frame: PosedFrame) -> bool:
+        """Hand a mapped keyframe to the model without waiting for it: its ``rgb``,
+        ``depth_m`` with ``K`` (the spatial features), ``T_map_cam`` and ``stamp_s``.
         Returns True when queued, False when no model is loaded or the backlog is full
         (the frame is dropped and counted). Malformed input raises
         :class:`~ssr_ros.model.errors.SpatialInputError` or :class:`BadRequest` and
@@ -213,7 +187,8 @@ class ModelBridge:
                 return False
             self._pending += 1
         try:
-            future = runner.add_keyframe(rgb, T_map_cam, stamp_s, depth_m=depth_m, K=K)
+            future = runner.add_keyframe(frame.rgb, frame.T_map_cam, frame.stamp_s,
+                                         depth_m=frame.depth_m, K=frame.K)
         except ModelUnavailable:
             self._keyframe_done(None)
             return False
@@ -367,32 +342,3 @@ def cogmap_agreement(result: ParseResult, objects: Iterable[ObjectState],
             "label_mismatches": len(check.label_mismatches),
             "unknown_ids": len(check.unknown_ids), "missing_ids": len(check.missing_ids),
             "max_chain_error_m": check.max_error_m}
-
-
-def answer_free_question(bridge: ModelBridge | None, engine: QueryEngine, question: str,
-                         scaffold: str = "", timeout_s: float | None = None) -> QueryAnswer:
-    """Answer a free question (``KIND_FREE``): by the model when one is loaded, else by
-    the rule-based reader over the map (``engine.answer`` with ``KIND_FREE``).
-
-    The result's ``answered_by`` says which (``"model"`` or ``"geometry"``). A model that
-    is loaded but fails (timeout, device error) is reported with its error code, not
-    silently replaced: the caller asked the model and should know it did not answer.
-    The model's text is in ``message``; ``value`` is NaN and ``choice`` empty.
-    """
-    request = QueryRequest(QueryKind.FREE, question=question)
-    if bridge is None or not bridge.ready:
-        return engine.answer(request)
-    try:
-        check_request(request)
-    except QueryRequestError as exc:
-        return QueryAnswer(False, ErrorCode.INVALID_REQUEST, str(exc), answered_by="model",
-                           request=request)
-    if not question.strip():
-        return QueryAnswer(False, ErrorCode.INVALID_REQUEST, "free question needs a "
-                           "non-empty question", answered_by="model", request=request)
-    reply = bridge.ask_free(question, scaffold, timeout_s)
-    if reply.ok:
-        return QueryAnswer(True, ErrorCode.NONE, reply.text, answered_by="model",
-                           request=request)
-    return QueryAnswer(False, reply.error, reply.message, answered_by="model",
-                       request=request)

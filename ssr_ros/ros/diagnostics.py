@@ -12,7 +12,8 @@ waiting for partners), ``queue.dropped``, ``queue.waiting`` (0 or 1),
 bridge's ``model.*`` keys (``model.state``, ``model.reason``, ...; see
 :meth:`ssr_ros.model.bridge.ModelBridge.status`).
 
-:class:`Throttle` limits repeated logs of the same key.
+:class:`Throttle` limits repeated logs of the same key; :class:`ProblemLog` counts and
+logs (throttled) what the node drops.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from typing import Any
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+
+from ssr_ros.runtime.errors import InvalidMessage, PoseUnavailable
 
 LATENCY_WINDOW = 512
 
@@ -44,6 +47,42 @@ class Throttle:
                 return False
             self._last[key] = now
             return True
+
+
+class ProblemLog:
+    """Counts dropped inputs and failures in :class:`NodeStats` and logs each reason at
+    most once per throttle period (the node's ``log_throttle_s``). ``logger`` is an rclpy
+    logger (``warning``/``error`` methods)."""
+
+    def __init__(self, stats: "NodeStats", logger: Any, period_s: float) -> None:
+        self.stats = stats
+        self.logger = logger
+        self.throttle = Throttle(period_s)
+
+    def reject(self, exc: InvalidMessage) -> None:
+        """An input message or frame that cannot be used: ``invalid.<reason>``."""
+        self.stats.count_invalid(exc.reason)
+        if self.throttle.ready(f"invalid.{exc.reason}"):
+            self.logger.warning(f"dropped input ({exc.reason}): {exc.detail}")
+
+    def pose_drop(self, exc: PoseUnavailable) -> None:
+        """A frame without a pose at its stamp: ``pose_drop.<reason>``."""
+        self.stats.count_pose_drop(exc.reason)
+        if self.throttle.ready(f"pose.{exc.reason}"):
+            self.logger.warning(f"frame skipped, no pose ({exc.reason}): {exc.detail}")
+
+    def failure(self, reason: str, message: str) -> None:
+        """Something that should not happen but must not stop the node:
+        ``invalid.<reason>`` and an error log."""
+        self.stats.count_invalid(reason)
+        if self.throttle.ready(reason):
+            self.logger.error(message)
+
+    def warn(self, reason: str, message: str) -> None:
+        """A refused step that is counted as ``invalid.<reason>`` with a warning."""
+        self.stats.count_invalid(reason)
+        if self.throttle.ready(reason):
+            self.logger.warning(message)
 
 
 class NodeStats:

@@ -1,4 +1,5 @@
-"""One synchronised RGB-D frame, decoded and checked as a whole.
+"""One synchronised RGB-D set, decoded and checked as a whole into a
+:class:`~ssr_ros.core.frames.PosedFrame` (posed once its pose is looked up).
 
 :func:`decode_frame` turns the matched colour, depth, camera_info (and label image)
 messages into numpy arrays and checks what only makes sense across them: the depth is
@@ -12,11 +13,11 @@ Pure (no rclpy).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ssr_ros.core.frames import PosedFrame
 from ssr_ros.perception.proposals import Box2D
 from ssr_ros.ros.conversions import (CameraIntrinsics, camera_info_to_intrinsics,
                                      compressed_to_rgb, image_to_depth_m, image_to_labels,
@@ -26,23 +27,6 @@ from ssr_ros.runtime.errors import InvalidMessage
 #: Largest accepted label-names JSON [characters] and number of entries.
 MAX_LABEL_NAMES_CHARS = 65536
 MAX_LABEL_NAMES = 4096
-
-
-@dataclass
-class RgbdFrame:
-    """A decoded frame: ``rgb`` (H, W, 3) uint8, ``depth_m`` (H, W) float32 [m, 0 = none],
-    ``intrinsics`` (K 3x3 [px]), ``labels`` (H, W) uint16 instance ids or None,
-    ``stamp_s`` [s], ``frame_id`` (camera optical frame), ``dist`` the plumb-bob
-    coefficients (k1, k2, p1, p2, k3) of the unrectified images or None (rectified or
-    no distortion): the pipeline undistorts every back-projected pixel with them."""
-
-    rgb: np.ndarray
-    depth_m: np.ndarray
-    intrinsics: CameraIntrinsics
-    stamp_s: float
-    frame_id: str
-    labels: np.ndarray | None = None
-    dist: np.ndarray | None = None
 
 
 def plumb_bob_coefficients(intrinsics: CameraIntrinsics) -> np.ndarray | None:
@@ -67,8 +51,11 @@ def plumb_bob_coefficients(intrinsics: CameraIntrinsics) -> np.ndarray | None:
 
 def decode_frame(color_msg: Any, depth_msg: Any, info_msg: Any, labels_msg: Any = None,
                  depth_scale_m: float = 0.001, max_depth_m: float = 10.0,
-                 max_pixels: int = 4096 * 4096, expected_frame: str = "") -> RgbdFrame:
-    """Decode and cross-check one synchronised set (colour may be a CompressedImage).
+                 max_pixels: int = 4096 * 4096, expected_frame: str = "") -> PosedFrame:
+    """Decode and cross-check one synchronised set (colour may be a CompressedImage) into a
+    frame without a pose yet (``T_map_cam`` None): ``rgb``, ``depth_m`` [m], ``K``, the
+    colour image's stamp and ``frame_id``, the label image (uint16 ids) or None, and the
+    plumb-bob ``dist`` or None.
 
     Raises :class:`InvalidMessage`: the per-message reasons of the conversions, plus
     ``size_mismatch`` (depth, labels or camera_info not of the colour image's size),
@@ -100,9 +87,9 @@ def decode_frame(color_msg: Any, depth_msg: Any, info_msg: Any, labels_msg: Any 
         if labels.shape != (height, width):
             raise InvalidMessage("size_mismatch", f"label image {labels.shape[1]}x"
                                  f"{labels.shape[0]} is not {width}x{height}")
-    return RgbdFrame(rgb=rgb, depth_m=depth_m, intrinsics=intrinsics,
-                     stamp_s=stamp_to_s(color_msg.header.stamp), frame_id=frame_id,
-                     labels=labels, dist=dist)
+    return PosedFrame(rgb, depth_m, np.asarray(intrinsics.K, dtype=np.float64), None,
+                      stamp_to_s(color_msg.header.stamp), labels=labels, dist=dist,
+                      frame_id=frame_id)
 
 
 def parse_label_names_json(text: str) -> dict[int, str]:

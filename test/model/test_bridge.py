@@ -1,10 +1,9 @@
 """ModelBridge (what the node owns of the model path) on the tiny checkpoint: configure
-from parameters, keyframes, free questions with their error codes, the rule-based
-fallback, the cogmap agreement score and cleanup."""
+from the model config, keyframes, free questions with their error codes, the cogmap
+agreement score and cleanup."""
 
 from __future__ import annotations
 
-import math
 import threading
 
 import numpy as np
@@ -14,11 +13,11 @@ torch = pytest.importorskip("torch", reason="torch is not installed")
 
 from conftest import make_frame  # noqa: E402
 from ssr_ros.core.cogmap import LocalCogMap, parse_cogmap_text  # noqa: E402
-from ssr_ros.core.queries import QueryEngine  # noqa: E402
+from ssr_ros.core.frames import PosedFrame  # noqa: E402
 from ssr_ros.core.query_types import ErrorCode  # noqa: E402
 from ssr_ros.core.types import ObjectState  # noqa: E402
-from ssr_ros.model.bridge import (ModelBridge, answer_free_question,  # noqa: E402
-                                  cogmap_agreement)
+from ssr_ros.model.bridge import ModelBridge, cogmap_agreement  # noqa: E402
+from ssr_ros.model.config import ModelConfig  # noqa: E402
 from ssr_ros.model.errors import ModelConfigError, SpatialInputError  # noqa: E402
 from ssr_ros.model.tiny import save_checkpoint  # noqa: E402
 
@@ -42,11 +41,18 @@ def _cogmap(objects) -> LocalCogMap:
 def _params(path: str, **extra) -> dict:
     params = {"model.path": path, "model.device": "cpu", "model.dtype": "float32",
               "model.image_side": 112, "model.max_keyframes": 4, "model.max_new_tokens": 4,
-              "model.timeout_s": 60.0,
-              # The node passes all of its parameters; only model.* ones are the model's.
-              "use_sim_time": False, "detector_model_path": "", "qos.depth": 5}
+              "model.timeout_s": 60.0}
     params.update(extra)
     return params
+
+
+def _bridge(params: dict, **kwargs) -> ModelBridge:
+    """A bridge as the node builds it: from the ``model.*`` parameters' config."""
+    return ModelBridge(ModelConfig.from_mapping(params), **kwargs)
+
+
+def _frame(rng: np.random.Generator, i: int) -> PosedFrame:
+    return PosedFrame(**make_frame(rng, i))
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +64,7 @@ def checkpoint(tiny, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def bridge(checkpoint):
-    bridge = ModelBridge.from_params(_params(checkpoint))
+    bridge = _bridge(_params(checkpoint))
     ok, reason = bridge.configure()
     assert ok and reason == "", reason
     yield bridge
@@ -74,18 +80,18 @@ def test_configure_loads_the_checkpoint_and_reports_device(bridge):
 
 
 def test_empty_path_is_disabled_and_a_wrong_path_fails_with_its_reason(tmp_path):
-    disabled = ModelBridge.from_params({"model.path": "", "model.timeout_s": 2.0})
+    disabled = _bridge({"model.path": "", "model.timeout_s": 2.0})
     assert disabled.configure() == (True, "disabled: model.path is empty")
     assert not disabled.ready and disabled.status()["model.state"] == "disabled"
     reply = disabled.ask_free(QUESTION)
     assert reply.error == ErrorCode.MODEL_UNAVAILABLE and "model.path is empty" in reply.message
 
-    missing = ModelBridge.from_params(_params(str(tmp_path / "nowhere")))
+    missing = _bridge(_params(str(tmp_path / "nowhere")))
     ok, reason = missing.configure()
     assert not ok and reason.startswith("missing_path:") and "nowhere" in reason
     assert missing.state == "failed" and missing.status()["model.reason"] == reason
     assert missing.ask_free(QUESTION).error == ErrorCode.MODEL_UNAVAILABLE
-    assert missing.on_keyframe(**make_frame(np.random.default_rng(0), 0)) is False
+    assert missing.on_keyframe(_frame(np.random.default_rng(0), 0)) is False
 
 
 def test_missing_dependency_fails_configure_with_the_libraries_words(checkpoint,
@@ -99,7 +105,7 @@ def test_missing_dependency_fails_configure_with_the_libraries_words(checkpoint,
                           "was not found in your environment.\n")
 
     monkeypatch.setattr(runner_module, "load_runner", load_runner)
-    bridge = ModelBridge.from_params(_params(checkpoint))
+    bridge = _bridge(_params(checkpoint))
     ok, reason = bridge.configure()
     assert not ok and bridge.state == "failed"
     assert reason.startswith("missing_dependency: AutoImageProcessor requires the "
@@ -108,16 +114,16 @@ def test_missing_dependency_fails_configure_with_the_libraries_words(checkpoint,
 
 def test_bad_model_parameters_are_refused_by_name():
     with pytest.raises(ModelConfigError, match="max_keyframes"):
-        ModelBridge.from_params({"model.path": "", "model.max_keyframes": 0})
+        _bridge({"model.path": "", "model.max_keyframes": 0})
     with pytest.raises(ModelConfigError, match="model.colour"):
-        ModelBridge.from_params({"model.colour": "red"})
+        _bridge({"model.colour": "red"})
 
 
 def test_ask_free_answers_over_the_keyframes_as_the_model(bridge):
     rng = np.random.default_rng(1)
     before = bridge.status()
-    frames = [make_frame(rng, i) for i in range(2)]
-    assert all(bridge.on_keyframe(**f) for f in frames)
+    frames = [_frame(rng, i) for i in range(2)]
+    assert all(bridge.on_keyframe(f) for f in frames)
     reply = bridge.ask_free(QUESTION, _cogmap(_objects()).to_text(), timeout_s=60.0)
     assert reply.ok and reply.error is None and reply.answered_by == "model"
     assert isinstance(reply.text, str) and reply.message == ""
@@ -135,7 +141,7 @@ def test_malformed_keyframe_raises_and_queues_nothing(bridge):
     frame["K"] = np.eye(2)
     sent = bridge.status()["model.keyframes_sent"]
     with pytest.raises(SpatialInputError):
-        bridge.on_keyframe(**frame)
+        bridge.on_keyframe(PosedFrame(**frame))
     assert bridge.status()["model.keyframes_sent"] == sent
 
 
@@ -155,27 +161,6 @@ def test_timeout_and_device_failure_map_to_error_codes_and_the_model_keeps_worki
     assert bridge.ask_free(QUESTION, timeout_s=-1.0).error == ErrorCode.INVALID_REQUEST
     assert bridge.ask_free("   ").error == ErrorCode.INVALID_REQUEST
     assert bridge.ask_free(QUESTION, timeout_s=60.0).ok
-
-
-def test_free_question_falls_back_to_geometry_without_a_model(bridge):
-    objects = _objects()
-    engine = QueryEngine(objects, _cogmap(objects))
-    question = "how many chairs are in this room?"
-    disabled = ModelBridge.from_params({"model.path": ""})
-    disabled.configure()
-    for absent in (None, disabled):
-        answer = answer_free_question(absent, engine, question)
-        assert answer.success and answer.answered_by == "geometry"
-        assert answer.value == 2.0 and answer.unit == "count"
-        assert sorted(answer.object_ids) == [1, 2]
-    by_model = answer_free_question(bridge, engine, question, _cogmap(objects).to_text())
-    assert by_model.success and by_model.answered_by == "model"
-    assert math.isnan(by_model.value) and isinstance(by_model.message, str)
-    late = answer_free_question(bridge, engine, question, timeout_s=1e-9)
-    assert not late.success and late.error_code == ErrorCode.TIMEOUT
-    assert late.answered_by == "model"
-    too_long = answer_free_question(bridge, engine, "q" * 1025)
-    assert too_long.error_code == ErrorCode.INVALID_REQUEST
 
 
 def test_compare_cogmap_scores_the_models_lines_as_a_fraction(bridge):
@@ -207,12 +192,12 @@ def test_cogmap_agreement_judges_each_triplet_against_the_map():
 
 
 def test_cleanup_frees_the_model_and_configure_loads_it_again(checkpoint):
-    bridge = ModelBridge.from_params(_params(checkpoint), max_pending_keyframes=2)
+    bridge = _bridge(_params(checkpoint), max_pending_keyframes=2)
     assert bridge.configure() == (True, "")
     gate = threading.Event()
     bridge._runner._submit(lambda cancel: gate.wait(60.0))  # holds the worker
     rng = np.random.default_rng(5)
-    queued = [bridge.on_keyframe(**make_frame(rng, i)) for i in range(4)]
+    queued = [bridge.on_keyframe(_frame(rng, i)) for i in range(4)]
     # The backlog is bounded: frames beyond it are dropped and counted, not queued.
     assert queued == [True, True, False, False]
     assert bridge.status()["model.keyframes_dropped"] == "2"
@@ -226,7 +211,7 @@ def test_cleanup_frees_the_model_and_configure_loads_it_again(checkpoint):
     assert bridge.status()["model.keyframes_failed"] == "0"
     assert bridge.state == "closed" and not bridge.ready
     assert bridge.ask_free(QUESTION).error == ErrorCode.MODEL_UNAVAILABLE
-    assert bridge.on_keyframe(**make_frame(np.random.default_rng(4), 0)) is False
+    assert bridge.on_keyframe(_frame(np.random.default_rng(4), 0)) is False
     assert bridge.status()["model.state"] == "closed"
     assert bridge.configure() == (True, "") and bridge.ask_free(QUESTION).ok
     bridge.cleanup()

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from ssr_ros.ros import conversions as cv
-from ssr_ros.runtime.errors import InvalidMessage
 from ssr_ros.ros.frames import (boxes_from_labels, decode_frame, label_names_json,
                                 parse_label_names_json, plumb_bob_coefficients)
+from ssr_ros.runtime.errors import InvalidMessage
 
 K = np.array([[100.0, 0.0, 16.0], [0.0, 100.0, 12.0], [0.0, 0.0, 1.0]])
 
@@ -62,7 +62,8 @@ def test_distortion_the_pipeline_can_undo_is_passed_on(model, d, expected) -> No
         assert frame.dist is None
     else:
         np.testing.assert_allclose(frame.dist, expected)
-        np.testing.assert_allclose(plumb_bob_coefficients(frame.intrinsics), expected)
+        np.testing.assert_allclose(plumb_bob_coefficients(cv.camera_info_to_intrinsics(info)),
+                                   expected)
 
 
 @pytest.mark.parametrize("model, d", [("equidistant", [0.1, 0.01, 0.0, 0.0]),

@@ -22,7 +22,9 @@ from rosutil import NAMESPACE, camera_pose, valid_set  # noqa: E402
 
 from ssr_ros.model.bridge import BridgeAnswer  # noqa: E402
 from ssr_ros.ros import topics  # noqa: E402
+from ssr_ros.ros.inputs import FrameSet  # noqa: E402
 from ssr_ros.ros.node import SsrNode  # noqa: E402
+from ssr_ros.runtime.worker import FrameWorker  # noqa: E402
 
 SUCCESS = TransitionCallbackReturn.SUCCESS
 STAMP_S = 50.0
@@ -56,15 +58,15 @@ def node(context):
 
 def _stop_worker(node: SsrNode) -> None:
     """Stop the node's frame worker thread: these tests map each frame themselves with
-    ``node._work()`` so they know when it has been mapped."""
-    assert node._worker.stop(20.0)
+    ``node.work_once()`` so they know when it has been mapped."""
+    assert node.worker.stop(20.0)
 
 
 def _feed(node: SsrNode, stamp_s: float, dist: tuple[float, ...] = ()) -> None:
     """Poses around ``stamp_s`` and one synchronised set in the worker's slot."""
     for dt in (-0.05, 0.0, 0.05):
-        node._on_camera_pose(camera_pose(stamp_s + dt))
-    node._slot.put((time.monotonic(), tuple(valid_set(stamp_s, dist=dist))))
+        node.parts.pose_source.add_camera_pose(camera_pose(stamp_s + dt))
+    node.slot.put(FrameSet(time.monotonic(), *valid_set(stamp_s, dist=dist)))
 
 
 class Gate:
@@ -80,9 +82,7 @@ class Gate:
     def block(self) -> None:
         self.entered.set()
         assert self.release.wait(20.0)
-        node = self.node
-        self.held_at_release = (node.keeper is not None, node._pose_source is not None,
-                                node.model is not None)
+        self.held_at_release = self.node.parts is not None
 
 
 class BlockingModel:
@@ -96,7 +96,7 @@ class BlockingModel:
         self.cleaned_during_keyframe = False
         self.cleaned = False
 
-    def on_keyframe(self, *args) -> None:
+    def on_keyframe(self, frame) -> None:
         self.in_keyframe = True
         self.gate.block()
         self.in_keyframe = False
@@ -113,18 +113,20 @@ class BlockingModel:
 def test_cleanup_waits_for_the_frame_in_flight(node, stage) -> None:
     gate = Gate(node)
     model = BlockingModel(gate)
-    node.model = model
+    node.parts.model.cleanup()
+    node.parts.model = model
     if stage == "pipeline":
-        keeper, process = node.keeper, node.keeper.process
+        keeper, process = node.parts.keeper, node.parts.keeper.process
 
-        def blocking_process(*args, **kwargs):
+        def blocking_process(frame):
             gate.block()
-            return process(*args, **kwargs)
+            return process(frame)
         keeper.process = blocking_process
     errors: list[BaseException] = []
-    node._start_worker()  # the node's own frame worker thread maps this frame
-    worker = node._worker
-    worker._on_error = errors.append
+    # the node's own frame worker thread maps this frame
+    worker = FrameWorker(node.slot, node.map_item, errors.append)
+    node.worker = worker
+    worker.start()
     _feed(node, STAMP_S)
     results: list = []
     assert gate.entered.wait(20.0), "the frame never reached the blocked stage"
@@ -138,34 +140,33 @@ def test_cleanup_waits_for_the_frame_in_flight(node, stage) -> None:
     assert not cleanup.is_alive()
     assert not worker.alive, "the teardown did not stop the frame worker"
     assert errors == []
-    assert gate.held_at_release == (True, True, True), \
-        "the teardown freed the keeper, pose source or model under the frame"
+    assert gate.held_at_release, "the teardown freed the node's parts under the frame"
     assert results == [SUCCESS, SUCCESS]
     assert model.cleaned and not model.cleaned_during_keyframe
-    assert node.keeper is None and node._pose_source is None and node.model is None
+    assert node.parts is None
     assert node.stats.frames_processed == 1
 
 
 def test_a_reconfigured_node_maps_a_replay_from_its_start(node) -> None:
     _feed(node, STAMP_S)
-    node._work()
+    node.work_once()
     _feed(node, STAMP_S - 10.0)
-    node._work()
+    node.work_once()
     assert node.stats.frames_processed == 1  # the earlier stamp was dropped
     for transition in (node.trigger_deactivate, node.trigger_cleanup,
                        node.trigger_configure, node.trigger_activate):
         assert transition() == SUCCESS
     _stop_worker(node)
     _feed(node, STAMP_S - 10.0)
-    node._work()
+    node.work_once()
     assert node.stats.frames_processed == 2
 
 
 def test_camera_info_distortion_reaches_the_pipeline_camera(node) -> None:
     _feed(node, STAMP_S, dist=PLUMB_BOB)
-    node._work()
+    node.work_once()
     assert node.stats.frames_processed == 1
-    camera = node.keeper.pipeline._camera
+    camera = node.parts.keeper.camera
     np.testing.assert_allclose(camera.distortion, PLUMB_BOB)
     # a corner pixel back-projects along the undistorted ray: wider than the pinhole
     # ray (barrel), and projecting it through the lens lands on the same pixel
@@ -176,8 +177,8 @@ def test_camera_info_distortion_reaches_the_pipeline_camera(node) -> None:
     np.testing.assert_allclose(uv[0], (0.0, 0.0), atol=1e-2)
     # a rectified stream (D all zero) on the same node gets a plain pinhole camera
     _feed(node, STAMP_S + 1.0)
-    node._work()
-    assert node.stats.frames_processed == 2 and node.keeper.pipeline._camera.distortion is None
+    node.work_once()
+    assert node.stats.frames_processed == 2 and node.parts.keeper.camera.distortion is None
 
 
 @pytest.mark.parametrize("msg_type, topic", [(PoseStamped, topics.CAMERA_POSE),
@@ -229,7 +230,7 @@ def test_geometric_queries_are_answered_while_a_model_question_waits(context, no
     from ssr_ros.srv import SpatialQuery
 
     model = SlowModel()
-    node.model = model
+    node.parts.queries.model = model
     # what ssr_node's main spins: one thread for every callback of the node
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
