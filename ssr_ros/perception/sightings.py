@@ -16,6 +16,14 @@ make up its visible area, and the object counts as seen once that area reaches
 ``min_visible_fraction`` of the image (default 200 pixels at 640x480, about 0.065 %).
 The check is geometric, so it works with any proposal source (label images, boxes, a
 detector) and needs no per-frame detection.
+
+An index keeps the look-back from scanning every remembered frame for every new object:
+each frame's points are counted per 0.25 m voxel of the map frame when the frame is
+added, and an inverted table lists, per voxel, the frames with points in it and how many.
+For a box, the counts of the voxels its grown box overlaps bound, per frame, the area it
+can cover; only frames whose bound reaches the needed area are checked exactly, oldest
+first, so the answer is the same as a scan of every frame (:func:`earliest_by_scan`,
+kept as the reference the tests compare with).
 """
 
 from __future__ import annotations
@@ -62,6 +70,85 @@ class _Glimpse:
     T_map_cam: np.ndarray
     depth: np.ndarray  # strided depth [m] (h, w) float32, 0 = invalid
     stride: int
+    seq: int = 0                       # running number of the frame in the history
+    voxels: tuple[int, ...] = ()       # voxel keys of its points (index entries)
+
+
+VOXEL_M = 0.25
+"""Edge of the index voxels [m]: small enough that a box's voxels hold little besides
+it, large enough that a box overlaps tens of them, not thousands."""
+_KEY_OFFSET = 1 << 20
+_KEY_BITS = 21
+
+
+def _voxel_keys(ijk: np.ndarray) -> np.ndarray:
+    """One int64 per voxel index triple (..., 3) (indices within +-2^20 voxels)."""
+    idx = np.clip(ijk.astype(np.int64) + _KEY_OFFSET, 0, (1 << _KEY_BITS) - 1)
+    return (idx[..., 0] << (2 * _KEY_BITS)) | (idx[..., 1] << _KEY_BITS) | idx[..., 2]
+
+
+class _FrameIndex:
+    """Inverted voxel table over the remembered frames: voxel key -> (frame numbers,
+    point counts), both in the order frames were added (so the oldest entries of a
+    voxel are at its front and leave first)."""
+
+    def __init__(self) -> None:
+        self._table: dict[int, tuple[collections.deque, collections.deque]] = {}
+
+    def clear(self) -> None:
+        self._table.clear()
+
+    def add(self, seq: int, points: np.ndarray) -> tuple[int, ...]:
+        """Enter frame ``seq`` with its map-frame points (N, 3) [m]; returns its keys."""
+        if not len(points):
+            return ()
+        keys, counts = np.unique(_voxel_keys(np.floor(points / VOXEL_M)),
+                                 return_counts=True)
+        keys_list = keys.tolist()
+        table = self._table
+        for key, count in zip(keys_list, counts.tolist()):
+            entry = table.get(key)
+            if entry is None:
+                entry = table[key] = (collections.deque(), collections.deque())
+            entry[0].append(seq)
+            entry[1].append(count)
+        return tuple(keys_list)
+
+    def remove_oldest(self, glimpse: _Glimpse) -> None:
+        """Drop the entries of ``glimpse``, the oldest frame still entered."""
+        for key in glimpse.voxels:
+            seqs, counts = self._table[key]
+            seqs.popleft()
+            counts.popleft()
+            if not seqs:
+                del self._table[key]
+
+    def bounds(self, lo_m: np.ndarray, hi_m: np.ndarray) -> dict[int, int] | None:
+        """Frame number -> number of its points in the voxels that overlap the box
+        ``lo_m``..``hi_m`` (3,) [m] (an upper bound of its points inside the box); frames
+        without any are left out. None for a box too large to look up voxel by voxel
+        (then every frame is a candidate)."""
+        lo = np.floor(lo_m / VOXEL_M).astype(np.int64)
+        hi = np.floor(hi_m / VOXEL_M).astype(np.int64)
+        if np.prod(hi - lo + 1) > 20_000:
+            return None
+        grid = np.stack(np.meshgrid(*(np.arange(a, b + 1) for a, b in zip(lo, hi)),
+                                    indexing="ij"), axis=-1).reshape(-1, 3)
+        seqs: list[int] = []
+        counts: list[int] = []
+        table = self._table
+        for key in _voxel_keys(grid).tolist():
+            entry = table.get(key)
+            if entry is not None:
+                seqs.extend(entry[0])
+                counts.extend(entry[1])
+        if not seqs:
+            return {}
+        seq_arr = np.array(seqs, dtype=np.int64)
+        base = int(seq_arr.min())
+        totals = np.bincount(seq_arr - base, weights=np.array(counts, dtype=np.float64))
+        hit = np.flatnonzero(totals)
+        return dict(zip((hit + base).tolist(), totals[hit].astype(np.int64).tolist()))
 
 
 class SightingHistory:
@@ -70,47 +157,91 @@ class SightingHistory:
 
     def __init__(self, config: SightingConfig | None = None) -> None:
         self.config = config or SightingConfig()
-        self._frames: collections.deque[_Glimpse] = collections.deque(
-            maxlen=max(self.config.capacity, 1))
+        self._frames: collections.deque[_Glimpse] = collections.deque()
+        self._index = _FrameIndex()
+        self._next_seq = 0
 
     def __len__(self) -> int:
         return len(self._frames) if self.config.capacity else 0
 
     def add(self, depth_m: np.ndarray, camera: PinholeCamera, T_map_cam: np.ndarray,
             stamp_s: float) -> None:
-        """Remember a validated frame (depth (H, W) [m] matching ``camera``)."""
+        """Remember a validated frame (depth (H, W) [m] matching ``camera``) and enter
+        its points in the index (about 5,000 points: a fraction of a millisecond)."""
         if not self.config.capacity:
             return
         s = self.config.stride or max(1, int(depth_m.shape[1]) // 80)
-        self._frames.append(_Glimpse(float(stamp_s), camera, T_map_cam,
-                                     np.array(depth_m[::s, ::s], dtype=np.float32), s))
+        glimpse = _Glimpse(float(stamp_s), camera, T_map_cam,
+                           np.array(depth_m[::s, ::s], dtype=np.float32), s, self._next_seq)
+        self._next_seq += 1
+        while len(self._frames) >= self.config.capacity:
+            self._index.remove_oldest(self._frames.popleft())
+        glimpse.voxels = self._index.add(glimpse.seq, self._points(glimpse))
+        self._frames.append(glimpse)
 
     def clear(self) -> None:
         self._frames.clear()
+        self._index.clear()
 
     def earliest(self, boxes: list[tuple[np.ndarray, np.ndarray, float]],
                  before_s: float | list[float]) -> list[float | None]:
         """For each box (centre (3,), size (3,) [m], yaw about +z [rad]), the stamp [s]
         of the first remembered frame earlier than ``before_s`` (one for all, or one per
-        box) in which it covers enough of the image; None when there is none. Each
-        frame's points are computed once for all boxes, and not kept."""
+        box) in which it covers enough of the image; None when there is none. Frames are
+        looked at in the order they were added, up to the first one not earlier than
+        ``before_s``; only those the index cannot rule out are checked point by point
+        (their points are computed once per call, and not kept)."""
         before = ([float(before_s)] * len(boxes) if isinstance(before_s, (int, float))
                   else [float(b) for b in before_s])
         if len(before) != len(boxes):
             raise ValueError(f"{len(before)} before_s values for {len(boxes)} boxes")
+        frames = list(self._frames)
+        if not frames:
+            return [None] * len(boxes)
+        first_seq = frames[0].seq
+        stamps = np.array([g.stamp_s for g in frames])
+        points: dict[int, np.ndarray] = {}
         found: list[float | None] = [None] * len(boxes)
-        todo = set(range(len(boxes)))
-        for glimpse in list(self._frames):
-            todo = {i for i in todo if glimpse.stamp_s < before[i]}
-            if not todo:
-                break
-            points = self._points(glimpse)
-            need = self._needed_area(glimpse)
-            for i in sorted(todo):
-                if self._visible_area(points, glimpse.stride, *boxes[i]) >= need:
+        for i, box in enumerate(boxes):
+            # As a scan does: stop at the first frame that is not earlier.
+            late = np.flatnonzero(stamps >= before[i])
+            end = int(late[0]) if len(late) else len(frames)
+            if not end:
+                continue
+            if self.config.min_visible_fraction <= 0:
+                found[i] = frames[0].stamp_s      # nothing to cover: any frame sees it
+                continue
+            bounds = self._index.bounds(*self._grown_bounds(*box))
+            order = range(end) if bounds is None else \
+                [k for k in (seq - first_seq for seq in sorted(bounds)) if 0 <= k < end]
+            for k in order:
+                glimpse = frames[k]
+                need = self._needed_area(glimpse)
+                if bounds is not None and \
+                        bounds[glimpse.seq] * glimpse.stride ** 2 < need:
+                    continue
+                if k not in points:
+                    points[k] = self._points(glimpse)
+                if self._visible_area(points[k], glimpse.stride, *box) >= need:
                     found[i] = glimpse.stamp_s
-                    todo.discard(i)
+                    break
         return found
+
+    def _grown_bounds(self, center_m: np.ndarray, size_m: np.ndarray,
+                      yaw_rad: float) -> tuple[np.ndarray, np.ndarray]:
+        """Map-frame corners (3,) [m] of an axis-aligned box around everything
+        :meth:`_visible_area` may count for this box (with 1 mm for rounding)."""
+        c = np.asarray(center_m, dtype=np.float64)
+        half = 0.5 * np.asarray(size_m, dtype=np.float64)
+        m = self.config.margin_m
+        cos_y, sin_y = abs(math.cos(yaw_rad)), abs(math.sin(yaw_rad))
+        hx, hy = half[0] + m, half[1] + m
+        ext = np.array([cos_y * hx + sin_y * hy, sin_y * hx + cos_y * hy, 0.0]) + 1e-3
+        lo = c - ext
+        hi = c + ext
+        lo[2] = c[2] - half[2] + self.config.floor_gap_m - 1e-3
+        hi[2] = c[2] + half[2] + m + 1e-3
+        return lo, hi
 
     def visible_now(self, boxes: list[tuple[np.ndarray, np.ndarray, float]]) -> bool:
         """True when one of the boxes covers enough of the newest remembered frame."""
@@ -156,3 +287,28 @@ class SightingHistory:
         cam = np.stack([r[:, 0] * z, r[:, 1] * z, z], axis=1)
         T = glimpse.T_map_cam.astype(np.float32)
         return cam @ T[:3, :3].T + T[:3, 3]
+
+
+def earliest_by_scan(history: SightingHistory,
+                     boxes: list[tuple[np.ndarray, np.ndarray, float]],
+                     before_s: float | list[float]) -> list[float | None]:
+    """:meth:`SightingHistory.earliest` without the index: every remembered frame's
+    points against every box still open, oldest frame first. The reference the indexed
+    search must agree with (tests, ``benchmarks/scale.py``)."""
+    before = ([float(before_s)] * len(boxes) if isinstance(before_s, (int, float))
+              else [float(b) for b in before_s])
+    if len(before) != len(boxes):
+        raise ValueError(f"{len(before)} before_s values for {len(boxes)} boxes")
+    found: list[float | None] = [None] * len(boxes)
+    todo = set(range(len(boxes)))
+    for glimpse in list(history._frames):
+        todo = {i for i in todo if glimpse.stamp_s < before[i]}
+        if not todo:
+            break
+        points = history._points(glimpse)
+        need = history._needed_area(glimpse)
+        for i in sorted(todo):
+            if history._visible_area(points, glimpse.stride, *boxes[i]) >= need:
+                found[i] = glimpse.stamp_s
+                todo.discard(i)
+    return found
