@@ -16,7 +16,8 @@ Incremental rules (ids are the object map's ids and never change):
   cells; a move under ``move_epsilon_m`` changes nothing.
 - remove: links that used the object as an anchor are re-anchored; when it was the root
   or the second object, the new first two links are rebuilt as root and second.
-- merge: the absorbed object is removed and the kept one moved to the merged position.
+- a merge in the object map reaches the chain through :meth:`sync` as a remove of the
+  absorbed object and a move of the kept one.
 
 So anchors always come before their target in the chain (the chain is acyclic and every
 object has exactly one link), and walking the chain from the root reproduces every
@@ -315,19 +316,6 @@ class LocalCogMap:
         for target in touched:
             self._relink(target, True)
         return CogMapChanges(removed=[object_id], relinked=touched)
-
-    def merge(self, keep_id: int, absorbed_id: int, xy_m=None) -> CogMapChanges:
-        """``absorbed_id`` was fused into ``keep_id``: remove the former and move the
-        latter to ``xy_m`` [m] when given."""
-        if keep_id == absorbed_id or keep_id not in self._slot or absorbed_id not in self._slot:
-            raise CogMapInputError(f"cannot merge {absorbed_id} into {keep_id}: both must be "
-                                   "distinct objects of the cogmap")
-        if xy_m is not None:
-            _finite_xy(xy_m, f"object {keep_id}")
-        changes = self.remove(absorbed_id)
-        if xy_m is not None:
-            changes.extend(self.move(keep_id, xy_m))
-        return changes
 
     def sync(self, objects: Iterable[ObjectState]) -> CogMapChanges:
         """Make the chain match ``objects`` (the object map's current list).

@@ -19,7 +19,14 @@ class InvalidTransformError(ValueError):
 
 
 def wrap_angle(angle_rad: float | np.ndarray) -> float | np.ndarray:
-    """Wrap an angle [rad] (scalar or array) to (-pi, pi]."""
+    """Wrap an angle [rad] (scalar or array) to (-pi, pi]; NaN for a non-finite one.
+
+    The one home of this helper (the simulator, the object map and the query engine use
+    it). A Python or numpy float takes a plain-float path with the same arithmetic as the
+    array path (Python's ``%`` and ``np.mod`` round alike), because the query engine calls
+    it per object and numpy's per-call overhead would dominate there."""
+    if isinstance(angle_rad, float):
+        return math.pi - (math.pi - angle_rad) % (2.0 * math.pi)
     wrapped = np.pi - np.mod(np.pi - np.asarray(angle_rad, dtype=np.float64), 2.0 * np.pi)
     return float(wrapped) if np.ndim(wrapped) == 0 else wrapped
 
@@ -260,7 +267,9 @@ def _canonical_rect(centre: np.ndarray, size: np.ndarray,
 
 
 def box_corners_xy(center_xy: np.ndarray, size_xy: np.ndarray, yaw_rad: float) -> np.ndarray:
-    """Counter-clockwise corners ``(4, 2)`` of a BEV box (length along yaw, width)."""
+    """Counter-clockwise corners ``(4, 2)`` [m] of a bird's-eye box: centre ``(2,)`` (or
+    ``(3,)``, z ignored) [m], size ``(2,)`` = length along yaw and width [m], yaw [rad]
+    counter-clockwise from +x. The first corner is the (-length/2, -width/2) one."""
     c, s = math.cos(yaw_rad), math.sin(yaw_rad)
     hx, hy = 0.5 * size_xy[0], 0.5 * size_xy[1]
     local = np.array([[-hx, -hy], [hx, -hy], [hx, hy], [-hx, hy]])

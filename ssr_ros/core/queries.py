@@ -1,54 +1,74 @@
 """Spatial query engine over the object map, the LocalCogMap, the robot pose and the room.
 
-Answers the ``SpatialQuery`` kinds with plain geometry (map frame, metres, angles
-counter-clockwise positive):
+Answers the ``SpatialQuery`` kinds for a robot, with plain geometry (map frame, metres,
+angles counter-clockwise positive): a metric ``value`` with its unit where the answer is
+a quantity, a categorical ``choice`` where it is a word or a name.
 
 - locate: the object's box centre in the map frame and, with a pose, its distance and
   bearing from the robot;
-- distance: between the closest points of the two yaw-oriented 3D boxes (VSI-Bench), or
-  between the box centres with ``use_centers``; the message says which;
+- distance: between the closest points of the two yaw-oriented 3D boxes, or between the
+  box centres with ``use_centers``; the message says which;
 - relative direction: standing at A's centre facing B's centre, where C's centre is
   (left/right, left/right/back, or quadrants);
 - turn: the robot's turn to face the target (left/right, behind beyond 135 deg);
 - count, size (longest box dimension by default; or the box's length = longer horizontal
   side, width = shorter horizontal side, or height, the message naming which), nearest
   among candidates (closest points; a repeated category counts by its nearest instance),
-  route (turns between waypoints), appearance order (first keyframe index), room size
-  (floor area);
+  route (the turn before each leg, and the route in words), appearance order (by each
+  category's earliest first sighting, ``first_seen_s``), room size (floor area);
 - auto/free: the question is read by :mod:`ssr_ros.core.freetext` first.
+
+Unknown names, one rule for every kind. A name is looked up among the map's objects
+(:mod:`ssr_ros.core.names`). A name that matches none is *absent*:
+
+- a kind that needs the object (locate, distance, relative direction, turn, size, route,
+  and the reference of nearest) answers ``UNKNOWN_OBJECT``;
+- a kind that asks about a category (count, the candidates of nearest, appearance order)
+  treats an absent name as a category with no instance, but only if the name is in the
+  engine's ``vocabulary``: the categories the robot's perception can report. So a count
+  of a category the map does not know is a valid answer 0 only if the robot could have
+  mapped that category had it seen one; nearest leaves such a candidate out and
+  appearance order lists it after the seen ones as never seen. An absent name outside
+  the vocabulary (a typo, a thing the perception cannot report) is ``UNKNOWN_OBJECT``
+  there too, since 0 or "never seen" would claim knowledge the robot does not have.
+  With no vocabulary given, every absent name is ``UNKNOWN_OBJECT``.
 
 A name that matches several objects where one is needed is answered with
 ``AMBIGUOUS_NAME`` and the candidates ("there are 3 chairs; did you mean ..."), unless
-the engine was built with ``ambiguity="most_observed"`` (benchmark questions that
-promise a unique object), which takes the most observed instance and says so.
+the engine was given a ``choose_instance`` policy (a benchmark that promises unique
+objects uses one; see :mod:`ssr_ros.eval.adapter`), which picks one and is noted in the
+answer's ``matches``.
+
+Multiple-choice options, route fill-ins and the benchmark's phrasings are not the
+robot's business: :mod:`ssr_ros.eval.adapter` maps these answers onto them.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
 from ssr_ros.core.cogmap import LocalCogMap
 from ssr_ros.core.freetext import QuestionNotUnderstoodError, read_question
-from ssr_ros.core.names import Embedder, NameMatcher, canonical, normalize_name
+from ssr_ros.core.names import Embedder, NameMatcher, normalize_name
 from ssr_ros.core.query_types import (MAX_QUESTION_CHARS, ErrorCode, QueryAnswer, QueryKind,
                                       QueryRequest, QueryRequestError, check_request)
-from ssr_ros.core.relations import (LEFT_RIGHT, LEFT_RIGHT_BACK, QUADRANT, bearing_rad,
-                                    box_distance, center_distance, direction_word, turn_word,
-                                    wrap_angle)
+from ssr_ros.core.geometry import wrap_angle
+from ssr_ros.core.relations import (QUADRANT, bearing_rad, box_distance, center_distance,
+                                    direction_word, turn_word)
 from ssr_ros.core.types import ObjectState, Room, RobotPose2D
 
 __all__ = ["ErrorCode", "QueryAnswer", "QueryEngine", "QueryError", "QueryKind",
            "QueryRequest"]
 
-_MODE_OPTIONS = {LEFT_RIGHT: ("left", "right"), LEFT_RIGHT_BACK: ("left", "right", "back"),
-                 QUADRANT: ("front-left", "front-right", "back-left", "back-right")}
+# The sort key of a category that was never seen: after every seen one.
+_NEVER_SEEN = (math.inf, math.inf)
 
+InstancePolicy = Callable[[str, list[ObjectState]], ObjectState]
+"""Picks one of several objects (two or more, ordered by id) that a name matches."""
 
-# the appearance key of a category the map never saw: after every seen one
-NEVER_SEEN = (math.inf, math.inf)
 
 class QueryError(ValueError):
     """A question that cannot be answered; carries the srv error code and the objects
@@ -64,30 +84,6 @@ def _fmt_xy(p: np.ndarray) -> str:
     return f"({p[0]:.2f}, {p[1]:.2f})"
 
 
-def _option_tokens(option: str) -> list[str]:
-    return [t.strip().lower() for t in option.split(",") if t.strip()]
-
-
-def _pick_option(predicted: Sequence[str], options: Sequence[str], word_of) -> str:
-    """The option whose comma-separated parts agree with ``predicted`` at most positions
-    (parts reduced to a keyword by ``word_of``); first option on ties."""
-    best, best_score = options[0], -1.0
-    for option in options:
-        parts = [word_of(t) for t in _option_tokens(option)]
-        score = sum(1.0 for a, b in zip(parts, predicted) if a == b)
-        score -= 0.5 * abs(len(parts) - len(predicted))
-        if score > best_score:
-            best, best_score = option, score
-    return best
-
-
-def _turn_keyword(text: str) -> str:
-    for word in ("back", "left", "right"):
-        if word in text:
-            return word
-    return text
-
-
 class QueryEngine:
     """Answers :class:`QueryRequest` s over a snapshot of the map.
 
@@ -95,18 +91,22 @@ class QueryEngine:
     links are quoted when locating); ``robot_pose``: the robot's current pose (needed by
     turn, optional for locate); ``room``: the room estimate (room size).
     ``embedder``/``name_threshold``: optional embedding tier of the name matcher.
-    ``ambiguity``: ``"ask"`` (default) or ``"most_observed"`` (see module docstring).
+    ``vocabulary``: category names the robot's perception can report (see the module
+    docstring's rule for unknown names). ``choose_instance``: policy for a name that
+    matches several objects where one is needed; None answers ``AMBIGUOUS_NAME``.
     """
 
     def __init__(self, objects: Iterable[ObjectState], cogmap: LocalCogMap | None = None,
                  robot_pose: RobotPose2D | None = None, room: Room | None = None,
                  embedder: Embedder | None = None, name_threshold: float = 0.6,
-                 ambiguity: str = "ask") -> None:
-        if ambiguity not in ("ask", "most_observed"):
-            raise ValueError(f"ambiguity must be 'ask' or 'most_observed', got {ambiguity!r}")
-        self.ambiguity = ambiguity
+                 vocabulary: Iterable[str] = (),
+                 choose_instance: InstancePolicy | None = None) -> None:
         self.embedder = embedder
         self.name_threshold = float(name_threshold)
+        words = [str(v) for v in vocabulary]
+        # Rule tiers only: an embedding would call anything "similar" to some category.
+        self._vocabulary = NameMatcher(words) if words else None
+        self.choose_instance = choose_instance
         self.update(objects, cogmap, robot_pose, room)
 
     def update(self, objects: Iterable[ObjectState] | None = None,
@@ -134,16 +134,20 @@ class QueryEngine:
             self.room = room
 
     # ---- entry point ---------------------------------------------------------------------
-    def answer(self, request: QueryRequest) -> QueryAnswer:
+    def answer(self, request: QueryRequest,
+               read: Callable[[str], QueryRequest] = read_question) -> QueryAnswer:
         """Answer ``request``; never raises (the answer carries the error code and
         message: ``INVALID_REQUEST`` for a field of the wrong type or over a limit of
-        :func:`~ssr_ros.core.query_types.check_request`, ``INTERNAL`` for a bug)."""
+        :func:`~ssr_ros.core.query_types.check_request`, ``INTERNAL`` for a bug).
+
+        ``read`` turns the question of an auto/free request into a structured one (the
+        robot's phrasings by default); it raises ``QuestionNotUnderstoodError``."""
         notes: list[str] = []
         try:
             kind = self._validate(request)
             if kind in (QueryKind.AUTO, QueryKind.FREE):
                 try:
-                    request = read_question(request.question, request.options)
+                    request = read(request.question)
                 except QuestionNotUnderstoodError as err:
                     raise QueryError(ErrorCode.NOT_UNDERSTOOD, str(err)) from err
                 kind = self._validate(request)
@@ -161,10 +165,9 @@ class QueryEngine:
         answer.request = request
         return answer
 
-    def ask(self, question: str, options: Sequence[str] = ()) -> QueryAnswer:
+    def ask(self, question: str) -> QueryAnswer:
         """Shortcut: answer a plain question (KIND_AUTO)."""
-        listed = list(options) if isinstance(options, (list, tuple)) else options
-        return self.answer(QueryRequest(QueryKind.AUTO, question=question, options=listed))
+        return self.answer(QueryRequest(QueryKind.AUTO, question=question))
 
     def _validate(self, request: QueryRequest) -> QueryKind:
         try:
@@ -211,16 +214,27 @@ class QueryEngine:
         found = [o for label in match.labels for o in self._by_label[label]]
         return sorted(found, key=lambda o: o.id)
 
+    def in_vocabulary(self, name: str) -> bool:
+        """Whether ``name`` is a category the robot's perception can report (the
+        ``vocabulary``: exact, plural, synonym, modifier and head-noun tiers)."""
+        return self._vocabulary is not None and self._vocabulary.match(name) is not None
+
+    def _absent(self, name: str) -> None:
+        """Accept ``name``, which matches no object, as a category with no instance, or
+        raise ``UNKNOWN_OBJECT`` when it is outside the vocabulary (module docstring)."""
+        if not self.in_vocabulary(name):
+            raise QueryError(ErrorCode.UNKNOWN_OBJECT, f"I know no {name.strip()!r}: it "
+                             "matches no object in the map and no category I can perceive")
+
     def _one(self, name: str, notes: list[str]) -> ObjectState:
         found = self.instances(name, notes)
         if not found:
             raise QueryError(ErrorCode.UNKNOWN_OBJECT, f"I know no {name.strip()!r} in the map")
         if len(found) == 1:
             return found[0]
-        if self.ambiguity == "most_observed":
-            chosen = max(found, key=lambda o: (o.observation_count, o.score, -o.id))
-            notes.append(f"{name!r} is ambiguous ({len(found)} objects); took the most "
-                         f"observed, #{chosen.id}")
+        if self.choose_instance is not None:
+            chosen = self.choose_instance(name, found)
+            notes.append(f"{name!r} is ambiguous ({len(found)} objects); took #{chosen.id}")
             return chosen
         shown = ", ".join(f"{o.label} #{o.id} at {_fmt_xy(o.center_m)}" for o in found)
         noun = normalize_name(name) or name
@@ -309,39 +323,12 @@ class QueryEngine:
         except ValueError as err:
             raise QueryError(ErrorCode.INVALID_REQUEST, f"cannot face the {facing.label} from "
                              f"the {stand.label}: {err}") from err
-        mode = request.direction_mode or self._mode_from_options(request.options)
-        word = direction_word(angle, mode)
-        choice = self._choose(word, request.options)
+        word = direction_word(angle, request.direction_mode or QUADRANT)
         deg = math.degrees(angle)
         return QueryAnswer(True, message=f"Standing by the {stand.label} facing the "
                            f"{facing.label}, the {target.label} is {word} ({deg:.0f} deg, "
                            "counter-clockwise positive).", value=deg, unit="deg",
-                           choice=choice, object_ids=[target.id, stand.id, facing.id])
-
-    @staticmethod
-    def _mode_from_options(options: Sequence[str]) -> str:
-        words = {o.strip().lower() for o in options}
-        for mode in (LEFT_RIGHT, LEFT_RIGHT_BACK, QUADRANT):
-            if words and words <= set(_MODE_OPTIONS[mode]) | {"behind"} \
-                    and len(words) == len(_MODE_OPTIONS[mode]):
-                return mode
-        return QUADRANT
-
-    @staticmethod
-    def _choose(word: str, options: Sequence[str]) -> str:
-        """``word`` itself without options; else the option that says it (case-blind,
-        back/behind alike), else the first option containing it, else the first option:
-        a multiple-choice answer is always one of the options."""
-        if not options:
-            return word
-        same = {word, {"back": "behind", "behind": "back"}.get(word, word)}
-        for option in options:
-            if option.strip().lower() in same:
-                return option
-        for option in options:
-            if word in option.lower():
-                return option
-        return options[0]
+                           choice=word, object_ids=[target.id, stand.id, facing.id])
 
     def _turn(self, request: QueryRequest, notes: list[str]) -> QueryAnswer:
         if self.robot_pose is None:
@@ -357,10 +344,12 @@ class QueryEngine:
                 if word == "behind" else f"Turn {word} by {abs(deg):.0f} deg to face the "
                 f"{target.label}.")
         return QueryAnswer(True, message=text, value=deg, unit="deg",
-                           choice=self._choose(word, request.options), object_ids=[target.id])
+                           choice=word, object_ids=[target.id])
 
     def _count(self, request: QueryRequest, notes: list[str]) -> QueryAnswer:
         found = self.instances(request.target, notes)
+        if not found:
+            self._absent(request.target)
         n = len(found)
         noun = normalize_name(request.target)
         message = f"I see {n} object{'s' if n != 1 else ''} matching {noun!r}."
@@ -389,6 +378,8 @@ class QueryEngine:
         for name in request.candidates:
             found = [o for o in self.instances(name, notes) if o.id != ref.id]
             if not found:
+                if not self.instances(name):
+                    self._absent(name)
                 missing.append(name)
                 continue
             best, dist_m = self._closest_instance(ref, found, request.use_centers)
@@ -397,18 +388,13 @@ class QueryEngine:
             raise QueryError(ErrorCode.UNKNOWN_OBJECT, "none of the candidates "
                              f"({', '.join(request.candidates)}) is in the map", [ref.id])
         dist_m, name, best = min(scored, key=lambda s: s[0])
-        choice = name
-        if request.options:
-            wanted = canonical(normalize_name(name))
-            same = [o for o in request.options if canonical(normalize_name(o)) == wanted]
-            choice = same[0] if same else self._choose(name.strip().lower(), request.options)
         value, unit = self._length(dist_m, request)
         how = "centres" if request.use_centers else "closest points"
         message = f"The {best.label} (#{best.id}) is nearest to the {ref.label}: " \
                   f"{value:.2f} {unit} ({how})."
         if missing:
             message += f" Not in the map: {', '.join(missing)}."
-        return QueryAnswer(True, message=message, value=value, unit=unit, choice=choice,
+        return QueryAnswer(True, message=message, value=value, unit=unit, choice=name,
                            object_ids=[best.id, ref.id])
 
     def _route(self, request: QueryRequest, notes: list[str]) -> QueryAnswer:
@@ -419,78 +405,58 @@ class QueryEngine:
         if math.hypot(*heading) < 1e-9:
             raise QueryError(ErrorCode.INVALID_REQUEST, "start and facing objects coincide",
                              [start.id, facing.id])
-        fill_in = list(request.route_fill_in)
-        if fill_in and len(fill_in) != len(stops):
-            raise QueryError(ErrorCode.INVALID_REQUEST, f"route_fill_in has {len(fill_in)} "
-                             f"flags for {len(stops)} legs")
         here = start.xy
-        steps, asked = [], []
-        for k, stop in enumerate(stops):
+        steps: list[str] = []
+        turns_deg: list[float] = []
+        for stop in stops:
             leg = stop.xy - here
             if math.hypot(*leg) < 1e-9:
-                word = "straight"
+                turns_deg.append(math.nan)
             else:
                 angle = wrap_angle(math.atan2(leg[1], leg[0]) - math.atan2(heading[1],
                                                                            heading[0]))
-                word = turn_word(angle, forced=bool(fill_in and fill_in[k]))
+                turns_deg.append(math.degrees(angle))
+                word = turn_word(angle)
+                if word != "straight":
+                    steps.append(f"turn {word}")
                 heading = leg
-            if fill_in and fill_in[k]:
-                asked.append(word)
-            if word != "straight":
-                steps.append(f"turn {word}")
             steps.append(f"go forward until the {stop.label}")
             here = stop.xy
         route = ", ".join(steps)
-        if request.options:
-            choice = _pick_option(asked, request.options, _turn_keyword)
-        else:
-            choice = route
         return QueryAnswer(True, message=f"From the {start.label} facing the {facing.label}: "
-                           f"{route}.", choice=choice,
+                           f"{route}.", choice=route, leg_turns_deg=turns_deg,
                            object_ids=[start.id, facing.id, *[s.id for s in stops]])
 
+    def first_seen(self, name: str) -> tuple[ObjectState, tuple[float, float]] | None:
+        """The earliest seen object ``name`` matches and its appearance key
+        (``first_seen_s`` [s], first keyframe index); None when it matches none."""
+        found = self.instances(name)
+        if not found:
+            return None
+        # Stamps order sightings frame by frame (backdated between keyframes); the
+        # keyframe index breaks exact ties.
+        first = min(found, key=lambda o: (o.first_seen_s, o.first_seen_order, o.id))
+        return first, (float(first.first_seen_s), float(first.first_seen_order))
+
     def _order(self, request: QueryRequest, notes: list[str]) -> QueryAnswer:
-        # (first-seen stamp, first keyframe): stamps order sightings frame by frame
-        # (backdated between keyframes); the keyframe index breaks exact ties
         firsts: dict[str, tuple[float, float]] = {}
         ids: list[int] = []
         missing = []
         for name in request.candidates:
-            found = self.instances(name, notes)
-            if not found:
+            self.instances(name, notes)
+            seen = self.first_seen(name)
+            if seen is None:
+                self._absent(name)
                 missing.append(name)
-                firsts[name] = NEVER_SEEN
+                firsts[name] = _NEVER_SEEN
                 continue
-            first = min(found, key=lambda o: (o.first_seen_s, o.first_seen_order, o.id))
-            firsts[name] = (float(first.first_seen_s), float(first.first_seen_order))
-            ids.append(first.id)
+            firsts[name] = seen[1]
+            ids.append(seen[0].id)
         if len(missing) == len(request.candidates):
             raise QueryError(ErrorCode.UNKNOWN_OBJECT, "none of "
                              f"{', '.join(request.candidates)} is in the map")
         ordered = sorted(request.candidates, key=lambda n: firsts[n])
-        if request.options:
-            key = {normalize_name(n): firsts[n] for n in request.candidates}
-
-            def agreement(option: str) -> float:
-                parts = [normalize_name(t) for t in _option_tokens(option)]
-                rank = [key.get(p, NEVER_SEEN) for p in parts]
-                # A pair of seen categories in the order they were seen counts 1. A
-                # category the map never saw was at most glimpsed, most likely late in
-                # the walk: a seen one before it counts 1/2, so among options equal on
-                # the seen pairs the one that puts it late wins.
-                score = 0.0
-                for i in range(len(rank)):
-                    for j in range(i + 1, len(rank)):
-                        if rank[j] == NEVER_SEEN:
-                            score += 0.5 if rank[i] != NEVER_SEEN else 0.0
-                        elif rank[i] <= rank[j]:
-                            score += 1.0
-                return score
-
-            choice = max(request.options, key=agreement)
-        else:
-            choice = ", ".join(ordered)
         message = f"First seen in this order: {', '.join(ordered)}."
         if missing:
             message += f" Never seen: {', '.join(missing)}."
-        return QueryAnswer(True, message=message, choice=choice, object_ids=ids)
+        return QueryAnswer(True, message=message, choice=", ".join(ordered), object_ids=ids)

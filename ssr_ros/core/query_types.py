@@ -14,9 +14,6 @@ field               limit
 ``facing``
 ``candidates``      a list of at most ``MAX_CANDIDATES`` (16) texts, each a name
 ``question``        text of at most ``MAX_QUESTION_CHARS`` (1024)
-``options``         a list of at most ``MAX_OPTIONS`` (16) texts of at most
-                    ``MAX_OPTION_CHARS`` (256) each
-``route_fill_in``   a list of at most ``MAX_CANDIDATES + 1`` booleans (one per leg)
 ``direction_mode``  "", "left_right", "left_right_back" or "quadrant"
 ``length_unit``     "m" or "cm"
 ``size_dimension``  "longest", "length", "width" or "height"
@@ -24,7 +21,8 @@ field               limit
 ==================  ================================================================
 
 The first four rows are the srv's limits; the rest bound what the free-text reader and
-callers in Python may add.
+callers in Python may add. Multiple-choice options and route fill-ins are benchmark
+matters: :mod:`ssr_ros.eval.adapter` adds them on top of these records.
 """
 
 from __future__ import annotations
@@ -42,12 +40,6 @@ MAX_QUESTION_CHARS = 1024
 """Longest free-text question [characters]."""
 MAX_CANDIDATES = 16
 """Most candidate names in one request."""
-MAX_OPTIONS = 16
-"""Most multiple-choice options in one request."""
-MAX_OPTION_CHARS = 256
-"""Longest multiple-choice option [characters]."""
-MAX_ROUTE_LEGS = MAX_CANDIDATES + 1
-"""Most route legs (the candidates as waypoints, then the target)."""
 DIRECTION_MODES = ("", "left_right", "left_right_back", "quadrant")
 LENGTH_UNITS = ("m", "cm")
 SIZE_DIMENSIONS = ("longest", "length", "width", "height")
@@ -103,12 +95,10 @@ class QueryRequest:
 
     Names: ``target``, ``reference``, ``facing``, ``candidates`` as people say them.
     ``use_centers``: distances between box centres instead of closest box points.
-    Reader extras: ``options`` (multiple choice: the answer's ``choice`` is one of them),
-    ``direction_mode`` (relative direction: "left_right", "left_right_back",
-    "quadrant"; empty = infer from options, else quadrant), ``route_fill_in`` (route:
-    one flag per leg, True where the turn before that leg is asked), ``length_unit``
-    ("m" or "cm", for distance and size values), ``size_dimension`` (size: one of
-    :data:`SIZE_DIMENSIONS`; the srv's size kind is "longest").
+    Reader extras: ``direction_mode`` (relative direction: the categorical answer's
+    words, "left_right", "left_right_back" or "quadrant"; empty = quadrant),
+    ``length_unit`` ("m" or "cm", for distance and size values), ``size_dimension``
+    (size: one of :data:`SIZE_DIMENSIONS`; the srv's size kind is "longest").
     Route legs go reference -> candidates... -> target, starting while facing ``facing``.
     """
 
@@ -119,9 +109,7 @@ class QueryRequest:
     candidates: list[str] = field(default_factory=list)
     question: str = ""
     use_centers: bool = False
-    options: list[str] = field(default_factory=list)
     direction_mode: str = ""
-    route_fill_in: list[bool] = field(default_factory=list)
     length_unit: str = "m"
     size_dimension: str = "longest"
 
@@ -131,11 +119,14 @@ class QueryAnswer:
     """The engine's answer (the srv response, with objects as ids).
 
     ``value``: numeric answer in ``unit`` ("m", "cm", "m^2", "deg" counter-clockwise
-    positive, "count"), NaN when not numeric. ``choice``: categorical answer.
+    positive, "count"), NaN when not numeric. ``choice``: categorical answer (a direction
+    or turn word, the nearest candidate's name, the route, the appearance order).
     ``object_ids``: objects used, in the order of the request's names.
     ``position_m``: for locate, the object's box centre (3,) in the map frame [m].
-    ``matches``: how each name was matched to map labels. ``request``: the structured
-    request actually answered (the reader's output for free text).
+    ``leg_turns_deg``: for a route, the turn before each leg [deg, counter-clockwise
+    positive], NaN for a leg of no length. ``matches``: how each name was matched to map
+    labels. ``request``: the structured request actually answered (the reader's output
+    for free text).
     """
 
     success: bool
@@ -147,6 +138,7 @@ class QueryAnswer:
     object_ids: list[int] = field(default_factory=list)
     answered_by: str = "geometry"
     position_m: np.ndarray | None = None
+    leg_turns_deg: list[float] = field(default_factory=list)
     matches: list[str] = field(default_factory=list)
     request: QueryRequest | None = None
 
@@ -160,7 +152,9 @@ def _text(value: object, name: str, limit: int) -> str:
     return value
 
 
-def _text_list(value: object, name: str, count: int, chars: int) -> None:
+def check_text_list(value: object, name: str, count: int, chars: int) -> None:
+    """Raise :class:`QueryRequestError` unless ``value`` is a list (or tuple) of at most
+    ``count`` texts of at most ``chars`` characters each."""
     if not isinstance(value, (list, tuple)):
         raise QueryRequestError(name, f"{name} must be a list of texts, got "
                                 f"{type(value).__name__}")
@@ -188,18 +182,10 @@ def check_request(request: object) -> QueryKind:
         raise QueryRequestError("kind", f"unknown query kind {int(kind)}") from None
     for name in ("target", "reference", "facing"):
         _text(getattr(request, name), name, MAX_NAME_CHARS)
-    _text_list(request.candidates, "candidates", MAX_CANDIDATES, MAX_NAME_CHARS)
+    check_text_list(request.candidates, "candidates", MAX_CANDIDATES, MAX_NAME_CHARS)
     _text(request.question, "question", MAX_QUESTION_CHARS)
-    _text_list(request.options, "options", MAX_OPTIONS, MAX_OPTION_CHARS)
     if not isinstance(request.use_centers, (bool, np.bool_)):
         raise QueryRequestError("use_centers", "use_centers must be a boolean")
-    flags = request.route_fill_in
-    if not isinstance(flags, (list, tuple)) or \
-            not all(isinstance(f, (bool, np.bool_)) for f in flags):
-        raise QueryRequestError("route_fill_in", "route_fill_in must be a list of booleans")
-    if len(flags) > MAX_ROUTE_LEGS:
-        raise QueryRequestError("route_fill_in", f"{len(flags)} route_fill_in flags; the "
-                                f"limit is {MAX_ROUTE_LEGS}")
     if not isinstance(request.direction_mode, str) or \
             request.direction_mode not in DIRECTION_MODES:
         raise QueryRequestError("direction_mode", "direction_mode must be one of "

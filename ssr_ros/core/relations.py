@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from ssr_ros.core.geometry import wrap_angle
 from ssr_ros.core.types import ObjectState
 
 LEFT_RIGHT = "left_right"
@@ -22,18 +23,9 @@ TURN_THRESHOLD_DEG = 45.0
 """Route legs that turn less than this go straight on (VSI-Bench route plans)."""
 
 
-def wrap_angle(angle_rad: float) -> float:
-    """Wrap an angle [rad] to (-pi, pi]."""
-    return math.pi - (math.pi - angle_rad) % (2.0 * math.pi)
-
-
-def box_corners_xy(obj: ObjectState) -> np.ndarray:
-    """Footprint corners (4, 2) [m] of ``obj``'s box, counter-clockwise."""
-    return np.array(_corners(obj))
-
-
 def _corners(obj: ObjectState) -> list[tuple[float, float]]:
-    # Plain floats: for four corners, Python arithmetic beats numpy's per-call overhead.
+    # geometry.box_corners_xy in plain floats, for the separating-axis test below: for
+    # four corners, Python arithmetic beats numpy's per-call overhead.
     c, s = math.cos(obj.yaw_rad), math.sin(obj.yaw_rad)
     hx, hy = 0.5 * float(obj.size_m[0]), 0.5 * float(obj.size_m[1])
     x0, y0 = float(obj.center_m[0]), float(obj.center_m[1])

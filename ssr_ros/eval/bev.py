@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ssr_ros.core.cogmap import LocalCogMap
-from ssr_ros.core.relations import box_corners_xy
+from ssr_ros.core.geometry import box_corners_xy
 from ssr_ros.core.triplets import GRID_CELLS, local_axes
 from ssr_ros.core.types import ObjectState
 
@@ -49,7 +49,7 @@ def render_bev(objects: Sequence[ObjectState], cogmap: LocalCogMap | None = None
     """An RGB image of the map (see the module docstring). ``path_m``: camera positions
     (N, 2 or 3) [m]; ``grid_target``: id whose triplet grid is drawn (default: the last
     object of the chain that has a grid)."""
-    footprints = {o.id: box_corners_xy(o) for o in objects}
+    footprints = {o.id: box_corners_xy(o.center_m, o.size_m, o.yaw_rad) for o in objects}
     points = [c for c in footprints.values()]
     path = None if path_m is None or len(path_m) == 0 else np.asarray(path_m)[:, :2]
     if path is not None:

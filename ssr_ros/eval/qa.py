@@ -1,8 +1,9 @@
 """Question answering evaluation: VSI-Bench-style questions answered from their text.
 
-Each question's ``text`` (and multiple-choice ``options``) goes through the rule-based
-reader and the query engine, exactly as a plain question to the robot would; the
-structured fields of a question are not used for answering. Scores per question:
+Each question's ``text`` (and multiple-choice ``options``) goes through the benchmark
+adapter (:func:`ssr_ros.eval.adapter.answer_request`: VSI-Bench phrasings, option
+picking) and the robot's query engine, as a question to the node's ``spatial_query``
+service would; the structured fields of a question are not used for answering. Scores per question:
 
 - numeric tasks (object_count, abs_distance, object_size [cm], room_size): mean relative
   accuracy (MRA, VSI-Bench: the share of confidence thresholds 0.50, 0.55, ..., 0.95
@@ -15,7 +16,10 @@ structured fields of a question are not used for answering. Scores per question:
 
 Benchmark questions only name objects that are unique in the scene, so while answering
 them the engine resolves a repeated instance (a mapping artefact) to the most observed
-one instead of answering "ambiguous"; its setting is restored afterwards.
+one instead of answering "ambiguous" (:func:`ssr_ros.eval.adapter.most_observed`); its
+own policy is restored afterwards. Build the engine with
+:func:`ssr_ros.eval.adapter.benchmark_engine` so that a category the map never saw is
+counted 0 and ordered as never seen rather than unknown.
 
 ``evaluate`` returns the mean score per task present and ``overall``, the mean over
 tasks (as VSI-Bench averages its task scores), all in [0, 1].
@@ -30,7 +34,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ssr_ros.core.queries import QueryAnswer, QueryEngine, QueryKind
+from ssr_ros.core.queries import QueryAnswer, QueryEngine, QueryKind, QueryRequest
+from ssr_ros.eval.adapter import answer_request, most_observed
 from ssr_ros.eval.metrics import exact_match, locate_accuracy, mean_relative_accuracy
 
 NUMERIC_TASKS = ("object_count", "abs_distance", "object_size", "room_size")
@@ -54,16 +59,15 @@ class QARecord:
 def answer_question(question, engine: QueryEngine) -> QARecord:
     """Answer one question from its text and score it (see module docstring)."""
     pose = getattr(question, "robot_pose", None)
-    saved = engine.robot_pose, engine.ambiguity
+    saved = engine.robot_pose, engine.choose_instance
     if pose is not None:
         engine.robot_pose = pose
-    # Benchmark questions name only unique objects, so a repeated instance in the map
-    # is a mapping artefact: answer with the most observed one instead of asking back.
-    engine.ambiguity = "most_observed"
+    engine.choose_instance = most_observed
     try:
-        result = engine.ask(question.text, list(question.options or []))
+        result = answer_request(engine, QueryRequest(QueryKind.AUTO, question=question.text),
+                                list(question.options or []))
     finally:
-        engine.robot_pose, engine.ambiguity = saved
+        engine.robot_pose, engine.choose_instance = saved
     task = question.task
     prediction: Any = None
     score = 0.0

@@ -31,6 +31,7 @@ non-positive match distance) end with exit status 2 and a one-line message.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -41,15 +42,15 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ssr_ros.core.queries import QueryEngine
 from ssr_ros.core.types import ObjectState
+from ssr_ros.eval.adapter import benchmark_engine
 from ssr_ros.eval.bev import save_bev
 from ssr_ros.eval.qa import evaluate as evaluate_questions
-from ssr_ros.eval.questions import generate_questions
 from ssr_ros.perception.pipeline import MappingPipeline, PipelineConfig
 from ssr_ros.perception.priors import normalize_label
 from ssr_ros.sim import (SceneGenerationError, SequenceError, lap_frames, make_scene,
                          render_sequence)
+from ssr_ros.sim.questions import generate_questions
 
 STAGES = ("select", "proposals", "room", "lifting", "fusion", "cogmap", "total")
 # Frame cap of ``--frames auto``: 60 s at 15 Hz, so a big room's lap cannot make one seed's
@@ -158,8 +159,8 @@ def _summary(n_gt: int, n_pred: int, n_matched: int, centre: list[float],
 def _qa_scores(scene, seq, pipe: MappingPipeline, seed: int) -> dict[str, float]:
     """VSI-style question scores (task -> score in [0, 1], plus ``overall``) of the map."""
     questions = generate_questions(scene, seq, seed)
-    engine = QueryEngine(pipe.object_map.objects(), cogmap=pipe.cogmap,
-                         robot_pose=seq.robot_pose(len(seq) - 1), room=pipe.room.room())
+    engine = benchmark_engine(pipe.object_map.objects(), cogmap=pipe.cogmap,
+                              robot_pose=seq.robot_pose(len(seq) - 1), room=pipe.room.room())
     return evaluate_questions(questions, engine)
 
 
@@ -190,9 +191,9 @@ def evaluate_seed(seed: int, source: str = "labels", noise: bool = False,
         tr = time.perf_counter()
         f = seq.frame(i)
         t_render += time.perf_counter() - tr
-        res = pipe.process(f.rgb, f.depth_m, seq.K, f.T_map_cam, f.stamp_s,
-                           labels=f.instance_ids if source == "labels" else None,
-                           id_to_category=seq.id_to_category)
+        # The detector source must not see the simulator's instance labels.
+        res = pipe.process(f if source == "labels" else
+                           dataclasses.replace(f, labels=None, id_to_category=None))
         if res is not None:
             for k in STAGES:
                 timings[k].append(res.timings_ms.get(k, 0.0))

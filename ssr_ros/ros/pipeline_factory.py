@@ -40,19 +40,14 @@ def query_request(fields: dict[str, Any]) -> QueryRequest:
     """Size-checked request fields (see ``messages.request_fields``) -> ``QueryRequest``.
 
     For a plain question (KIND_AUTO / KIND_FREE) the ``candidates`` are the answer
-    options of a multiple-choice question (the answer's ``choice`` is then one of them),
-    as in VSI-Bench; the reader takes the names from the question text.
+    options of a multiple-choice question, which ``ssr_ros.eval.adapter.answer_request``
+    checks and picks from; the reader takes the names from the question text.
 
     Raises :class:`InvalidMessage` ``unknown_kind`` for a kind outside the srv's list."""
     try:
         kind = QueryKind(fields["kind"])
     except ValueError as exc:
         raise InvalidMessage("unknown_kind", f"unknown query kind {fields['kind']}") from exc
-    candidates = list(fields["candidates"])
-    options: list[str] = []
-    if kind in (QueryKind.AUTO, QueryKind.FREE):
-        options, candidates = candidates, []
     return QueryRequest(kind=kind, target=fields["target"], reference=fields["reference"],
-                        facing=fields["facing"], candidates=candidates,
-                        question=fields["question"], use_centers=fields["use_centers"],
-                        options=options)
+                        facing=fields["facing"], candidates=list(fields["candidates"]),
+                        question=fields["question"], use_centers=fields["use_centers"])

@@ -37,6 +37,7 @@ from ssr_ros.core.queries import QueryEngine
 from ssr_ros.core.query_types import ErrorCode, QueryAnswer, QueryRequest
 from ssr_ros.core.triplets import Triplet
 from ssr_ros.core.types import ObjectState, RobotPose2D, Room
+from ssr_ros.eval.adapter import answer_request
 from ssr_ros.perception.pipeline import MappingPipeline, PipelineResult
 
 MAP_KIND = "ssr_ros.map"
@@ -167,7 +168,7 @@ class MapKeeper:
             else:
                 engine = cached[1]
                 engine.robot_pose = self._robot_pose
-            return engine.answer(request)
+            return answer_request(engine, request)
 
     # ----------------------------------------------------------------- persistence
     def to_payload(self) -> dict:

@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-from ssr_ros.eval.questions import generate_questions
 from ssr_ros.sim.catalog import UnknownCategoryError, validate_categories
+from ssr_ros.sim.questions import generate_questions
 from ssr_ros.sim.scene import SceneGenerationError, make_scene
 from ssr_ros.sim.sequence import MAX_IMAGE_SIDE, render_sequence
 

@@ -10,7 +10,7 @@ Layout of ``ground_truth.json`` (schema ``GROUND_TRUTH_VERSION``):
   seed, K (3x3), per-frame stamps [s] and poses, ``first_seen`` (object id as a string ->
   first frame index where it covers at least ``min_visible_pixels`` pixels),
   ``min_visible_pixels``.
-- ``questions``: the generated questions with answers (see ``ssr_ros.eval.questions``).
+- ``questions``: the generated questions with answers (see ``ssr_ros.sim.questions``).
 - ``bag``: relative path, topics and the bag time of frame 0 [ns], when a bag was written.
 """
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ssr_ros.sim.planar import polygon_area, rect_union_outline
+from ssr_ros.core.geometry import polygon_area
+from ssr_ros.sim.planar import rect_union_outline
 
 WALL_THICKNESS_M = 0.10
 DOOR_WIDTH_M = 1.0

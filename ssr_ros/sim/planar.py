@@ -12,20 +12,7 @@ import math
 
 import numpy as np
 
-
-def wrap_angle(angle_rad: float) -> float:
-    """Angle wrapped to (-pi, pi] [rad]."""
-    wrapped = math.remainder(float(angle_rad), 2.0 * math.pi)
-    return math.pi if wrapped == -math.pi else wrapped
-
-
-def rect_corners(center_xy: np.ndarray, size_xy: np.ndarray, yaw_rad: float) -> np.ndarray:
-    """Corners (4, 2) [m] of a yawed rectangle, counter-clockwise."""
-    c, s = math.cos(yaw_rad), math.sin(yaw_rad)
-    hx, hy = 0.5 * float(size_xy[0]), 0.5 * float(size_xy[1])
-    local = np.array([[-hx, -hy], [hx, -hy], [hx, hy], [-hx, hy]])
-    rot = np.array([[c, -s], [s, c]])
-    return local @ rot.T + np.asarray(center_xy, dtype=np.float64)[:2]
+from ssr_ros.core.geometry import box_corners_xy
 
 
 def _project(points: np.ndarray, axis: np.ndarray) -> tuple[float, float]:
@@ -80,12 +67,6 @@ def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
             x_at = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
         inside ^= crosses & (x < x_at)
     return inside
-
-
-def polygon_area(polygon: np.ndarray) -> float:
-    """Signed shoelace area [m^2] (positive when counter-clockwise)."""
-    x, y = polygon[:, 0], polygon[:, 1]
-    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
 
 
 def distance_points_to_segment(points: np.ndarray, p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -165,8 +146,8 @@ def box_distance(center_a: np.ndarray, size_a: np.ndarray, yaw_a: float,
     overlap). A yawed box is a vertical prism (footprint x height interval), so the
     squared distance is the ground-plane distance squared plus the vertical gap squared.
     """
-    ra = rect_corners(center_a[:2], size_a[:2], yaw_a)
-    rb = rect_corners(center_b[:2], size_b[:2], yaw_b)
+    ra = box_corners_xy(center_a[:2], size_a[:2], yaw_a)
+    rb = box_corners_xy(center_b[:2], size_b[:2], yaw_b)
     if convex_overlap(ra, rb, margin_m=0.0):
         d_xy = 0.0
     else:

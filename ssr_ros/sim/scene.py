@@ -21,11 +21,11 @@ from typing import Iterable, Optional
 
 import numpy as np
 
+from ssr_ros.core.geometry import box_corners_xy, wrap_angle
 from ssr_ros.core.types import ObjectState, Room
 from ssr_ros.sim import catalog
 from ssr_ros.sim.layout import WALL_THICKNESS_M, Layout, Zone, make_layout
-from ssr_ros.sim.planar import (convex_overlap, points_in_polygon, rect_corners,
-                                segment_hits_convex, wrap_angle)
+from ssr_ros.sim.planar import convex_overlap, points_in_polygon, segment_hits_convex
 
 MIN_OBJECTS = 8
 MAX_OBJECTS = 30
@@ -57,7 +57,7 @@ class GTObject:
 
     def footprint_xy(self) -> np.ndarray:
         """Corners (4, 2) [m] of the box's ground footprint, counter-clockwise."""
-        return rect_corners(self.center_m[:2], self.size_m[:2], self.yaw_rad)
+        return box_corners_xy(self.center_m[:2], self.size_m[:2], self.yaw_rad)
 
     @property
     def z_range_m(self) -> tuple[float, float]:
@@ -135,12 +135,12 @@ class _Placer:
         self.partition_segments = [seg for p in layout.partitions
                                    for seg in p.solid_segments()]
         # Keep the doorway walkable: nothing stands within 0.9 m of a door opening.
-        self.keep_out = [rect_corners(np.array([p.x_m, 0.5 * (p.door_y0_m + p.door_y1_m)]),
-                                      np.array([1.8, p.door_y1_m - p.door_y0_m + 0.2]), 0.0)
+        self.keep_out = [box_corners_xy(np.array([p.x_m, 0.5 * (p.door_y0_m + p.door_y1_m)]),
+                                        np.array([1.8, p.door_y1_m - p.door_y0_m + 0.2]), 0.0)
                          for p in layout.partitions]
 
     def fits(self, center: np.ndarray, size: np.ndarray, yaw: float, on_floor: bool) -> bool:
-        corners = rect_corners(center[:2], size[:2], yaw)
+        corners = box_corners_xy(center[:2], size[:2], yaw)
         if not points_in_polygon(corners, self.layout.polygon_xy).all():
             return False
         if any(segment_hits_convex(p, q, corners, 0.01) for p, q in self.walls):
@@ -290,7 +290,7 @@ def _place_surface(pl: _Placer, cat: catalog.Category, zone: Zone, size: np.ndar
             xy = support.center_m[:2] + np.array([c * local[0] - s * local[1],
                                                   s * local[0] + c * local[1]])
             center = np.array([xy[0], xy[1], support.z_range_m[1] + 0.5 * size[2]])
-            corners = rect_corners(center[:2], size[:2], yaw)
+            corners = box_corners_xy(center[:2], size[:2], yaw)
             if not points_in_polygon(corners, top).all():
                 continue
             if pl.fits(center, size, yaw, on_floor=False):

@@ -116,14 +116,6 @@ def test_remove_root_promotes_the_next_objects_and_keeps_ids():
     assert cogmap.check() == []
 
 
-def test_merge_removes_absorbed_and_moves_kept():
-    cogmap = _random_map(15, seed=5)
-    changes = cogmap.merge(3, 7, [0.5, 0.5])
-    assert 7 not in cogmap and 7 in changes.removed and 3 in changes.moved
-    assert cogmap.position_xy(3) == pytest.approx([0.5, 0.5])
-    assert cogmap.check() == []
-
-
 def test_sync_diffs_against_the_object_list():
     cogmap = LocalCogMap()
     objs = [_obj(1, 0, 0, "sofa"), _obj(2, 3, 0, "tv"), _obj(3, 1, 2, "lamp")]
@@ -171,8 +163,6 @@ def test_updates_reject_unknown_and_duplicate_ids():
         cogmap.move(99, [0, 0])
     with pytest.raises(CogMapInputError):
         cogmap.remove(99)
-    with pytest.raises(CogMapInputError):
-        cogmap.merge(1, 1)
     assert cogmap.check() == []
 
 

@@ -1,6 +1,8 @@
 """Fuzzing the core's input layers with hypothesis: whatever comes in, only the documented
 exceptions come out, and the query engine always answers (never raises) with a
-well-formed answer.
+well-formed answer; so does the benchmark adapter on top of it (``ssr_ros.eval.adapter``,
+fuzzed here with the same strategies), whose multiple-choice answers are always one of
+their options.
 
 Example counts are bounded so the file runs in seconds and keeps no example database;
 ``SSR_FUZZ_SCALE=20`` multiplies every count for a longer campaign.
@@ -30,6 +32,8 @@ from ssr_ros.core.relations import LEFT_RIGHT, LEFT_RIGHT_BACK, QUADRANT
 from ssr_ros.core.store import (MapFileError, MapPathError, decode_map, encode_map, load_map,
                                 resolve_map_path)
 from ssr_ros.core.types import ObjectState, Room, RobotPose2D
+from ssr_ros.eval.adapter import answer_request, most_observed
+from ssr_ros.eval.vsi_reader import read_vsi_question
 
 
 SCALE = float(os.environ.get("SSR_FUZZ_SCALE", "1"))
@@ -115,14 +119,16 @@ requests = st.builds(
                                  st.tuples(name_text, name_text))),
     question=or_junk(questions),
     use_centers=or_junk(st.booleans()),
-    options=or_junk(options),
     direction_mode=or_junk(st.one_of(st.sampled_from(DIRECTION_MODES), any_text)),
-    route_fill_in=or_junk(st.lists(st.booleans(), max_size=MAX_CANDIDATES + 3)),
     length_unit=or_junk(st.sampled_from(["m", "cm", "M", "km", ""])),
 )
 
 # Requests that pass the limits, so the engine gets past validation into the answers.
 spoken = st.one_of(st.sampled_from(SPOKEN), st.sampled_from(LABELS), st.text(max_size=12))
+typed_options = st.lists(st.sampled_from(["left", "right", "back", "behind", "front-left",
+                                          "back-right", "Turn Left, Turn Right",
+                                          "Turn Back, Turn Left", "chair, sofa, lamp", "chair",
+                                          "sofa", "couch", "2", "3.5 m", ""]), max_size=5)
 typed_requests = st.builds(
     QueryRequest,
     kind=st.sampled_from(list(QueryKind)),
@@ -130,12 +136,7 @@ typed_requests = st.builds(
     candidates=st.lists(spoken, max_size=5),
     question=questions.filter(lambda q: len(q) <= MAX_QUESTION_CHARS),
     use_centers=st.booleans(),
-    options=st.lists(st.sampled_from(["left", "right", "back", "behind", "front-left",
-                                      "back-right", "Turn Left, Turn Right",
-                                      "Turn Back, Turn Left", "chair, sofa, lamp", "chair",
-                                      "sofa", "couch", ""]), max_size=5),
     direction_mode=st.sampled_from(DIRECTION_MODES),
-    route_fill_in=st.lists(st.booleans(), max_size=4),
     length_unit=st.sampled_from(["m", "cm"]),
 )
 
@@ -169,10 +170,11 @@ def engines(draw):
     room = draw(st.one_of(st.none(), st.builds(
         Room, st.just(np.zeros((0, 2))), st.floats(0.0, 200.0))))
     return QueryEngine(objects, cogmap=cogmap, robot_pose=pose, room=room,
-                       ambiguity=draw(st.sampled_from(["ask", "most_observed"])))
+                       vocabulary=draw(st.sampled_from([(), LABELS[:8]])),
+                       choose_instance=draw(st.sampled_from([None, most_observed])))
 
 
-def assert_well_formed(answer, engine: QueryEngine, request) -> None:
+def assert_well_formed(answer, engine: QueryEngine, opts=None) -> None:
     assert isinstance(answer, QueryAnswer)
     assert isinstance(answer.error_code, ErrorCode)
     assert answer.error_code != ErrorCode.INTERNAL, answer.message
@@ -188,8 +190,7 @@ def assert_well_formed(answer, engine: QueryEngine, request) -> None:
     assert isinstance(answer.choice, str)
     known = {o.id for o in engine.objects}
     assert set(answer.object_ids) <= known
-    opts = getattr(request, "options", None)
-    if answer.success and answer.choice and isinstance(opts, list) and opts:
+    if answer.success and isinstance(opts, list) and opts:
         assert answer.choice in opts
 
 
@@ -198,7 +199,7 @@ def assert_well_formed(answer, engine: QueryEngine, request) -> None:
 def test_engine_answers_any_request_on_any_small_map(engine, request):
     answer = engine.answer(request)
     event(answer.error_code.name)
-    assert_well_formed(answer, engine, request)
+    assert_well_formed(answer, engine)
     try:
         check_request(request)
     except QueryRequestError:
@@ -211,7 +212,7 @@ def test_engine_answers_any_request_on_any_small_map(engine, request):
 def test_engine_answers_well_typed_requests_on_any_small_map(engine, request):
     answer = engine.answer(request)
     event(answer.error_code.name)
-    assert_well_formed(answer, engine, request)
+    assert_well_formed(answer, engine)
     if answer.error_code == ErrorCode.AMBIGUOUS_NAME:
         assert len(answer.object_ids) >= 2 and "did you mean" in answer.message
     if answer.error_code == ErrorCode.EMPTY_MAP and request.kind != QueryKind.ROOM_SIZE:
@@ -224,7 +225,7 @@ def test_engine_on_the_empty_map_answers_with_an_error_code(request, with_room):
     room = Room(np.zeros((0, 2)), 12.5) if with_room else None
     engine = QueryEngine([], room=room)
     answer = engine.answer(request)
-    assert_well_formed(answer, engine, request)
+    assert_well_formed(answer, engine)
     if not answer.success:
         assert answer.error_code in (ErrorCode.INVALID_REQUEST, ErrorCode.NOT_UNDERSTOOD,
                                      ErrorCode.EMPTY_MAP)
@@ -236,21 +237,38 @@ def test_engine_on_the_empty_map_answers_with_an_error_code(request, with_room):
 @given(engines(), junk)
 def test_engine_answers_things_that_are_not_requests(engine, thing):
     answer = engine.answer(thing)
-    assert_well_formed(answer, engine, None)
+    assert_well_formed(answer, engine)
     assert answer.error_code == ErrorCode.INVALID_REQUEST
 
 
+@fuzz(150)
+@given(engines(), requests, or_junk(options))
+def test_adapter_answers_any_request_with_any_options(engine, request, opts):
+    answer = answer_request(engine, request, opts)
+    event(answer.error_code.name)
+    assert_well_formed(answer, engine, opts)
+
+
+@fuzz(250)
+@given(engines(), typed_requests, typed_options)
+def test_adapter_answers_with_one_of_the_options_or_a_named_error(engine, request, opts):
+    answer = answer_request(engine, request, opts)
+    event(answer.error_code.name)
+    assert_well_formed(answer, engine, opts)
+    if any(not o.strip() for o in opts):
+        assert answer.error_code == ErrorCode.INVALID_REQUEST and "empty" in answer.message
+
+
 @fuzz(300)
-@given(questions, st.lists(any_text, max_size=4))
-def test_reader_returns_a_request_or_says_it_did_not_understand(question, opts):
+@given(questions, st.sampled_from([read_question, read_vsi_question]))
+def test_reader_returns_a_request_or_says_it_did_not_understand(question, read):
     try:
-        request = read_question(question, opts)
+        request = read(question)
     except QuestionNotUnderstoodError as err:
         assert str(err)
         return
     assert isinstance(request, QueryRequest) and isinstance(request.kind, QueryKind)
     assert len(question) <= MAX_QUESTION_CHARS
-    assert request.options == [str(o) for o in opts]
     for name in (request.target, request.reference, request.facing, *request.candidates):
         assert isinstance(name, str)
 
@@ -266,11 +284,11 @@ def test_reader_reads_the_benchmark_phrasings_with_any_plain_names(names):
                                                      QueryKind.RELATIVE_DIRECTION, c),
              (VSI_TEMPLATES[9], QueryKind.LOCATE, a), (VSI_TEMPLATES[10], QueryKind.TURN, a)]
     for template, kind, target in cases:
-        request = read_question(template.format(a=a, b=b, c=c, d=d, e=e))
+        request = read_vsi_question(template.format(a=a, b=b, c=c, d=d, e=e))
         assert request.kind == kind
         # "{a}(s)" reads as the plural, which the name matcher singularises.
         assert request.target == (target + "s" if kind == QueryKind.COUNT else target)
-    nearest = read_question(VSI_TEMPLATES[4].format(a=a, b=b, c=c, d=d, e=e))
+    nearest = read_vsi_question(VSI_TEMPLATES[4].format(a=a, b=b, c=c, d=d, e=e))
     assert nearest.kind == QueryKind.NEAREST and nearest.candidates == [a, b, c, d]
     assert nearest.reference == e
 

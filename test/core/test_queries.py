@@ -71,7 +71,7 @@ def test_locate_gives_map_position_and_robot_relative_distance_and_bearing():
     ("lamp", "quadrant", "front-left"), ("refrigerator", "quadrant", "back-left"),
 ])
 def test_relative_direction_standing_by_sofa_facing_tv(target, mode, word):
-    engine = _engine(ambiguity="most_observed")
+    engine = _engine()
     name = "chair" if target.startswith("chair") else target
     if target == "chair #4":
         engine.update(objects=[o for o in OBJECTS if o.id != 5])
@@ -80,22 +80,12 @@ def test_relative_direction_standing_by_sofa_facing_tv(target, mode, word):
     assert a.success and a.choice == word
 
 
-def test_relative_direction_picks_among_given_options():
-    a = _ask(_engine(), QueryKind.RELATIVE_DIRECTION, reference="sofa", facing="tv",
-             target="refrigerator", options=["left", "right", "back"])
-    assert a.choice == "back"
-    a = _ask(_engine(), QueryKind.RELATIVE_DIRECTION, reference="sofa", facing="tv",
-             target="lamp", options=["left", "right"])
-    assert a.choice == "left"
-
-
 def test_turn_needs_a_pose_and_reports_side_and_angle():
     assert _ask(_engine(), QueryKind.TURN, target="lamp").error_code == ErrorCode.NO_POSE
     engine = _engine(robot_pose=RobotPose2D(0.0, 0.0, math.pi / 2))
     a = _ask(engine, QueryKind.TURN, target="lamp")
     assert a.choice == "right" and a.value == pytest.approx(-45.0) and a.unit == "deg"
-    b = _ask(engine, QueryKind.TURN, target="tv", options=["left", "right", "behind"])
-    assert b.choice == "right"
+    assert _ask(engine, QueryKind.TURN, target="tv").choice == "right"
     engine.update(robot_pose=RobotPose2D(0.0, 0.0, 0.0))
     c = _ask(engine, QueryKind.TURN, target="refrigerator")
     assert c.choice == "left" and c.value == pytest.approx(135.0)   # behind only beyond 135
@@ -107,7 +97,6 @@ def test_count_size_and_room():
     engine = _engine()
     count = _ask(engine, QueryKind.COUNT, target="chairs")
     assert count.value == 2 and count.unit == "count" and count.object_ids == [4, 5]
-    assert _ask(engine, QueryKind.COUNT, target="bicycle").value == 0
     size = _ask(engine, QueryKind.SIZE, target="lamp", length_unit="cm")
     assert size.value == pytest.approx(160.0) and size.unit == "cm"
     room = _ask(engine, QueryKind.ROOM_SIZE)
@@ -136,22 +125,20 @@ def test_nearest_uses_closest_points_and_the_nearest_instance_of_a_repeated_cate
     a = _ask(engine, QueryKind.NEAREST, reference="tv", candidates=["lamp", "chair", "sofa"])
     # chair #5 (6,-2) is 1.3 m from the tv box; chair #4 is farther, the lamp 1.6 m.
     assert a.choice == "chair" and a.object_ids[0] == 5
-    b = _ask(engine, QueryKind.NEAREST, reference="sofa",
-             candidates=["lamp", "tv", "refrigerator", "unicorn"],
-             options=["Lamp", "TV", "refrigerator", "unicorn"])
-    assert b.choice == "Lamp" and "unicorn" in b.message
+    c = _ask(engine, QueryKind.NEAREST, reference="sofa", candidates=["couch", "television"])
+    assert c.choice == "television" and c.object_ids == [2, 1]
 
 
-def test_route_turns_between_waypoints_and_option_choice():
+def test_route_turns_between_waypoints():
     engine = _engine()
     a = _ask(engine, QueryKind.ROUTE, reference="sofa", facing="tv", candidates=["lamp"],
              target="refrigerator")
     assert a.choice == ("turn left, go forward until the lamp, turn left, "
                         "go forward until the refrigerator")
-    b = _ask(engine, QueryKind.ROUTE, reference="sofa", facing="tv", candidates=["lamp"],
-             target="refrigerator", route_fill_in=[True, True],
-             options=["Turn Right, Turn Left", "Turn Left, Turn Left", "Turn Back, Turn Left"])
-    assert b.choice == "Turn Left, Turn Left"
+    # facing +x at the sofa: the lamp at (2, 2) is 45 deg left; from there the
+    # refrigerator at (-3, 3) is 180 - 11.3 - 45 deg further left
+    assert a.leg_turns_deg == pytest.approx(
+        [45.0, math.degrees(math.atan2(1, -5)) - 45.0])
     c = _ask(engine, QueryKind.ROUTE, reference="refrigerator", facing="sofa", target="tv")
     assert c.choice == "go forward until the tv"   # 22 deg off: under 45, no turn
 
@@ -161,11 +148,6 @@ def test_appearance_order_by_first_keyframe():
     a = _ask(engine, QueryKind.APPEARANCE_ORDER,
              candidates=["lamp", "tv", "sofa", "refrigerator"])
     assert a.choice == "sofa, tv, lamp, refrigerator"
-    options = ["lamp, tv, sofa, refrigerator", "sofa, tv, lamp, refrigerator",
-               "tv, sofa, lamp, refrigerator", "refrigerator, lamp, tv, sofa"]
-    b = _ask(engine, QueryKind.APPEARANCE_ORDER, candidates=["lamp", "tv", "sofa",
-                                                             "refrigerator"], options=options)
-    assert b.choice == options[1]
 
 
 def test_appearance_order_follows_first_sightings_between_keyframes():
@@ -187,13 +169,40 @@ def test_appearance_order_follows_first_sightings_between_keyframes():
     assert a.choice == "sofa, lamp, refrigerator, tv"
 
 
-def test_appearance_options_put_a_never_seen_category_late():
-    # the tv stand was never mapped; both options agree with the three seen ones
-    options = ["sofa, tv stand, tv, lamp", "sofa, tv, lamp, tv stand"]
-    a = _ask(_engine(), QueryKind.APPEARANCE_ORDER,
-             candidates=["lamp", "tv stand", "sofa", "tv"], options=options)
-    assert a.success and a.choice == options[1]
-    assert "Never seen: tv stand" in a.message
+VOCABULARY = ["sofa", "tv", "tv stand", "lamp", "chair", "refrigerator", "bicycle"]
+
+
+def test_a_category_the_map_never_saw_is_an_answer_only_inside_the_vocabulary():
+    engine = _engine(vocabulary=VOCABULARY)
+    count = _ask(engine, QueryKind.COUNT, target="bicycles")
+    assert count.success and count.value == 0 and count.object_ids == []
+    order = _ask(engine, QueryKind.APPEARANCE_ORDER, candidates=["lamp", "tv stand", "sofa"])
+    assert order.choice == "sofa, lamp, tv stand" and "Never seen: tv stand" in order.message
+    near = _ask(engine, QueryKind.NEAREST, reference="sofa", candidates=["bicycle", "tv"])
+    assert near.choice == "tv" and "Not in the map: bicycle" in near.message
+    # one rule for every kind: outside the vocabulary (a typo, a thing the perception
+    # cannot report) an absent name is unknown, for counts too
+    for kind, fields in ((QueryKind.COUNT, {"target": "unicorn"}),
+                         (QueryKind.LOCATE, {"target": "unicorn"}),
+                         (QueryKind.SIZE, {"target": "unicorn"}),
+                         (QueryKind.DISTANCE, {"target": "unicorn", "reference": "sofa"}),
+                         (QueryKind.NEAREST, {"reference": "sofa",
+                                              "candidates": ["tv", "unicorn"]}),
+                         (QueryKind.APPEARANCE_ORDER, {"candidates": ["tv", "unicorn"]})):
+        a = _ask(engine, kind, **fields)
+        assert not a.success and a.error_code == ErrorCode.UNKNOWN_OBJECT, kind
+        assert "unicorn" in a.message
+    # a kind that needs the object cannot answer about an absent one, vocabulary or not
+    assert _ask(engine, QueryKind.LOCATE, target="bicycle").error_code == \
+        ErrorCode.UNKNOWN_OBJECT
+
+
+def test_without_a_vocabulary_every_absent_name_is_unknown():
+    engine = _engine()
+    count = _ask(engine, QueryKind.COUNT, target="bicycle")
+    assert count.error_code == ErrorCode.UNKNOWN_OBJECT and math.isnan(count.value)
+    order = _ask(engine, QueryKind.APPEARANCE_ORDER, candidates=["lamp", "tv stand"])
+    assert order.error_code == ErrorCode.UNKNOWN_OBJECT and "tv stand" in order.message
 
 
 def test_ambiguous_names_are_answered_with_the_candidates_not_guessed():
@@ -202,8 +211,9 @@ def test_ambiguous_names_are_answered_with_the_candidates_not_guessed():
     assert a.object_ids == [4, 5]
     assert "there are 2" in a.message and "chair #4 at (1.00, -2.00)" in a.message
     assert "did you mean" in a.message
-    b = _ask(_engine(ambiguity="most_observed"), QueryKind.LOCATE, target="chair")
-    assert b.success and b.object_ids == [5] and "most observed" in b.matches[-1]
+    b = _ask(_engine(choose_instance=lambda name, found: found[-1]), QueryKind.LOCATE,
+             target="chair")
+    assert b.success and b.object_ids == [5] and "took #5" in b.matches[-1]
 
 
 def test_synonym_matches_are_reported():
@@ -251,20 +261,6 @@ def test_free_text_goes_through_the_reader():
     assert engine.ask("which way do I turn to face the fridge").choice == "left"
 
 
-def test_multiple_choice_answers_are_always_one_of_the_options():
-    engine = _engine()
-    a = _ask(engine, QueryKind.RELATIVE_DIRECTION, reference="sofa", facing="tv",
-             target="lamp", options=["Left", "Right"])
-    assert a.choice == "Left"
-    b = _ask(engine, QueryKind.RELATIVE_DIRECTION, reference="sofa", facing="tv",
-             target="refrigerator", options=["front-left", "front-right", "back-left",
-                                             "back-right"])
-    assert b.choice == "back-left"
-    c = _ask(engine, QueryKind.NEAREST, reference="sofa", candidates=["couch", "television"],
-             options=["the couch", "the TV"])
-    assert c.choice == "the TV"
-
-
 def test_the_documented_limits_are_the_srv_limits():
     srv = (Path(__file__).resolve().parents[2] / "srv" / "SpatialQuery.srv").read_text()
     line = next(t for t in srv.splitlines() if t.startswith("# Limits:"))
@@ -276,14 +272,10 @@ def test_the_documented_limits_are_the_srv_limits():
 def _limit_cases():
     n, q, c = (query_types.MAX_NAME_CHARS, query_types.MAX_QUESTION_CHARS,
                query_types.MAX_CANDIDATES)
-    o, oc = query_types.MAX_OPTIONS, query_types.MAX_OPTION_CHARS
-    legs = query_types.MAX_ROUTE_LEGS
     # (field, value at the limit, value just over it)
     return [("target", "x" * n, "x" * (n + 1)), ("reference", "x" * n, "x" * (n + 1)),
             ("facing", "x" * n, "x" * (n + 1)), ("candidates", ["x"] * c, ["x"] * (c + 1)),
-            ("candidates", ["x" * n], ["x" * (n + 1)]), ("question", "x" * q, "x" * (q + 1)),
-            ("options", ["x"] * o, ["x"] * (o + 1)), ("options", ["x" * oc], ["x" * (oc + 1)]),
-            ("route_fill_in", [True] * legs, [True] * (legs + 1))]
+            ("candidates", ["x" * n], ["x" * (n + 1)]), ("question", "x" * q, "x" * (q + 1))]
 
 
 @pytest.mark.parametrize("field_name, at_limit, over_limit", _limit_cases())
@@ -302,8 +294,8 @@ def test_every_limit_is_enforced_exactly_at_its_value(field_name, at_limit, over
 @pytest.mark.parametrize("field_name, value", [
     ("kind", None), ("kind", 2.0), ("kind", True), ("kind", "5"), ("kind", float("inf")),
     ("target", None), ("target", b"sofa"), ("candidates", "sofa"), ("candidates", None),
-    ("candidates", [1]), ("question", 3), ("options", None), ("use_centers", "yes"),
-    ("route_fill_in", [1, 0]), ("direction_mode", "sideways"), ("length_unit", "ft"),
+    ("candidates", [1]), ("question", 3), ("use_centers", "yes"),
+    ("direction_mode", "sideways"), ("length_unit", "ft"),
 ])
 def test_fields_of_the_wrong_type_are_invalid_requests_naming_the_field(field_name, value):
     request = QueryRequest(QueryKind.COUNT, target="chair")

@@ -5,8 +5,9 @@ import math
 import numpy as np
 import pytest
 
+from ssr_ros.core.geometry import wrap_angle
 from ssr_ros.core.relations import (bearing_rad, box_distance, center_distance, direction_word,
-                                    footprint_distance, turn_word, wrap_angle)
+                                    footprint_distance, turn_word)
 from ssr_ros.core.types import ObjectState
 
 

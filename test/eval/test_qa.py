@@ -9,6 +9,7 @@ import pytest
 from ssr_ros.core.queries import QueryEngine
 from ssr_ros.core.types import ObjectState, Room, RobotPose2D
 from ssr_ros.eval import metrics, qa
+from ssr_ros.eval.adapter import benchmark_engine
 from ssr_ros.eval.qa import evaluate, evaluate_records
 
 OBJECTS = [
@@ -23,7 +24,7 @@ OBJECTS = [
 
 @dataclass
 class Q:
-    """Stand-in with the fields of ssr_ros.eval.questions.Question that qa reads."""
+    """Stand-in with the fields of ssr_ros.sim.questions.Question that qa reads."""
 
     task: str
     text: str
@@ -70,7 +71,7 @@ QUESTIONS = [
 
 
 def _engine():
-    return QueryEngine(OBJECTS, room=Room(np.zeros((0, 2)), 24.5), ambiguity="most_observed")
+    return benchmark_engine(OBJECTS, room=Room(np.zeros((0, 2)), 24.5))
 
 
 def test_correct_map_scores_one_on_every_task():
@@ -84,8 +85,7 @@ def test_correct_map_scores_one_on_every_task():
 def test_wrong_answers_lower_the_scores_of_their_tasks_only():
     shifted = [ObjectState(o.id, o.label, o.center_m + ([0.4, 0, 0] if o.label == "tv" else 0.0),
                            o.size_m, first_seen_order=o.first_seen_order) for o in OBJECTS]
-    engine = QueryEngine(shifted, room=Room(np.zeros((0, 2)), 12.0),
-                         ambiguity="most_observed")
+    engine = benchmark_engine(shifted, room=Room(np.zeros((0, 2)), 12.0))
     scores = evaluate(QUESTIONS, engine)
     assert scores["room_size"] == 0.0          # 12 vs 24.5: off by more than 50 %
     assert scores["abs_distance"] == pytest.approx(0.7)  # 2.8 m vs 2.4 m: 17 % off
@@ -106,7 +106,7 @@ def test_unanswerable_questions_score_zero_and_keep_the_reason():
 def test_engine_settings_are_restored_after_evaluation():
     engine = QueryEngine(OBJECTS, room=Room(np.zeros((0, 2)), 24.5))
     evaluate(QUESTIONS[-1:], engine)
-    assert engine.robot_pose is None and engine.ambiguity == "ask"
+    assert engine.robot_pose is None and engine.choose_instance is None
 
 
 def test_a_split_object_in_the_map_does_not_make_benchmark_questions_ambiguous():

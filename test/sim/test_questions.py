@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from scipy.optimize import lsq_linear
 
-from ssr_ros.eval.questions import TASKS, generate_questions
 from ssr_ros.sim import make_scene, render_sequence
+from ssr_ros.sim.questions import TASKS, generate_questions
 
 SEEDS = (1, 4, 7)
 W, H, FRAMES, RATE = 128, 96, 100, 5.0
