@@ -1,0 +1,109 @@
+"""The mapping pipeline's state round trip: what a restarted node loads is what it saved,
+and mapping goes on with the same rules (the merge of touching pieces of one object)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ssr_ros.core.objects import ObjectMap, Observation
+from ssr_ros.perception.pipeline import MappingPipeline, PipelineConfig, PipelineStateError
+
+pytest.importorskip("open3d", reason="the sim renderer needs open3d")
+
+from ssr_ros.sim import make_scene, render_sequence  # noqa: E402
+
+
+def _half(x0_m: float, x1_m: float) -> Observation:
+    """The points of one half of a 2 m sofa (x0..x1 along map x), as the lifting gives."""
+    xs, ys, zs = np.meshgrid(np.arange(x0_m, x1_m + 1e-9, 0.05), np.arange(0.0, 0.9, 0.05),
+                             np.arange(0.0, 0.85, 0.05), indexing="ij")
+    pts = np.stack([xs.ravel(), ys.ravel(), zs.ravel()], axis=1)
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    return Observation("sofa", (lo + hi) / 2, hi - lo, points_m=pts,
+                       camera_position_m=np.array([(x0_m + x1_m) / 2, -3.0, 1.2]))
+
+
+def _restart(pipe: MappingPipeline) -> dict:
+    """The pipeline's state as a restarted node reads it back from the JSON map file."""
+    return json.loads(json.dumps(pipe.state_dict()))
+
+
+def _without_evidence(state: dict) -> dict:
+    for obj in state["object_map"]["objects"]:
+        obj.pop("evidence")
+    return state
+
+
+def _feed(omap: ObjectMap, obs: Observation, first_kf: int) -> None:
+    for k in range(2):  # two keyframes confirm an object
+        omap.integrate([obs], stamp_s=float(first_kf + k), keyframe_index=first_kf + k)
+
+
+def test_two_halves_of_one_object_merge_after_a_restart() -> None:
+    config = PipelineConfig()
+    before = MappingPipeline(config)
+    _feed(before.object_map, _half(0.0, 0.95), 0)
+    state = _restart(before)
+    restored = MappingPipeline(config)
+    restored.load_state_dict(state)
+    # the map as it was loaded before the fix: no merge rule, so the halves stay apart
+    # (this is what makes the test able to fail)
+    unruled = ObjectMap.from_dict(state["object_map"], config=config.object_map)
+    for omap in (restored.object_map, unruled):
+        _feed(omap, _half(1.0, 2.0), 2)
+    assert len(unruled.objects()) == 2
+    (sofa,) = restored.object_map.objects()
+    assert sofa.label == "sofa" and sofa.size_m[0] == pytest.approx(2.0, abs=0.1)
+
+
+@pytest.fixture(scope="module")
+def mapped() -> MappingPipeline:
+    scene = make_scene(1)
+    seq = render_sequence(scene, n_frames=16, width=160, height=120, rate_hz=4.0, seed=1)
+    pipe = MappingPipeline(PipelineConfig())
+    for frame in seq:
+        pipe.process(frame)
+    assert pipe.object_map.objects() and pipe.room_estimate() is not None
+    return pipe
+
+
+def test_state_round_trip_restores_objects_chain_room_and_path(mapped) -> None:
+    restored = MappingPipeline(PipelineConfig())
+    restored.load_state_dict(_restart(mapped))
+    # everything but the voxel evidence, which the file keeps to 0.1 mm, comes back as is
+    assert _without_evidence(_restart(restored)) == _without_evidence(_restart(mapped))
+    view, again = mapped.view(), restored.view()
+    assert [o.id for o in again.objects] == [o.id for o in view.objects]
+    assert again.cogmap.to_text() == view.cogmap.to_text()
+    assert again.room.floor_area_m2 == pytest.approx(view.room.floor_area_m2, abs=1e-9)
+    np.testing.assert_allclose(again.room.polygon_xy, view.room.polygon_xy)
+    np.testing.assert_allclose(again.path_m, view.path_m, atol=1e-4)
+    assert restored.room.floor_z_m == mapped.room.floor_z_m
+    assert (restored.keyframe_count, len(restored.trajectory)) == \
+        (mapped.keyframe_count, len(mapped.trajectory))
+
+
+@pytest.mark.parametrize("damage", [
+    lambda s: s.pop("object_map"),
+    lambda s: s["room_evidence"].update(cells=7),
+    lambda s: s["room_evidence"]["z_hist"].update(zlib_b64="not base64!"),
+    lambda s: s.update(path_m=[[0.0, float("nan"), 0.0]]),
+    lambda s: s.update(trajectory="nonsense"),
+])
+def test_a_damaged_state_is_refused_and_changes_nothing(mapped, damage) -> None:
+    pipe = MappingPipeline(PipelineConfig())
+    pipe.load_state_dict(_restart(mapped))
+    before = pipe.state_dict()
+    state = _restart(mapped)
+    damage(state)
+    with pytest.raises(ValueError):
+        pipe.load_state_dict(state)
+    assert pipe.state_dict() == before
+
+
+def test_state_errors_are_named() -> None:
+    with pytest.raises(PipelineStateError, match="malformed mapping state"):
+        MappingPipeline().load_state_dict({"cogmap": {}})
