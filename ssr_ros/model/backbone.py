@@ -21,6 +21,7 @@ from PIL import Image
 from ssr_ros.model.config import ModelConfig
 from ssr_ros.model.errors import (InterleaveError, ModelArchitectureError, ModelLoadError,
                                   ModelOutOfMemory, ModelPathError)
+from ssr_ros.model.vision import VisionEngine
 
 SUPPORTED_MODEL_TYPES = ("qwen2_5_vl",)
 SUPPORTED_ARCHITECTURES = ("Qwen2_5_VLForConditionalGeneration",)
@@ -79,6 +80,7 @@ class Backbone:
         self.hidden_size = int(text.hidden_size)
         if getattr(text, "use_sliding_window", False):
             raise ModelArchitectureError("sliding-window attention is not supported")
+        self._vision: VisionEngine | None = None
 
     def target_size(self, height: int, width: int, image_side: int) -> tuple[int, int]:
         """(h, w) [px] the runner resizes a frame to: aspect kept, multiples of the token
@@ -109,13 +111,27 @@ class Backbone:
     @torch.inference_mode()
     def encode_image(self, pixel_values: torch.Tensor, grid_thw: torch.Tensor) -> torch.Tensor:
         """Vision tower + merger: (P, C*t*p*p) -> (n_tokens, hidden) in the model dtype."""
-        out = self.visual(pixel_values.to(self.visual.dtype), grid_thw=grid_thw.to(self.device))
-        tokens = out.pooler_output if hasattr(out, "pooler_output") else out
-        expected = int(grid_thw.prod()) // (self.merge * self.merge)
-        if tokens.shape[0] != expected:
-            raise InterleaveError(f"vision tower gave {tokens.shape[0]} tokens for grid "
-                                  f"{grid_thw.tolist()}, expected {expected}")
-        return tokens.to(self.dtype)
+        return self.encode_images(pixel_values, grid_thw)[0]
+
+    @torch.inference_mode()
+    def encode_images(self, pixel_values: torch.Tensor,
+                      grid_thw: torch.Tensor) -> list[torch.Tensor]:
+        """Several images in one pass of the vision tower (batched window attention, see
+        :mod:`ssr_ros.model.vision`): ``pixel_values`` (P, C*t*p*p) of the images
+        concatenated in order, ``grid_thw`` (n_images, 3) -> per image (n_tokens_i,
+        hidden) in the model dtype."""
+        if self._vision is None:
+            self._vision = VisionEngine(self.visual)
+        grid = torch.as_tensor(grid_thw).reshape(-1, 3).long().cpu()
+        try:
+            tokens = self._vision(pixel_values.to(self.visual.dtype), grid)
+        except ValueError as exc:
+            raise InterleaveError(f"vision tower input: {exc}") from exc
+        counts = (grid.prod(dim=1) // (self.merge * self.merge)).tolist()
+        if tokens.shape[0] != sum(counts):
+            raise InterleaveError(f"vision tower gave {tokens.shape[0]} tokens for grids "
+                                  f"{grid.tolist()}, expected {sum(counts)}")
+        return [part.to(self.dtype) for part in tokens.split(counts)]
 
     def token_type_kwargs(self, input_ids: torch.Tensor) -> dict[str, torch.Tensor]:
         """``mm_token_type_ids`` (1 at image tokens) for calling the backbone's own

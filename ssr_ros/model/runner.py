@@ -15,9 +15,12 @@ API (what the node uses)::
 - ``add_keyframe`` validates its inputs in the caller's thread (bad input raises
   :class:`SpatialInputError` and changes nothing) and returns at once; the worker runs the
   vision tower and the spatial encoder once per keyframe, keeps the frame's embeddings and
-  extends the cached KV prefix by that frame only. When the window of ``max_keyframes`` is
-  full the oldest frame is evicted and the prefix is rebuilt from the cached embeddings
-  when the worker is next idle (or before the next question).
+  extends the cached KV prefix by that frame only. Keyframes queued back to back (a
+  burst) are encoded as one batch: one pass of the vision tower, one of the spatial
+  encoder's MLP and one prefix extension for all of them (a device failure fails the
+  whole batch). When the window of ``max_keyframes`` is full the oldest frame is evicted
+  and the prefix is rebuilt from the cached embeddings when the worker is next idle (or
+  before the next question).
 - ``ask`` blocks its caller at most ``timeout_s`` (the work runs on the worker); it pays
   only for the question's tokens over the cached prefix plus decoding. Failures are typed:
   :class:`ModelTimeout` (the request is cancelled), :class:`ModelUnavailable` (not started
@@ -78,13 +81,15 @@ class Answer:
 
 @dataclass
 class KeyframeTiming:
-    """Per-keyframe work [s]: image preprocessing (resize, normalise, patchify on the CPU),
-    vision tower, spatial encoder (back-projection, pooling, MLP), prefix update."""
+    """Work [s] of the last keyframe batch of ``frames`` keyframes (1 unless a burst was
+    batched): image preprocessing (resize, normalise, patchify on the CPU), vision tower,
+    spatial encoder (back-projection, pooling, MLP), prefix update."""
 
     preprocess_s: float
     vision_s: float
     spatial_s: float
     prefix_s: float
+    frames: int = 1
 
 
 @dataclass
@@ -104,6 +109,7 @@ class RunnerStatus:
     last_error: str
     last_keyframe: KeyframeTiming | None = None
     totals_s: dict[str, float] = field(default_factory=dict)
+    keyframe_batches: int = 0
 
 
 @dataclass
@@ -118,6 +124,7 @@ class _Job:
     fn: Callable[[threading.Event], Any]
     future: Future
     cancel: threading.Event
+    keyframe: dict[str, Any] | None = None  # add_keyframe's arguments: batchable
 
 
 class ModelRunner:
@@ -125,8 +132,12 @@ class ModelRunner:
 
     def __init__(self, backbone: Backbone, config: ModelConfig,
                  spatial_encoder: SpatialEncoder | None = None,
-                 system_prompt: str = SYSTEM_PROMPT) -> None:
+                 system_prompt: str = SYSTEM_PROMPT, fused_weights: bool = True) -> None:
+        """``fused_weights``: the engine fuses the text layers' q/k/v and gate/up weights
+        (memory-neutral; see :mod:`ssr_ros.model.engine`); False keeps the backbone's
+        separate projections (benchmarks compare the two)."""
         config.validate()
+        self._fused_weights = bool(fused_weights)
         self.config = config
         self._bb = backbone
         if spatial_encoder is None:
@@ -154,6 +165,7 @@ class ModelRunner:
         self._rebuilds = 0
         self._last_error = ""
         self._last_keyframe: KeyframeTiming | None = None
+        self._keyframe_batches = 0
         self._current: _Job | None = None
         self._totals = {"preprocess_s": 0.0, "vision_s": 0.0, "spatial_s": 0.0,
                         "prefix_s": 0.0, "rebuild_s": 0.0}
@@ -177,7 +189,8 @@ class ModelRunner:
                         + self.config.max_prompt_tokens + self.config.max_new_tokens)
             try:
                 self._engine = TextEngine(bb.language_model, bb.lm_head, capacity, bb.device,
-                                          bb.dtype, use_cuda_graph=self.config.cuda_graph)
+                                          bb.dtype, use_cuda_graph=self.config.cuda_graph,
+                                          fused=self._fused_weights)
             except Exception as exc:  # OOM while allocating the cache becomes typed
                 if is_out_of_memory(exc):
                     raise ModelFailed(f"out of memory allocating a KV cache of {capacity} "
@@ -253,7 +266,8 @@ class ModelRunner:
                     points_map_m=None if points_map_m is None
                     else np.array(points_map_m, np.float32),
                     valid=None if valid is None else np.array(valid, bool))
-        return self._submit(lambda cancel: self._do_keyframe(**args))
+        return self._submit_job(lambda cancel: self._do_keyframes([args])[0],
+                                keyframe=args).future
 
     def submit_ask(self, question: str, scaffold: str = "", max_new_tokens: int | None = None,
                    stop_at_eos: bool = True) -> tuple[Future, threading.Event]:
@@ -303,7 +317,8 @@ class ModelRunner:
             capacity_tokens=self._engine.capacity if self._engine else 0,
             pending=self._jobs.qsize(), answered=self._answered, failed=self._failed,
             rebuilds=self._rebuilds, last_error=self._last_error,
-            last_keyframe=self._last_keyframe, totals_s=dict(self._totals))
+            last_keyframe=self._last_keyframe, totals_s=dict(self._totals),
+            keyframe_batches=self._keyframe_batches)
 
     # ------------------------------------------------------------------ test/bench hooks
     def question_logits(self, question: str, scaffold: str = "",
@@ -354,8 +369,9 @@ class ModelRunner:
     def _submit(self, fn: Callable[[threading.Event], Any]) -> Future:
         return self._submit_job(fn).future
 
-    def _submit_job(self, fn: Callable[[threading.Event], Any]) -> _Job:
-        job = _Job(fn, Future(), threading.Event())
+    def _submit_job(self, fn: Callable[[threading.Event], Any],
+                    keyframe: dict[str, Any] | None = None) -> _Job:
+        job = _Job(fn, Future(), threading.Event(), keyframe)
         with self._lock:
             if self._state != "running":
                 raise ModelUnavailable(f"model runner is {self._state}")
@@ -375,35 +391,68 @@ class ModelRunner:
 
     def _work(self) -> None:
         torch.set_grad_enabled(False)
+        # A job taken from the queue while collecting a keyframe burst runs next.
+        taken: deque[_Job | None] = deque()
         while True:
-            try:
-                idle_rebuild = self._dirty and bool(self._frames) and not self._rebuild_failed
-                job = self._jobs.get(timeout=0.05 if idle_rebuild else None)
-            except queue.Empty:
-                # A failed idle rebuild is retried with the next request, not in a loop.
-                self._rebuild_failed = True
-                self._run_guarded(self._ensure_prefix)
-                self._rebuild_failed = self._dirty
-                continue
+            if taken:
+                job = taken.popleft()
+            else:
+                try:
+                    idle_rebuild = (self._dirty and bool(self._frames)
+                                    and not self._rebuild_failed)
+                    job = self._jobs.get(timeout=0.05 if idle_rebuild else None)
+                except queue.Empty:
+                    # A failed idle rebuild is retried with the next request, not in a loop.
+                    self._rebuild_failed = True
+                    self._run_guarded(self._ensure_prefix)
+                    self._rebuild_failed = self._dirty
+                    continue
             self._rebuild_failed = False
             if job is None:
                 return
+            if job.keyframe is None:
+                self._run_jobs([job], lambda jobs: [jobs[0].fn(jobs[0].cancel)])
+                continue
+            batch = [job]
+            while len(batch) < self.config.max_keyframes:
+                try:
+                    follower = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if follower is None or follower.keyframe is None:
+                    taken.append(follower)
+                    break
+                batch.append(follower)
+            self._run_jobs(batch, lambda jobs: self._do_keyframes([j.keyframe for j in jobs]))
+
+    def _run_jobs(self, jobs: list[_Job], run: Callable[[list[_Job]], list[Any]]) -> None:
+        """Run the jobs that are still wanted as one unit; ``run`` returns one result per
+        job. A failure fails every job of the unit."""
+        live = []
+        for job in jobs:
             if not job.future.set_running_or_notify_cancel():
                 continue
             if job.cancel.is_set():
                 job.future.set_exception(ModelTimeout("cancelled before it ran"))
-                continue
-            self._current = job
-            try:
-                result = self._run_guarded(lambda: job.fn(job.cancel), raise_errors=True)
-            except ModelError as exc:
-                self._failed += 1
-                self._last_error = str(exc)
-                job.future.set_exception(exc)
+            elif self._state == "closed":  # taken from the queue before close() drained it
+                job.future.set_exception(ModelUnavailable("runner closed"))
             else:
+                live.append(job)
+        if not live:
+            return
+        self._current = live[0]
+        try:
+            results = self._run_guarded(lambda: run(live), raise_errors=True)
+        except ModelError as exc:
+            self._failed += len(live)
+            self._last_error = str(exc)
+            for job in live:
+                job.future.set_exception(exc)
+        else:
+            for job, result in zip(live, results):
                 job.future.set_result(result)
-            finally:
-                self._current = None
+        finally:
+            self._current = None
 
     def _run_guarded(self, fn: Callable[[], Any], raise_errors: bool = False) -> Any:
         """Run ``fn`` on the worker turning device failures into :class:`ModelFailed`."""
@@ -432,49 +481,58 @@ class ModelRunner:
         if self._bb is not None and self._bb.device.type == "cuda":
             torch.cuda.empty_cache()
 
-    def _do_keyframe(self, rgb: np.ndarray, T_map_cam: np.ndarray, stamp_s: float,
-                     depth_m: np.ndarray | None, K: np.ndarray | None,
-                     points_map_m: np.ndarray | None, valid: np.ndarray | None) -> int:
+    def _do_keyframes(self, frames: list[dict[str, Any]]) -> list[int]:
+        """Encode a batch of keyframes (``add_keyframe``'s arguments) and append them to
+        the window and the cached prefix; returns their indices."""
         bb = self._bb
         sync = torch.cuda.synchronize if bb.device.type == "cuda" else (lambda: None)
         t_start = time.perf_counter()
-        pixel_values, grid = bb.preprocess(rgb, self.config.image_side)
+        prepared = [bb.preprocess(frame["rgb"], self.config.image_side) for frame in frames]
         sync()
         t0 = time.perf_counter()
-        visual = bb.encode_image(pixel_values, grid)
+        grids = [grid for _, grid in prepared]
+        visuals = bb.encode_images(torch.cat([pixels for pixels, _ in prepared]),
+                                   torch.cat(grids))
         sync()
         t1 = time.perf_counter()
-        grid_hw = (int(grid[0, 1]) // bb.merge, int(grid[0, 2]) // bb.merge)
         with torch.inference_mode():
-            feats = token_features(grid_hw, T_map_cam, bb.device, depth_m=depth_m, K=K,
-                                   points_map_m=points_map_m, valid=valid,
-                                   token_px=bb.token_px)
-            spatial = self.spatial(feats)
+            feats = [token_features((int(grid[0, 1]) // bb.merge, int(grid[0, 2]) // bb.merge),
+                                    frame["T_map_cam"], bb.device, depth_m=frame["depth_m"],
+                                    K=frame["K"], points_map_m=frame["points_map_m"],
+                                    valid=frame["valid"], token_px=bb.token_px)
+                     for frame, grid in zip(frames, grids)]
+            spatial = self.spatial(torch.cat(feats)).split([len(f) for f in feats])
         sync()
         t2 = time.perf_counter()
-        index = self._next_index
-        segment = self._builder.frame(frame_header(index, stamp_s, T_map_cam), visual, grid,
-                                      spatial)
-        self._next_index += 1
-        self._frames.append(_Frame(index, stamp_s, segment))
-        if len(self._frames) > self.config.max_keyframes:
+        indices, segments = [], []
+        for frame, grid, visual, spatial_i in zip(frames, grids, visuals, spatial):
+            index = self._next_index
+            header = frame_header(index, frame["stamp_s"], frame["T_map_cam"])
+            segment = self._builder.frame(header, visual, grid, spatial_i)
+            self._next_index += 1
+            self._frames.append(_Frame(index, frame["stamp_s"], segment))
+            indices.append(index)
+            segments.append(segment)
+        while len(self._frames) > self.config.max_keyframes:
             self._frames.popleft()
             self._dirty = True
         if not self._dirty:
             self._dirty = True  # stays set if the extension fails half-way
             self._engine.truncate(self._prefix_len)
-            embeds, positions, next_pos = place([segment], self._next_pos)
+            embeds, positions, next_pos = place(segments, self._next_pos)
             self._engine.prefill(embeds, positions)
             self._prefix_len, self._next_pos = self._engine.length, next_pos
             self._dirty = False
         sync()
         t3 = time.perf_counter()
-        self._last_keyframe = KeyframeTiming(t0 - t_start, t1 - t0, t2 - t1, t3 - t2)
+        self._last_keyframe = KeyframeTiming(t0 - t_start, t1 - t0, t2 - t1, t3 - t2,
+                                             len(frames))
+        self._keyframe_batches += 1
         self._totals["preprocess_s"] += t0 - t_start
         self._totals["vision_s"] += t1 - t0
         self._totals["spatial_s"] += t2 - t1
         self._totals["prefix_s"] += t3 - t2
-        return index
+        return indices
 
     def _ensure_prefix(self) -> None:
         """Rebuild the KV prefix from the cached frame embeddings if it is stale."""
