@@ -133,3 +133,60 @@ def test_bad_recheck_setting_is_refused():
     for value in (-0.1, float("nan"), "0.2"):
         with pytest.raises(ValueError):
             PipelineConfig(recheck_after_s=value)
+
+
+def _boxes_and_stamps(scene, seq, rng):
+    """Every ground-truth box, shrunk, grown and shifted variants of them, and per box a
+    ``before_s`` anywhere in the sequence (or after it)."""
+    boxes = []
+    for o in scene.objects:
+        boxes.append((o.center_m, o.size_m, o.yaw_rad))
+        for _ in range(3):
+            scale = rng.uniform(0.3, 1.5, 3)
+            shift = np.r_[rng.normal(0, 0.1, 2), 0.0]
+            boxes.append((o.center_m + shift, o.size_m * scale,
+                          o.yaw_rad + rng.normal(0, 0.3)))
+    stamps = rng.choice(np.r_[seq.stamps_s, np.inf], size=len(boxes))
+    return boxes, [float(s) for s in stamps]
+
+
+@pytest.mark.parametrize("seed, capacity", [(3, 1000), (41, 1000), (57, 25)])
+def test_the_index_finds_the_same_first_sightings_as_a_scan_of_every_frame(seed, capacity):
+    from ssr_ros.perception.sightings import earliest_by_scan
+
+    scene = make_scene(seed)
+    seq = render_sequence(scene, n_frames=90, width=W, height=H, rate_hz=RATE_HZ)
+    history = _history(seq, capacity=capacity)
+    boxes, before = _boxes_and_stamps(scene, seq, np.random.default_rng(seed))
+    indexed = history.earliest(boxes, before_s=before)
+    assert indexed == earliest_by_scan(history, boxes, before)
+    assert sum(s is not None for s in indexed) >= 5   # not a comparison of Nones
+
+
+def test_the_pipeline_dates_objects_as_it_did_with_a_scan(walk, monkeypatch):
+    from ssr_ros.perception import sightings as sightings_module
+
+    _, seq = walk
+    indexed, _ = _map(seq, PipelineConfig())
+    monkeypatch.setattr(sightings_module.SightingHistory, "earliest",
+                        sightings_module.earliest_by_scan)
+    scanned, _ = _map(seq, PipelineConfig())
+    first = [(o.id, o.label, o.first_seen_s) for o in indexed.object_map.objects()]
+    assert first == [(o.id, o.label, o.first_seen_s) for o in scanned.object_map.objects()]
+    assert len(first) >= 8
+
+
+def test_frames_leaving_the_ring_leave_the_index():
+    camera = PinholeCamera.from_K(np.array([[100.0, 0, 40], [0, 100.0, 30], [0, 0, 1]]),
+                                  80, 60)
+    history = SightingHistory(SightingConfig(capacity=3, stride=1))
+    depth = np.full((60, 80), 2.0, np.float32)
+    for k in range(10):
+        history.add(depth, camera, np.eye(4), float(k))
+    assert len(history) == 3
+    entered = {seq for seqs, _ in history._index._table.values() for seq in seqs}
+    assert entered == {7, 8, 9}
+    wall = (np.array([0.0, 0.0, 2.0]), np.array([0.5, 0.5, 0.1]), 0.0)
+    assert history.earliest([wall], before_s=float("inf")) == [7.0]
+    history.clear()
+    assert history._index._table == {} and history.earliest([wall], 99.0) == [None]
