@@ -50,9 +50,9 @@ def _child_env(domain_id: str) -> dict[str, str]:
 def prepare_room(cache: Path, seed: int, frames: int, width: int, height: int,
                  rate_hz: float) -> tuple[Path, list[dict]]:
     """The cached bag and questions of this room, rendered when missing."""
-    from ssr_ros.sim.questions import generate_questions
     from ssr_ros.ros.player import record_bag, sim_frames
     from ssr_ros.sim import make_scene, render_sequence
+    from ssr_ros.sim.questions import generate_questions
 
     name = f"sim_seed{seed}_{width}x{height}_{frames}f_{rate_hz:g}hz"
     bag = cache / name

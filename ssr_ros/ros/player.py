@@ -188,36 +188,12 @@ def frame_messages(frame: PosedFrame, stamp: Time, prefix: str = "camera",
 
 
 def record_bag(frames: Iterator[PosedFrame], path: str, prefix: str = "camera") -> int:
-    """Write ``frames`` to a rosbag2 (sqlite3) at ``path`` with their sequence stamps, the
-    label names once at the start; returns the number of frames. ``path`` must not exist.
-    """
-    from rclpy.serialization import serialize_message
-    from rosbags.rosbag2 import Writer
-    from rosbags.typesys import Stores, get_typestore
+    """Write ``frames`` to a new rosbag2 at ``path`` with their sequence stamps, with the
+    project's one bag writer (:func:`ssr_ros.sim.bag.write_frames`: MCAP, the camera
+    topics under ``prefix``, no TF); returns the number of frames."""
+    from ssr_ros.sim.bag import write_frames
 
-    typestore = get_typestore(Stores.ROS2_KILTED)
-    count = 0
-    with Writer(path, version=9) as writer:
-        connections: dict[str, Any] = {}
-
-        def write(topic: str, msg: Any, t_ns: int) -> None:
-            if topic not in connections:
-                msgtype = type(msg).__module__.split(".")[0] + "/msg/" + type(msg).__name__
-                connections[topic] = writer.add_connection(topic, msgtype,
-                                                           typestore=typestore)
-            writer.write(connections[topic], t_ns, serialize_message(msg))
-
-        names: dict[int, str] = {}
-        for frame in frames:
-            t_ns = int(round(frame.stamp_s * 1e9))
-            if frame.id_to_category and frame.id_to_category != names:
-                names = dict(frame.id_to_category)
-                base = f"{prefix}/" if prefix else ""
-                write(base + "labels/names", String(data=label_names_json(names)), t_ns)
-            for topic, msg in frame_messages(frame, s_to_stamp(frame.stamp_s), prefix):
-                write(topic, msg, t_ns)
-            count += 1
-    return count
+    return write_frames(frames, path, prefix=prefix, start_ns=0, tf=False).frame_count
 
 
 def play_bag(node: Node, path: str, rate: float, use_clock: bool,

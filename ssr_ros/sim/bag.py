@@ -1,4 +1,6 @@
-"""Export of a rendered sequence as a rosbag2 (MCAP storage) with standard messages.
+"""Export of posed RGB-D frames (a rendered sequence, a TUM folder) as a rosbag2 (MCAP
+storage) with standard messages: the project's one bag writer (``ssr-sim`` and
+``ssr-play --record`` use it).
 
 Written with ``rosbags`` (pure Python), bag format version 8 (``ros2 bag play`` on
 ROS 2 Iron and later). Header stamps and bag times are ``start_ns + stamp_s * 1e9``
@@ -48,7 +50,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterable, Iterator, Optional
 
 import numpy as np
 from rosbags.interfaces import (Qos, QosDurability, QosHistory, QosLiveliness,
@@ -56,6 +58,8 @@ from rosbags.interfaces import (Qos, QosDurability, QosHistory, QosLiveliness,
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
+from ssr_ros.core.camera import depth_to_millimetres
+from ssr_ros.core.frames import PosedFrame
 from ssr_ros.core.geometry import quaternion_from_rotation
 from ssr_ros.sim.sequence import SimFrame, SimSequence
 
@@ -87,12 +91,14 @@ class BagExportError(ValueError):
 
 @dataclass
 class BagSummary:
-    """What was written: the bag directory, message counts per topic, bag time span."""
+    """What was written: the bag directory, message counts per topic, bag time span
+    [ns], and the number of frames."""
 
     path: Path
     message_counts: dict[str, int]
     start_ns: int
     end_ns: int
+    frame_count: int
 
 
 def label_names_json(id_to_category: dict[int, str]) -> str:
@@ -180,21 +186,21 @@ class _Messages:
                                                twist=twist_cov)
 
 
-def _velocity(poses: list[np.ndarray], i: int, rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
-    """Linear [m/s] and angular [rad/s] velocity of camera_link in its own frame,
-    by finite differences of neighbouring frames."""
-    if len(poses) < 2:
+def _velocity(T_a: np.ndarray, T_b: np.ndarray, dt_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Linear [m/s] and angular [rad/s] velocity of camera_link in its own frame, by the
+    finite difference of the optical-frame poses ``T_a`` -> ``T_b`` taken ``dt_s`` apart
+    (zero for a non-positive ``dt_s``)."""
+    if not dt_s > 0.0:
         return np.zeros(3), np.zeros(3)
-    a, b = (i, i + 1) if i + 1 < len(poses) else (i - 1, i)
-    Ta, Tb = camera_link_pose(poses[a]), camera_link_pose(poses[b])
-    linear = Ta[:3, :3].T @ (Tb[:3, 3] - Ta[:3, 3]) * rate_hz
+    Ta, Tb = camera_link_pose(T_a), camera_link_pose(T_b)
+    linear = Ta[:3, :3].T @ (Tb[:3, 3] - Ta[:3, 3]) / dt_s
     dR = Ta[:3, :3].T @ Tb[:3, :3]
     angle = math.acos(max(-1.0, min(1.0, 0.5 * (np.trace(dR) - 1.0))))
     if angle < 1e-12:
         return linear, np.zeros(3)
     axis = np.array([dR[2, 1] - dR[1, 2], dR[0, 2] - dR[2, 0], dR[1, 0] - dR[0, 1]])
     axis /= 2.0 * math.sin(angle)
-    return linear, axis * angle * rate_hz
+    return linear, axis * angle / dt_s
 
 
 def _qos(durability: QosDurability, depth: int) -> Qos:
@@ -205,56 +211,106 @@ def _qos(durability: QosDurability, depth: int) -> Qos:
                liveliness_lease_duration=zero, avoid_ros_namespace_conventions=False)
 
 
-def write_bag(seq: SimSequence, path: "str | Path", start_ns: int = BAG_START_NS,
-              on_frame: Optional[Callable[[SimFrame], None]] = None) -> BagSummary:
-    """Render every frame of ``seq`` and write the bag directory ``path`` (must not
-    exist). ``on_frame`` sees each rendered frame (progress, previews)."""
+def topics(prefix: str = "/camera") -> dict[str, tuple[str, str]]:
+    """Key -> (topic, message type) with the camera topics under ``prefix`` ("/camera"
+    as in :data:`TOPICS`; "camera" gives names relative to the player's namespace)."""
+    base = prefix.rstrip("/")
+    return {key: (topic.replace("/camera", base, 1) if topic.startswith("/camera/")
+                  else topic, msgtype) for key, (topic, msgtype) in TOPICS.items()}
+
+
+def _pairs(frames: Iterable[PosedFrame]) -> Iterator[tuple[PosedFrame, PosedFrame, PosedFrame]]:
+    """(frame, difference start, difference end): the forward difference to the next
+    frame, the backward one for the last frame."""
+    it = iter(frames)
+    current = next(it, None)
+    previous = None
+    for upcoming in it:
+        yield current, current, upcoming
+        previous, current = current, upcoming
+    if current is not None:
+        yield current, (previous if previous is not None else current), current
+
+
+def write_frames(frames: Iterable[PosedFrame], path: "str | Path", *,
+                 prefix: str = "/camera", start_ns: int = BAG_START_NS, tf: bool = True,
+                 on_frame: Optional[Callable[[PosedFrame], None]] = None) -> BagSummary:
+    """Write posed frames (any source: the simulator, a TUM folder) to the new bag
+    directory ``path`` with the topics of the module docstring under ``prefix``; the
+    label topics only for frames with ``labels``, the names again whenever they change;
+    ``tf=False`` leaves out ``/odom``, ``/tf`` and ``/tf_static`` (a player without
+    tf2_msgs and nav_msgs installed can then play the bag). Stamps are ``start_ns`` + each frame's ``stamp_s``. ``on_frame`` sees each frame
+    after it is written (progress, previews). Every frame needs its pose."""
     out = Path(path)
     if out.exists():
         raise BagExportError(f"{out} already exists; rosbag2 needs a new directory")
-    if len(seq) == 0:
-        raise BagExportError("the sequence has no frames")
     msgs = _Messages()
-    counts = {topic: 0 for topic, _ in TOPICS.values()}
+    names_of = topics(prefix)
+    counts = {topic: 0 for topic, _ in names_of.values()}
     writer = Writer(out, version=8, storage_plugin=StoragePlugin.MCAP)
     writer.open()
+    frame_count, end_ns = 0, start_ns
     try:
-        conns = {}
-        for key, (topic, msgtype) in TOPICS.items():
-            qos = [_qos(QosDurability.TRANSIENT_LOCAL, 1)] if key in LATCHED_KEYS else [
-                _qos(QosDurability.VOLATILE, 10)]
-            conns[key] = writer.add_connection(topic, msgtype, typestore=msgs.ts,
-                                               offered_qos_profiles=qos)
+        conns: dict[str, object] = {}
 
         def put(key: str, stamp_ns: int, message: object) -> None:
-            topic, msgtype = TOPICS[key]
+            topic, msgtype = names_of[key]
+            if key not in conns:
+                qos = _qos(QosDurability.TRANSIENT_LOCAL, 1) if key in LATCHED_KEYS else \
+                    _qos(QosDurability.VOLATILE, 10)
+                conns[key] = writer.add_connection(topic, msgtype, typestore=msgs.ts,
+                                                   offered_qos_profiles=[qos])
             writer.write(conns[key], stamp_ns, msgs.ts.serialize_cdr(message, msgtype))
             counts[topic] += 1
 
-        T_link_opt = np.eye(4)
-        T_link_opt[:3, :3] = R_LINK_OPTICAL
-        put("tf_static", start_ns, msgs.tf_message(
-            [msgs.transform(start_ns, CAMERA_LINK_FRAME, OPTICAL_FRAME, T_link_opt)]))
-        put("label_names", start_ns, msgs.t["std_msgs/msg/String"](
-            data=label_names_json(seq.id_to_category)))
-        end_ns = start_ns
-        for frame in seq:
+        if tf:
+            T_link_opt = np.eye(4)
+            T_link_opt[:3, :3] = R_LINK_OPTICAL
+            put("tf_static", start_ns, msgs.tf_message(
+                [msgs.transform(start_ns, CAMERA_LINK_FRAME, OPTICAL_FRAME, T_link_opt)]))
+        names: dict[int, str] = {}
+        for frame, a, b in _pairs(frames):
+            if frame.T_map_cam is None:
+                raise BagExportError(f"the frame at {frame.stamp_s} s has no pose")
             stamp = start_ns + int(round(frame.stamp_s * 1e9))
             end_ns = stamp
-            T_map_link = camera_link_pose(frame.T_map_cam)
-            put("tf", stamp, msgs.tf_message(
-                [msgs.transform(stamp, MAP_FRAME, CAMERA_LINK_FRAME, T_map_link)]))
-            linear, angular = _velocity(seq.poses, frame.index, seq.rate_hz)
-            put("odom", stamp, msgs.odometry(stamp, T_map_link, linear, angular))
+            if frame.id_to_category and frame.id_to_category != names:
+                names = dict(frame.id_to_category)
+                put("label_names", stamp, msgs.t["std_msgs/msg/String"](
+                    data=label_names_json(names)))
+            if tf:
+                T_map_link = camera_link_pose(frame.T_map_cam)
+                put("tf", stamp, msgs.tf_message(
+                    [msgs.transform(stamp, MAP_FRAME, CAMERA_LINK_FRAME, T_map_link)]))
+                linear, angular = _velocity(a.T_map_cam, b.T_map_cam, b.stamp_s - a.stamp_s)
+                put("odom", stamp, msgs.odometry(stamp, T_map_link, linear, angular))
             put("pose", stamp, msgs.t["geometry_msgs/msg/PoseStamped"](
                 header=msgs.header(stamp, MAP_FRAME), pose=msgs.pose(frame.T_map_cam)))
-            put("color_info", stamp, msgs.camera_info(stamp, seq.K, seq.width, seq.height))
-            put("depth_info", stamp, msgs.camera_info(stamp, seq.K, seq.width, seq.height))
+            K = np.asarray(frame.K, dtype=np.float64)
+            put("color_info", stamp, msgs.camera_info(stamp, K, frame.width, frame.height))
+            put("depth_info", stamp, msgs.camera_info(stamp, K, frame.width, frame.height))
             put("color", stamp, msgs.image(stamp, frame.rgb, "rgb8"))
-            put("depth", stamp, msgs.image(stamp, frame.depth_mm, "16UC1"))
-            put("labels", stamp, msgs.image(stamp, frame.instance_ids, "mono16"))
+            depth_mm = getattr(frame, "depth_mm", None)
+            put("depth", stamp, msgs.image(
+                stamp, depth_mm if depth_mm is not None else depth_to_millimetres(frame.depth_m),
+                "16UC1"))
+            if frame.labels is not None:
+                put("labels", stamp, msgs.image(
+                    stamp, np.asarray(frame.labels).astype(np.uint16, copy=False), "mono16"))
+            frame_count += 1
             if on_frame is not None:
                 on_frame(frame)
     finally:
         writer.close()
-    return BagSummary(out, counts, start_ns, end_ns)
+    if frame_count == 0:
+        raise BagExportError("there were no frames to write")
+    return BagSummary(out, counts, start_ns, end_ns, frame_count)
+
+
+def write_bag(seq: SimSequence, path: "str | Path", start_ns: int = BAG_START_NS,
+              on_frame: Optional[Callable[[SimFrame], None]] = None) -> BagSummary:
+    """Render every frame of ``seq`` and write the bag directory ``path`` (must not
+    exist) with :func:`write_frames`."""
+    if len(seq) == 0:
+        raise BagExportError("the sequence has no frames")
+    return write_frames(seq, path, start_ns=start_ns, on_frame=on_frame)

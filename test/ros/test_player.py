@@ -40,7 +40,8 @@ def test_recorded_bag_holds_every_topic_with_sim_content(bag) -> None:
                      if c.topic == "camera/depth/image_raw")
     assert counts == {"camera/labels/names": 1, "camera/pose": FRAMES,
                       "camera/color/image_raw": FRAMES, "camera/depth/image_raw": FRAMES,
-                      "camera/color/camera_info": FRAMES, "camera/labels/image_raw": FRAMES}
+                      "camera/color/camera_info": FRAMES, "camera/labels/image_raw": FRAMES,
+                      "camera/depth/camera_info": FRAMES}
     np.testing.assert_array_equal(image_to_rgb(deserialize_message(bytes(colour), Image)),
                                   first.rgb)
     np.testing.assert_array_equal(image_to_array(deserialize_message(bytes(depth), Image)),
