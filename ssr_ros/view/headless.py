@@ -77,6 +77,7 @@ class HeadlessChromium:
                                "SSR_CHROMIUM to the browser's path)")
         if not websockets_available():
             raise BrowserError("the 'websockets' package is missing (it comes with viser)")
+        self.width, self.height = int(width), int(height)
         self._profile = tempfile.mkdtemp(prefix="ssr_chromium_")
         self._log = open(Path(self._profile) / "chromium.log", "wb")
         self.proc = subprocess.Popen(
@@ -113,6 +114,9 @@ class HeadlessChromium:
                            open_timeout=10)
         for domain in ("Page", "Runtime", "Log"):
             self.call(f"{domain}.enable")
+        self.call("Emulation.setDeviceMetricsOverride", {
+            "width": self.width, "height": self.height, "deviceScaleFactor": 1,
+            "mobile": False})
 
     def log_tail(self, chars: int = 2000) -> str:
         self._log.flush()
@@ -283,6 +287,16 @@ JS_FOCUS_QUESTION = r"""
 
 JS_BODY_TEXT = "document.body ? document.body.innerText : ''"
 
+#: JavaScript: close the page's notifications (viser announces software WebGL with one);
+#: returns how many were closed.
+JS_CLOSE_NOTIFICATIONS = r"""
+(() => {
+  const buttons = [...document.querySelectorAll('.mantine-Notification-root button')];
+  buttons.forEach(b => b.click());
+  return buttons.length;
+})()
+"""
+
 
 def object_nodes(browser: HeadlessChromium) -> list[str]:
     """Scene-tree names of the object boxes the page holds (``/objects/o<id>``)."""
@@ -297,15 +311,30 @@ def ask_in_page(browser: HeadlessChromium, question: str) -> None:
     browser.press_enter()
 
 
+ANSWER_MARKS = ("Answer:", "ssr_node could not answer", "Not asked:", "No answer:",
+                "The view failed to ask")
+
+
+def answer_text(browser: HeadlessChromium) -> str:
+    """The answer shown under the question box ("" when there is none yet)."""
+    text = " ".join(str(browser.evaluate(JS_BODY_TEXT)).split())
+    starts = [text.find(m) for m in ANSWER_MARKS if m in text]
+    if not starts:
+        return ""
+    answer = text[min(starts):]
+    return answer.split("ssr_node diagnostics")[0].strip()
+
+
 def snapshot_view(url: str, png: str | os.PathLike, expected_objects: int | None = None,
                   question: str | None = None, timeout_s: float = 60.0,
                   settle_s: float = 1.0) -> dict[str, Any]:
     """Open the view at ``url`` in headless chromium, wait until the page's scene holds
-    ``expected_objects`` boxes (any number > 0 when None), optionally ask ``question``,
-    let the renderer settle ``settle_s`` and write a screenshot to ``png``.
+    ``expected_objects`` boxes (any number > 0 when None), optionally ask ``question``
+    and wait for its answer, let the renderer settle ``settle_s`` and write a
+    screenshot to ``png``.
 
-    Returns ``{"objects": n, "answer_text": str, "console_errors": [...],
-    "seconds": total}``; raises :class:`BrowserError` when the page does not get there.
+    Returns ``{"objects": n, "answer": str, "console_errors": [...], "seconds": s}``;
+    raises :class:`BrowserError` when the page does not get there in ``timeout_s``.
     """
     started = time.monotonic()
     with HeadlessChromium() as browser:
@@ -315,19 +344,18 @@ def snapshot_view(url: str, png: str | os.PathLike, expected_objects: int | None
             n = len(object_nodes(browser))
             return n == expected_objects if expected_objects is not None else n > 0
         if not browser.wait_until(enough, timeout_s):
+            wanted = "> 0" if expected_objects is None else str(expected_objects)
             raise BrowserError(f"the page shows {len(object_nodes(browser))} objects, "
-                               f"expected {expected_objects if expected_objects is not None else '> 0'}")
+                               f"expected {wanted}")
         answer = ""
         if question:
-            before = browser.evaluate(JS_BODY_TEXT)
             ask_in_page(browser, question)
-            browser.wait_for("document.body.innerText.includes('Answer:') || "
-                             "document.body.innerText.includes('ssr_node could not')",
-                             timeout_s)
-            answer = str(browser.evaluate(JS_BODY_TEXT))
-            answer = answer[len(before):] if answer.startswith(before) else answer
+            if not browser.wait_until(lambda: bool(answer_text(browser)), timeout_s):
+                raise BrowserError(f"no answer to {question!r} in the page")
+            answer = answer_text(browser)
+        browser.evaluate(JS_CLOSE_NOTIFICATIONS)
         browser.pump(settle_s)
         browser.screenshot(png)
-        return {"objects": len(object_nodes(browser)), "answer_text": answer,
+        return {"objects": len(object_nodes(browser)), "answer": answer,
                 "console_errors": browser.console_errors(),
                 "seconds": time.monotonic() - started}

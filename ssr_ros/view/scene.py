@@ -68,6 +68,13 @@ class SceneRenderer:
         self._keys: dict[str, Any] = {}
         self._answer: list[Any] = []
         self.scene.set_up_direction("+z")
+        # Plain lights, no image-based lighting and no shadows: a browser without a GPU
+        # (software WebGL) drew viser's default environment map at under 1 frame/s, which
+        # starved the page (answers took seconds to appear); without it, about 25 frames/s.
+        self.scene.configure_environment_map(None)
+        self.scene.configure_default_lights(True, cast_shadow=False)
+        self.scene.add_light_hemisphere("/light", sky_color=(255, 255, 255),
+                                        ground_color=(150, 150, 150), intensity=1.4)
 
     @property
     def object_ids(self) -> list[int]:
@@ -170,8 +177,8 @@ class SceneRenderer:
             # new pages open looking down at the map from its south-west
             reach = max(width, height, 4.0)
             self.initial_camera.look_at = (float(center[0]), float(center[1]), 0.0)
-            self.initial_camera.position = (float(center[0]) - 0.45 * reach,
-                                            float(center[1]) - 0.75 * reach, 0.85 * reach)
+            self.initial_camera.position = (float(center[0]) - 0.3 * reach,
+                                            float(center[1]) - 0.6 * reach, 0.75 * reach)
             self.initial_camera.up = (0.0, 0.0, 1.0)
             self._keys["camera_home"] = key
 

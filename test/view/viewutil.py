@@ -1,0 +1,151 @@
+"""Helpers of the view tests: ssr_node, ssr-play and ssr-view as separate processes in a
+namespace of this test run, and a small rclpy client to compare the page with the node."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from typing import Any, Callable
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+DEMO_PARAMS = REPO / "config" / "demo.yaml"
+DDS_PROFILE = REPO / "config" / "fastdds_local.xml"
+# Our own namespace: a concurrent run that drew the same ROS_DOMAIN_ID cannot answer us.
+NAMESPACE = f"/ssr_view_test_{os.getpid()}_{random.SystemRandom().randrange(16**6):06x}"
+NS_ARGS = ["-r", f"__ns:={NAMESPACE}"]
+URL_LINE = re.compile(r"ssr-view: open (http://\S+)")
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(DDS_PROFILE))
+    return env
+
+
+class Process:
+    """A child process with its output in ``log_path``."""
+
+    def __init__(self, cmd: list[str], log_path: pathlib.Path) -> None:
+        self.log_path = log_path
+        self._log = open(log_path, "w")
+        self.proc = subprocess.Popen(cmd, env=child_env(), stdout=self._log,
+                                     stderr=subprocess.STDOUT, cwd=str(log_path.parent))
+
+    def log(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, timeout_s: float = 20.0) -> int:
+        """SIGINT (ssr_node saves its map) and wait; returns the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log.close()
+        return self.proc.returncode
+
+
+def start_node(map_path: pathlib.Path, log_path: pathlib.Path) -> Process:
+    """ssr_node with the demo parameters, configured and activated at start."""
+    from ssr_ros.ros.topics import sim_remaps
+
+    return Process([sys.executable, "-m", "ssr_ros.ros.node", "--ros-args",
+                    "--params-file", str(DEMO_PARAMS), "-p", f"map_path:={map_path}",
+                    "-p", "autostart:=true", "-p", "diagnostics_period_s:=0.5",
+                    *sim_remaps(), *NS_ARGS], log_path)
+
+
+def run_player(args: list[str], log_path: pathlib.Path, timeout_s: float = 180.0) -> int:
+    with open(log_path, "w") as log:
+        return subprocess.run([sys.executable, "-m", "ssr_ros.ros.player", *args,
+                               "--ros-args", *NS_ARGS], env=child_env(), stdout=log,
+                              stderr=subprocess.STDOUT, timeout=timeout_s).returncode
+
+
+def start_view(log_path: pathlib.Path, extra: list[str] | None = None,
+               timeout_s: float = 60.0) -> tuple[Process, str]:
+    """ssr-view on a free port in the test namespace; returns it and its printed URL."""
+    view = Process([sys.executable, "-m", "ssr_ros.view.cli", "--port", "0",
+                    *(extra or []), "--ros-args", *NS_ARGS], log_path)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        match = URL_LINE.search(view.log())
+        if match:
+            return view, match.group(1)
+        if not view.alive():
+            break
+        time.sleep(0.1)
+    log = view.log()
+    view.stop()
+    raise AssertionError(f"ssr-view printed no address:\n{log}")
+
+
+class Client:
+    """An rclpy client in the test namespace: the latched scene graph and direct
+    ``spatial_query`` calls, to compare the page with what the node says."""
+
+    def __init__(self) -> None:
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.node import Node
+
+        self._rclpy = rclpy
+        self.context = rclpy.context.Context()
+        rclpy.init(context=self.context)
+        self.node = Node("ssr_view_test_client", namespace=NAMESPACE, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self._rclpy.shutdown(context=self.context)
+
+    def spin_until(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.executor.spin_once(timeout_sec=0.05)
+            if predicate():
+                return True
+        return False
+
+    def scene_graph(self, predicate: Callable[[Any], bool], timeout_s: float = 20.0):
+        from ssr_ros.msg import SceneGraph
+        from ssr_ros.view.ros_client import LATCHED_QOS
+
+        got: list = []
+        sub = self.node.create_subscription(SceneGraph, "cogmap/scene_graph", got.append,
+                                            LATCHED_QOS)
+        try:
+            if not self.spin_until(lambda: any(predicate(g) for g in got), timeout_s):
+                return None
+            return [g for g in got if predicate(g)][-1]
+        finally:
+            self.node.destroy_subscription(sub)
+
+    def ask(self, question: str, timeout_s: float = 20.0):
+        from ssr_ros.srv import SpatialQuery
+
+        client = self.node.create_client(SpatialQuery, "spatial_query")
+        try:
+            assert self.spin_until(client.service_is_ready, timeout_s), "no spatial_query"
+            future = client.call_async(SpatialQuery.Request(question=question))
+            assert self.spin_until(future.done, timeout_s), "spatial_query did not answer"
+            return future.result()
+        finally:
+            self.node.destroy_client(client)
