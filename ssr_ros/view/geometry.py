@@ -63,15 +63,20 @@ def closest_points(center_a: Sequence[float], size_a: Sequence[float], yaw_a: fl
     if overlap:
         xy_a = xy_b = 0.5 * (ca[:2] + cb[:2])
     else:
-        best = (math.inf, ca[:2], cb[:2])
+        pairs = []
         for points, quad, points_on_a in ((qa, qb, True), (qb, qa, False)):
             for p in points:
                 for k in range(4):
                     q = _closest_on_segment(p, quad[k], quad[(k + 1) % 4])
-                    d = float(np.hypot(*(p - q)))
-                    if d < best[0]:
-                        best = (d, p, q) if points_on_a else (d, q, p)
-        xy_a, xy_b = best[1], best[2]
+                    pairs.append((float(np.hypot(*(p - q))), *((p, q) if points_on_a
+                                                              else (q, p))))
+        best = min(d for d, _, _ in pairs)
+        # Parallel faces tie along a whole span: the mean of the tied pairs is a closest
+        # pair too (the closest pairs of two convex sets form a convex set), and it sits
+        # in the middle of the span instead of at a corner.
+        tied = [(p, q) for d, p, q in pairs if d <= best + 1e-9]
+        xy_a = np.mean([p for p, _ in tied], axis=0)
+        xy_b = np.mean([q for _, q in tied], axis=0)
     za_lo, za_hi = ca[2] - 0.5 * float(size_a[2]), ca[2] + 0.5 * float(size_a[2])
     zb_lo, zb_hi = cb[2] - 0.5 * float(size_b[2]), cb[2] + 0.5 * float(size_b[2])
     if za_hi < zb_lo:

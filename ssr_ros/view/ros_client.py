@@ -175,7 +175,7 @@ class ViewNode:
     def _on_markers(self, msg: MarkerArray) -> None:
         for marker in msg.markers:
             if marker.action == Marker.DELETEALL:
-                self.state.clear_markers()
+                self.state.clear_markers(MARKERS)
             elif marker.ns == MARKER_NS_PATH and marker.type == Marker.LINE_STRIP:
                 pts = np.array([[p.x, p.y, p.z] for p in marker.points], dtype=np.float64)
                 pts = pts.reshape(-1, 3)

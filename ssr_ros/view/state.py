@@ -160,10 +160,15 @@ class ViewState:
         """A room outline ``(M, 2)`` [m] in the map's ground plane (empty = unknown)."""
         self._update(room_xy_m=np.asarray(outline_xy_m, dtype=np.float64).reshape(-1, 2))
 
-    def clear_markers(self) -> None:
-        """A DELETEALL on the markers: forget the path and room they carried."""
-        self._update(path_m=np.zeros((0, 3)), path_source="", camera=None,
-                     room_xy_m=np.zeros((0, 2)))
+    def clear_markers(self, markers_source: str) -> None:
+        """A DELETEALL on the markers topic ``markers_source``: forget the room outline
+        and, when it came from there, the camera path."""
+        with self._changed:
+            if self._snap.path_source == markers_source:
+                self._update_locked(path_m=np.zeros((0, 3)), path_source="", camera=None,
+                                    room_xy_m=np.zeros((0, 2)))
+            else:
+                self._update_locked(room_xy_m=np.zeros((0, 2)))
 
     def set_diagnostics(self, values: dict[str, str], level: int, message: str) -> None:
         self._update(diagnostics=dict(values), diagnostics_level=int(level),

@@ -11,7 +11,6 @@ A screenshot of the mapped room is written to the test's output folder.
 from __future__ import annotations
 
 import collections
-import os
 import time
 
 import pytest
@@ -29,7 +28,8 @@ if not headless.websockets_available():
     pytest.skip("the websockets package (a viser dependency) is missing",
                 allow_module_level=True)
 
-from viewutil import Client, run_player, start_node, start_view  # noqa: E402
+from viewutil import (Client, listening_addresses, run_player, start_node,  # noqa: E402
+                      start_view)
 
 SEED, FRAMES, WIDTH, HEIGHT, SIM_RATE_HZ = 3, 40, 320, 240, 5.0
 ANSWER_BUDGET_S = 2.0
@@ -159,38 +159,7 @@ def test_node_down_then_restarted(browser, world, workdir, client) -> None:
 
 def test_view_listens_on_loopback_only(view) -> None:
     port = int(view.rsplit(":", 1)[1])
-    listening = _listening_addresses(port)
+    listening = listening_addresses(port)
     if listening is None:
         pytest.skip("no /proc/net/tcp to read listening sockets from")
     assert listening == {"127.0.0.1"}, listening
-
-
-def _listening_addresses(port: int) -> set[str] | None:
-    """Local addresses of the TCP sockets listening on ``port`` (IPv4 and IPv6)."""
-    found: set[str] = set()
-    any_table = False
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        if not os.path.exists(table):
-            continue
-        any_table = True
-        with open(table) as handle:
-            next(handle)
-            for line in handle:
-                local, state = line.split()[1], line.split()[3]
-                addr_hex, port_hex = local.split(":")
-                if state != "0A" or int(port_hex, 16) != port:
-                    continue
-                found.add(_decode_address(addr_hex))
-    return found if any_table else None
-
-
-def _decode_address(addr_hex: str) -> str:
-    import ipaddress
-
-    raw = bytes.fromhex(addr_hex)
-    # /proc prints each 32-bit word in host (little-endian) order
-    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
-    address = ipaddress.ip_address(words)
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        return str(address.ipv4_mapped)
-    return str(address)

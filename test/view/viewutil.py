@@ -3,6 +3,7 @@ namespace of this test run, and a small rclpy client to compare the page with th
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import pathlib
 import random
@@ -149,3 +150,32 @@ class Client:
             return future.result()
         finally:
             self.node.destroy_client(client)
+
+
+def listening_addresses(port: int) -> set[str] | None:
+    """Local addresses of the TCP sockets listening on ``port`` (IPv4 and IPv6)."""
+    found: set[str] = set()
+    any_table = False
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if not os.path.exists(table):
+            continue
+        any_table = True
+        with open(table) as handle:
+            next(handle)
+            for line in handle:
+                local, state = line.split()[1], line.split()[3]
+                addr_hex, port_hex = local.split(":")
+                if state != "0A" or int(port_hex, 16) != port:
+                    continue
+                found.add(_decode_address(addr_hex))
+    return found if any_table else None
+
+
+def _decode_address(addr_hex: str) -> str:
+    raw = bytes.fromhex(addr_hex)
+    # /proc prints each 32-bit word in host (little-endian) order
+    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    address = ipaddress.ip_address(words)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return str(address.ipv4_mapped)
+    return str(address)
