@@ -3,6 +3,7 @@
     ros2 launch ssr_ros ssr.launch.py
     ros2 launch ssr_ros ssr.launch.py namespace:=robot1 color_topic:=/cam/color/image_raw \
         params_file:=/path/to/my.yaml autostart:=true rviz:=true
+    ros2 launch ssr_ros ssr.launch.py web:=true        # + the browser view, 127.0.0.1:8080
 
 The node is a lifecycle node: with ``autostart:=true`` this file drives it through
 configure and activate with lifecycle events; otherwise a lifecycle manager (or
@@ -50,6 +51,7 @@ def generate_launch_description() -> LaunchDescription:
     autostart = LaunchConfiguration("autostart")
     rviz = LaunchConfiguration("rviz")
     rviz_config = LaunchConfiguration("rviz_config")
+    web = LaunchConfiguration("web")
 
     arguments = [
         DeclareLaunchArgument("namespace", default_value="",
@@ -67,6 +69,15 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("rviz_config",
                               default_value=os.path.join(share, "rviz", "ssr.rviz"),
                               description="RViz configuration file"),
+        DeclareLaunchArgument("web", default_value="false", choices=["true", "false"],
+                              description="Start ssr_view: the map and a question box in a "
+                                          "browser (docs/web-view.md)"),
+        DeclareLaunchArgument("web_host", default_value="127.0.0.1",
+                              description="Address ssr_view listens on; 0.0.0.0 opens the "
+                                          "page, without a password, to other hosts"),
+        DeclareLaunchArgument("web_port", default_value="8080",
+                              description="TCP port of ssr_view (the next free one when "
+                                          "busy; ssr_view prints its address)"),
         DeclareLaunchArgument("color_topic", default_value="camera/color/image_raw",
                               description="Colour image (sensor_msgs/Image)"),
         DeclareLaunchArgument("depth_topic", default_value="camera/depth/image_raw",
@@ -112,6 +123,13 @@ def generate_launch_description() -> LaunchDescription:
         parameters=[{"use_sim_time": use_sim_time}], condition=IfCondition(rviz),
         remappings=[("/tf", "tf"), ("/tf_static", "tf_static")], output="screen")
 
+    # a ROS client of the node's public topics and service, in the same namespace
+    web_view = Node(
+        package="ssr_ros", executable="ssr_view", name="ssr_view", output="screen",
+        arguments=["--host", LaunchConfiguration("web_host"),
+                   "--port", LaunchConfiguration("web_port")],
+        parameters=[{"use_sim_time": use_sim_time}], condition=IfCondition(web))
+
     group = GroupAction([PushROSNamespace(namespace), ssr_node, activate_when_configured,
-                         configure, rviz_node])
+                         configure, rviz_node, web_view])
     return LaunchDescription([*arguments, group])
