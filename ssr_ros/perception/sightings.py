@@ -18,8 +18,9 @@ The check is geometric, so it works with any proposal source (label images, boxe
 detector) and needs no per-frame detection.
 
 An index keeps the look-back from scanning every remembered frame for every new object:
-each frame's points are counted per 0.25 m voxel of the map frame when the frame is
-added, and an inverted table lists, per voxel, the frames with points in it and how many.
+each frame's points are counted per 0.25 m voxel of the map frame (hashed into buckets)
+when the frame is added, and an inverted table lists, per bucket, the frames with points
+in it and how many.
 For a box, the counts of the voxels its grown box overlaps bound, per frame, the area it
 can cover; only frames whose bound reaches the needed area are checked exactly, oldest
 first, so the answer is the same as a scan of every frame (:func:`earliest_by_scan`,
@@ -71,57 +72,69 @@ class _Glimpse:
     depth: np.ndarray  # strided depth [m] (h, w) float32, 0 = invalid
     stride: int
     seq: int = 0                       # running number of the frame in the history
-    voxels: tuple[int, ...] = ()       # voxel keys of its points (index entries)
+    voxels: tuple[int, ...] = ()       # voxel buckets of its points (index entries)
 
 
-VOXEL_M = 0.25
-"""Edge of the index voxels [m]: small enough that a box's voxels hold little besides
-it, large enough that a box overlaps tens of them, not thousands."""
-_KEY_OFFSET = 1 << 20
-_KEY_BITS = 21
+VOXEL_M = 0.5
+"""Edge of the index voxels [m]: small enough that a frame looking elsewhere has no
+points in a box's voxels, large enough that a frame fills a few hundred of them (each
+costs a table entry) and a box overlaps tens, not thousands."""
+_COUNT_BITS = 26
+"""A table entry is one int: frame number << _COUNT_BITS | point count (a frame has
+at most 2^24 pixels, the largest image the node accepts)."""
+BUCKETS = 1 << 16
+"""Voxels are hashed into this many buckets: a frame's points are counted with one
+``bincount``, no sort. Voxels sharing a bucket only add to a frame's bound, which stays
+an upper bound."""
 
 
-def _voxel_keys(ijk: np.ndarray) -> np.ndarray:
-    """One int64 per voxel index triple (..., 3) (indices within +-2^20 voxels)."""
-    idx = np.clip(ijk.astype(np.int64) + _KEY_OFFSET, 0, (1 << _KEY_BITS) - 1)
-    return (idx[..., 0] << (2 * _KEY_BITS)) | (idx[..., 1] << _KEY_BITS) | idx[..., 2]
+def _buckets(ijk: np.ndarray) -> np.ndarray:
+    """Bucket of each voxel index triple (..., 3) (a spatial hash, in [0, BUCKETS))."""
+    v = ijk.astype(np.int64)
+    return ((v[..., 0] * 73856093) ^ (v[..., 1] * 19349663) ^ (v[..., 2] * 83492791)) \
+        & (BUCKETS - 1)
 
 
 class _FrameIndex:
-    """Inverted voxel table over the remembered frames: voxel key -> (frame numbers,
-    point counts), both in the order frames were added (so the oldest entries of a
-    voxel are at its front and leave first)."""
+    """Inverted table over the remembered frames: voxel bucket -> entries (frame number
+    and point count in one int), in the order frames were added (so the oldest entries
+    of a bucket are at its front and leave first)."""
 
     def __init__(self) -> None:
-        self._table: dict[int, tuple[collections.deque, collections.deque]] = {}
+        self._table: dict[int, collections.deque] = {}
 
     def clear(self) -> None:
         self._table.clear()
 
     def add(self, seq: int, points: np.ndarray) -> tuple[int, ...]:
-        """Enter frame ``seq`` with its map-frame points (N, 3) [m]; returns its keys."""
+        """Enter frame ``seq`` with its map-frame points (N, 3) [m]; returns its
+        buckets."""
         if not len(points):
             return ()
-        keys, counts = np.unique(_voxel_keys(np.floor(points / VOXEL_M)),
-                                 return_counts=True)
+        # VOXEL_M is a power of two: p * 4 is exactly p / VOXEL_M, as the look-up has it.
+        counts = np.bincount(_buckets(np.floor(points * np.float32(1.0 / VOXEL_M))),
+                             minlength=BUCKETS)
+        keys = np.flatnonzero(counts)
         keys_list = keys.tolist()
+        entries = ((seq << _COUNT_BITS) | np.minimum(counts[keys], (1 << _COUNT_BITS) - 1)
+                   ).tolist()
         table = self._table
-        for key, count in zip(keys_list, counts.tolist()):
-            entry = table.get(key)
-            if entry is None:
-                entry = table[key] = (collections.deque(), collections.deque())
-            entry[0].append(seq)
-            entry[1].append(count)
+        for key, entry in zip(keys_list, entries):
+            bucket = table.get(key)
+            if bucket is None:
+                table[key] = collections.deque((entry,))
+            else:
+                bucket.append(entry)
         return tuple(keys_list)
 
-    def remove_oldest(self, glimpse: _Glimpse) -> None:
+    def remove_oldest(self, glimpse: "_Glimpse") -> None:
         """Drop the entries of ``glimpse``, the oldest frame still entered."""
+        table = self._table
         for key in glimpse.voxels:
-            seqs, counts = self._table[key]
-            seqs.popleft()
-            counts.popleft()
-            if not seqs:
-                del self._table[key]
+            bucket = table[key]
+            bucket.popleft()
+            if not bucket:
+                del table[key]
 
     def bounds(self, lo_m: np.ndarray, hi_m: np.ndarray) -> dict[int, int] | None:
         """Frame number -> number of its points in the voxels that overlap the box
@@ -134,19 +147,19 @@ class _FrameIndex:
             return None
         grid = np.stack(np.meshgrid(*(np.arange(a, b + 1) for a, b in zip(lo, hi)),
                                     indexing="ij"), axis=-1).reshape(-1, 3)
-        seqs: list[int] = []
-        counts: list[int] = []
+        entries: list[int] = []
         table = self._table
-        for key in _voxel_keys(grid).tolist():
-            entry = table.get(key)
-            if entry is not None:
-                seqs.extend(entry[0])
-                counts.extend(entry[1])
-        if not seqs:
+        for key in np.unique(_buckets(grid)).tolist():
+            bucket = table.get(key)
+            if bucket is not None:
+                entries.extend(bucket)
+        if not entries:
             return {}
-        seq_arr = np.array(seqs, dtype=np.int64)
+        packed = np.array(entries, dtype=np.int64)
+        seq_arr = packed >> _COUNT_BITS
         base = int(seq_arr.min())
-        totals = np.bincount(seq_arr - base, weights=np.array(counts, dtype=np.float64))
+        totals = np.bincount(seq_arr - base,
+                             weights=(packed & ((1 << _COUNT_BITS) - 1)).astype(np.float64))
         hit = np.flatnonzero(totals)
         return dict(zip((hit + base).tolist(), totals[hit].astype(np.int64).tolist()))
 
@@ -227,6 +240,15 @@ class SightingHistory:
                     break
         return found
 
+    def _strided_rays(self, camera: PinholeCamera, stride: int) -> np.ndarray:
+        """``camera.rays[::stride, ::stride]`` as a contiguous array, kept for the last
+        camera (frames of one stream share it)."""
+        cached = getattr(self, "_rays_cache", None)
+        if cached is None or cached[0] is not camera or cached[1] != stride:
+            cached = (camera, stride, np.ascontiguousarray(camera.rays[::stride, ::stride]))
+            self._rays_cache = cached
+        return cached[2]
+
     def _grown_bounds(self, center_m: np.ndarray, size_m: np.ndarray,
                       yaw_rad: float) -> tuple[np.ndarray, np.ndarray]:
         """Map-frame corners (3,) [m] of an axis-aligned box around everything
@@ -280,7 +302,7 @@ class SightingHistory:
     def _points(self, glimpse: _Glimpse) -> np.ndarray:
         """The frame's valid pixels in the map frame (N, 3) float32 [m]."""
         s = glimpse.stride
-        rays = glimpse.camera.rays[::s, ::s]
+        rays = self._strided_rays(glimpse.camera, s)
         valid = glimpse.depth > 0.0
         z = glimpse.depth[valid]
         r = rays[valid]

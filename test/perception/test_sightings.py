@@ -184,7 +184,9 @@ def test_frames_leaving_the_ring_leave_the_index():
     for k in range(10):
         history.add(depth, camera, np.eye(4), float(k))
     assert len(history) == 3
-    entered = {seq for seqs, _ in history._index._table.values() for seq in seqs}
+    from ssr_ros.perception.sightings import _COUNT_BITS
+    entered = {entry >> _COUNT_BITS for bucket in history._index._table.values()
+               for entry in bucket}
     assert entered == {7, 8, 9}
     wall = (np.array([0.0, 0.0, 2.0]), np.array([0.5, 0.5, 0.1]), 0.0)
     assert history.earliest([wall], before_s=float("inf")) == [7.0]
