@@ -49,8 +49,8 @@ step() {
 : > "$out/summary.txt"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$out/gpu.txt"
 python3 -c "import torch, transformers, platform; print('python', platform.python_version(),
-'torch', torch.__version__, 'cuda', torch.version.cuda, 'transformers', transformers.__version__)" \
-    2>&1 | tee -a "$out/gpu.txt"
+'torch', torch.__version__, 'cuda', torch.version.cuda,
+'transformers', transformers.__version__)" 2>&1 | tee -a "$out/gpu.txt"
 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} step pytest 200 \
     python3 -m pytest test/model -q -p no:cacheprovider
 previous_args=()

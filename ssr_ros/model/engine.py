@@ -37,6 +37,9 @@ bursts), not once per token.
 Prefill attends with SDPA's ``enable_gqa`` (no copy of the cached keys per query head)
 and, over a cached prefix, the lower-right causal bias (new token i sees every cached
 token and the new tokens up to i), which flash attention takes without a mask tensor.
+Where flash cannot run (float32, the CPU) the lower-right case repeats the keys per query
+head and passes the mask, as SDPA's other kernels need, rather than trust torch's
+fallback for that bias to handle grouped heads in every version.
 """
 
 from __future__ import annotations
@@ -65,6 +68,17 @@ class DecodeResult:
 
     token_ids: list[int]
     steps: int
+
+
+def _flash_takes(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> bool:
+    """Whether SDPA's flash kernel accepts these grouped-query inputs without a mask."""
+    from torch.backends.cuda import SDPAParams, can_use_flash_attention
+
+    try:
+        params = SDPAParams(q, keys, values, None, 0.0, False, True)
+    except TypeError:  # a torch without enable_gqa in SDPAParams
+        return False
+    return bool(can_use_flash_attention(params, False))
 
 
 def _plain_linear(module: nn.Module) -> bool:
@@ -290,8 +304,6 @@ class TextEngine:
         cos, sin = self._cos_sin(positions)
         cos, sin = cos[0], sin[0]  # (n, hd), broadcast over heads
         end = start + n
-        # Over a cached prefix: lower-right causal (flash takes it without a mask tensor).
-        mask = causal_lower_right(n, end) if start > 0 else None
         heads, kv, hd = self.n_heads, self.n_kv, self.head_dim
         hidden = embeds.to(self.dtype).reshape(n, -1)
         for i, layer in enumerate(self.layers):
@@ -301,9 +313,8 @@ class TextEngine:
             cache = self.kv_cache[i]
             cache[:kv, start:end] = qk[heads:]
             cache[kv:, start:end] = qkv[heads + kv:]
-            out = F.scaled_dot_product_attention(
-                qk[None, :heads], cache[None, :kv, :end], cache[None, kv:, :end],
-                attn_mask=mask, is_causal=mask is None, scale=self.scale, enable_gqa=True)
+            out = self._attend(qk[None, :heads], cache[None, :kv, :end],
+                               cache[None, kv:, :end], start)
             out = out[0].transpose(0, 1).reshape(n, heads * hd)
             hidden = layer.add_output(hidden, out)
             hidden = layer.add_mlp(hidden, self._norm(layer.post_norm, hidden))
@@ -312,6 +323,23 @@ class TextEngine:
         if all_logits:
             return self.lm_head(hidden).float()[None]
         return self.lm_head(hidden[-1:]).float()
+
+    def _attend(self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
+                start: int) -> torch.Tensor:
+        """Prefill attention of q (1, heads, n, hd) over keys and values (1, kv, end, hd)
+        whose first ``start`` tokens are the cached prefix (see the module docstring)."""
+        n, end = q.shape[2], keys.shape[2]
+        if start == 0:
+            return F.scaled_dot_product_attention(q, keys, values, is_causal=True,
+                                                  scale=self.scale, enable_gqa=True)
+        if q.is_cuda and _flash_takes(q, keys, values):
+            return F.scaled_dot_product_attention(q, keys, values,
+                                                  attn_mask=causal_lower_right(n, end),
+                                                  scale=self.scale, enable_gqa=True)
+        mask = self._key_index[None, :end] <= torch.arange(start, end, device=q.device)[:, None]
+        return F.scaled_dot_product_attention(
+            q, keys.repeat_interleave(self.groups, dim=1),
+            values.repeat_interleave(self.groups, dim=1), attn_mask=mask, scale=self.scale)
 
     # ---------------------------------------------------------------- decode
     def _decode_step(self) -> torch.Tensor:
