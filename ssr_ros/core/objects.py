@@ -283,9 +283,10 @@ class ObjectMap:
         self._lock = threading.RLock()
         self._reset_index()
 
-    def _reset_index(self) -> None:
+    def _reset_index(self, reach: dict[int, float] | None = None) -> None:
         """Rebuild the derived state from ``self._tracks``: the neighbour grid, the set of
-        tentative ids, the reach of each object and the cached confirmed states."""
+        tentative ids, the reach of each object (computed unless given) and the cached
+        confirmed states."""
         self._index = SpatialHash(self.config.index_cell_m)
         self._tentative: set[int] = set()
         self._pending: set[int] = {t.id for t in self._tracks.values() if t.pending}
@@ -295,7 +296,7 @@ class ObjectMap:
         self._objects_cache: list[ObjectState] | None = None
         self._camera_xy: np.ndarray | None = None
         for t in self._tracks.values():
-            self._index_track(t)
+            self._index_track(t, None if reach is None else reach[t.id])
             if not t.confirmed:
                 self._tentative.add(t.id)
 
@@ -382,18 +383,18 @@ class ObjectMap:
         (the first gate of :meth:`_match_score`)."""
         return 2.0 * max(float(np.max(t.size_m)), 0.5) + self.config.max_center_distance_m
 
-    def _index_track(self, t: _Track) -> None:
+    def _index_track(self, t: _Track, reach: float | None = None) -> None:
         """(Re)place ``t`` in the neighbour grid after its box or evidence changed.
 
         Its reach is how far from its centre (bird's-eye) its box or any evidence point
         lies: two objects farther apart than their reaches plus the touch margin cannot
         be duplicates. Its radius in the grid also covers its association gate."""
         xy = t.center_m[:2]
-        half = 0.5 * float(np.hypot(t.size_m[0], t.size_m[1]))
-        reach = half
-        if len(t.evidence):
-            d = t.evidence.centroids()[:, :2] - xy
-            reach = max(reach, float(np.sqrt((d * d).sum(axis=1).max())))
+        if reach is None:
+            reach = 0.5 * float(np.hypot(t.size_m[0], t.size_m[1]))
+            if len(t.evidence):
+                d = t.evidence.centroids()[:, :2] - xy
+                reach = max(reach, float(np.sqrt((d * d).sum(axis=1).max())))
         self._reach[t.id] = reach
         self._max_reach_m = max(self._max_reach_m, reach)
         self._index.set(t.id, xy, max(self._gate_m(t), reach))
@@ -849,9 +850,11 @@ class ObjectMap:
             }
 
     @classmethod
-    def _tracks_from_columns(cls, data: dict, config: ObjectMapConfig) -> dict[int, _Track]:
+    def _tracks_from_columns(cls, data: dict, config: ObjectMapConfig
+                             ) -> tuple[dict[int, _Track], dict[int, float]]:
         """Tracks from :meth:`to_columns` output (validated; raises
-        :class:`ObjectMapFormatError`, KeyError, TypeError or ValueError)."""
+        :class:`ObjectMapFormatError`, KeyError, TypeError or ValueError) and the reach
+        of each (see :meth:`_index_track`; computed for all objects at once)."""
         if data.get("columns_version") != COLUMNS_VERSION:
             raise ObjectMapFormatError(f"unsupported object-map columns version "
                                        f"{data.get('columns_version')!r}")
@@ -877,33 +880,53 @@ class ObjectMap:
                 or col["views_count"].sum() != len(views) \
                 or col["evidence_count"].sum() != len(points) or len(weights) != len(points):
             raise ObjectMapFormatError("views or evidence counts do not match their arrays")
+        voxel = col["evidence_voxel_m"]
+        if not (np.all(voxel > 0) and np.all(weights > 0) and np.all(col["size_m"] >= 0)
+                and np.all((col["score"] >= 0) & (col["score"] <= 1))
+                and np.all(col["observation_count"] >= 1)):
+            raise ObjectMapFormatError("a voxel size, evidence weight, box size, score or "
+                                       "observation count is out of range")
         view_end = np.cumsum(col["views_count"]).tolist()
         point_end = np.cumsum(col["evidence_count"]).tolist()
+        keys, in_order = _voxel_keys(voxel, col["evidence_count"], points)
+        cols = {name: col[name].tolist() for name in col if name not in
+                ("center_m", "size_m")}
+        max_points = config.max_points_per_object
         tracks: dict[int, _Track] = {}
         v0 = p0 = 0
         for k, tid in enumerate(ids.tolist()):
             v1, p1 = view_end[k], point_end[k]
             if tid < 1 or tid in tracks:
                 raise ObjectMapFormatError(f"invalid or duplicate object id {tid}")
-            if not isinstance(votes[k], dict):
-                raise ObjectMapFormatError(f"label votes of object {tid} are not a dict")
-            evidence = VoxelEvidence.from_dict(
-                {"voxel_size_m": col["evidence_voxel_m"][k], "points": points[p0:p1],
-                 "counts": weights[p0:p1]}, config.max_points_per_object)
+            if not isinstance(votes[k], dict) or not votes[k]:
+                raise ObjectMapFormatError(f"object {tid} has no label votes")
+            label_votes = {str(a): float(b) for a, b in votes[k].items()}
+            if not all(math.isfinite(v) and v >= 0 for v in label_votes.values()):
+                raise ObjectMapFormatError(f"object {tid} has an invalid label vote")
             tracks[tid] = _Track(
-                id=tid, label_votes={str(a): float(b) for a, b in votes[k].items()},
+                id=tid, label_votes=label_votes,
                 center_m=col["center_m"][k].copy(), size_m=col["size_m"][k].copy(),
-                yaw_rad=float(col["yaw_rad"][k]), score=float(col["score"][k]),
-                observation_count=int(col["observation_count"][k]),
-                first_seen_s=float(col["first_seen_s"][k]),
-                last_seen_s=float(col["last_seen_s"][k]),
-                first_seen_order=int(col["first_seen_order"][k]),
-                last_seen_order=int(col["last_seen_order"][k]),
-                evidence=evidence, views_m=views[v0:v1].copy(),
-                size_from_prior=bool(col["size_from_prior"][k]),
-                confirmed=bool(col["confirmed"][k]))
+                yaw_rad=cols["yaw_rad"][k], score=cols["score"][k],
+                observation_count=cols["observation_count"][k],
+                first_seen_s=cols["first_seen_s"][k], last_seen_s=cols["last_seen_s"][k],
+                first_seen_order=cols["first_seen_order"][k],
+                last_seen_order=cols["last_seen_order"][k],
+                evidence=_evidence(cols["evidence_voxel_m"][k], points[p0:p1],
+                                   weights[p0:p1], max_points,
+                                   keys[p0:p1] if in_order[k] else None),
+                views_m=views[v0:v1].copy(),
+                size_from_prior=cols["size_from_prior"][k], confirmed=cols["confirmed"][k])
             v0, p0 = v1, p1
-        return tracks
+        reach = 0.5 * np.hypot(col["size_m"][:, 0], col["size_m"][:, 1])
+        has = col["evidence_count"] > 0
+        if np.any(has):
+            d = points[:, :2] - np.repeat(col["center_m"][:, :2], col["evidence_count"],
+                                          axis=0)
+            starts = np.r_[0, np.cumsum(col["evidence_count"])[:-1]][has]
+            far = np.maximum.reduceat(np.hypot(d[:, 0], d[:, 1]), starts)
+            # The centroids the map computes may differ from the stored points by an ulp.
+            reach[has] = np.maximum(reach[has], far + 1e-6)
+        return tracks, dict(zip(ids.tolist(), reach.tolist()))
 
     @classmethod
     def _tracks_from_records(cls, data: dict, config: ObjectMapConfig) -> dict[int, _Track]:
@@ -947,11 +970,13 @@ class ObjectMap:
                 raise ObjectMapFormatError(f"an object map must be a dict, got "
                                            f"{type(data).__name__}")
             if data.get("layout") == "columns":
-                tracks = cls._tracks_from_columns(data, omap.config)
+                # Validated column by column (vectorised) as they were read.
+                tracks, reach = cls._tracks_from_columns(data, omap.config)
             else:
+                reach = None
                 tracks = cls._tracks_from_records(data, omap.config)
-            for tid, t in tracks.items():
-                _check_track(t)
+                for t in tracks.values():
+                    _check_track(t)
             next_id = int(data["next_id"])
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             if isinstance(exc, ObjectMapFormatError):
@@ -961,12 +986,51 @@ class ObjectMap:
             raise ObjectMapFormatError("next_id must exceed every stored id")
         omap._tracks = tracks
         omap._next_id = next_id
-        omap._reset_index()
+        omap._reset_index(reach)
         return omap
 
 
 COLUMNS_VERSION = 1
 """Version of the :meth:`ObjectMap.to_columns` layout."""
+
+
+def _voxel_keys(voxel_m: np.ndarray, counts: np.ndarray, points_m: np.ndarray
+                ) -> tuple[np.ndarray, list[bool]]:
+    """Voxel keys of every stored evidence point (as :class:`VoxelEvidence` computes them,
+    each object with its own voxel size) and, per object, whether its keys are strictly
+    increasing (one point per voxel, in key order: how evidence is saved)."""
+    probe = VoxelEvidence(1.0, 1)
+    # One call for all objects: the voxel size broadcasts per point (same division).
+    probe.voxel_size_m = np.repeat(voxel_m, counts)[:, None]
+    keys = probe._keys(points_m) if len(points_m) else np.zeros(0, np.int64)
+    bad = np.zeros(len(points_m), dtype=bool)
+    bad[1:] = keys[1:] <= keys[:-1]
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    bad[starts[counts > 0]] = False
+    bad_per_object = np.add.reduceat(bad, starts) > 0 if len(bad) else \
+        np.zeros(len(counts), bool)
+    bad_per_object[counts == 0] = False
+    return keys, (~bad_per_object).tolist()
+
+
+def _evidence(voxel_size_m: float, points_m: np.ndarray, weights: np.ndarray,
+              max_points: int, keys: np.ndarray | None) -> VoxelEvidence:
+    """Evidence of one loaded object: its stored voxel centroids and weights (checked
+    finite and positive by the caller) with their voxel ``keys``. Saved evidence is one
+    centroid per voxel in key order, so it is taken as it is; when float32 rounding moved
+    a centroid across a voxel border (``keys`` None: not strictly increasing) it is
+    re-voxelised."""
+    evidence = VoxelEvidence(voxel_size_m, max_points)
+    if not len(points_m):
+        return evidence
+    if keys is None:
+        return VoxelEvidence.from_dict({"voxel_size_m": voxel_size_m, "points": points_m,
+                                        "counts": weights}, max_points)
+    # What VoxelEvidence._merge computes for points that are already one per voxel.
+    evidence.keys = keys
+    evidence.counts = weights.copy()
+    evidence.sums = points_m * weights[:, None]
+    return evidence
 
 
 def _stack(arrays: list[np.ndarray], width: int) -> np.ndarray:

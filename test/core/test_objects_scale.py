@@ -255,6 +255,12 @@ def test_large_map_round_trips_through_a_binary_file(tmp_path):
             assert np.array_equal(value, again[key]), key
         else:
             assert value == again[key], key
+    # The reach loaded in bulk covers what the map computes object by object.
+    for tid in (1, 2500, 5000):
+        t = loaded._tracks[tid]
+        d = np.hypot(*(t.evidence.centroids()[:, :2] - t.center_m[:2]).T).max()
+        expected = max(d, 0.5 * np.hypot(*t.size_m[:2]))
+        assert expected <= loaded._reach[tid] <= expected + 1e-5
     a, b = omap.objects()[1234], loaded.objects()[1234]
     assert (a.id, a.label, a.observation_count) == (b.id, b.label, b.observation_count)
     assert np.array_equal(a.center_m, b.center_m)
