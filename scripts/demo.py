@@ -12,6 +12,8 @@
 5. Writes ``<out>/scene_graph.json`` (the graph a late subscriber receives),
    ``<out>/cogmap.png`` (bird's-eye view: objects, labels, triplet edges, camera path),
    ``<out>/answers.json`` and the node's map ``<out>/map.json``.
+6. Runs ``ssr-view`` beside the node while it maps (its address is printed: open it in a
+   browser) and writes ``<out>/view.png`` from headless chromium when it is installed.
 
 All processes run with ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and a ROS_DOMAIN_ID of
 their own (the current one when set). Takes a few minutes on two CPU cores.
@@ -174,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         env=env, stdout=node_log, stderr=subprocess.STDOUT)
     rclpy.init()
     client = Node("ssr_demo_manager")
+    view = None
     try:
         def call(srv_type, name, request, timeout_s=30.0):
             cli = client.create_client(srv_type, name)
@@ -193,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
                 raise RuntimeError(f"lifecycle {label} failed (see {out / 'node.log'})")
             print(f"[demo] lifecycle: {label} -> ok")
 
+        from ssr_ros.view.demo import start_demo_view, write_view_png
+
+        view = start_demo_view(env, out / "view.log")
         print(f"[demo] playing {bag.name} at {args.rate:g}x ...")
         with open(out / "player.log", "w") as log:
             subprocess.run([sys.executable, "-m", "ssr_ros.ros.player", "--bag", str(bag),
@@ -223,7 +229,11 @@ def main(argv: list[str] | None = None) -> int:
         if not graphs:
             raise RuntimeError("no scene graph received")
         write_outputs(out, graphs[-1], map_path)
+        if view is not None:
+            print(f"[demo] view: {write_view_png(view.url, out / 'view.png', graphs[-1])}")
     finally:
+        if view is not None:
+            view.stop()
         client.destroy_node()
         rclpy.try_shutdown()
         if node_proc.poll() is None:
@@ -252,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"[demo] {len(graph['objects'])} objects, {len(graph['triplets'])} triplets; "
           f"mean score over tasks {overall:.2f}; {time.monotonic() - started:.0f} s")
-    print(f"[demo] outputs: {out / 'cogmap.png'}, {out / 'scene_graph.json'}, "
+    print(f"[demo] outputs: {out / 'cogmap.png'}, {out / 'view.png'}, "
+          f"{out / 'scene_graph.json'}, "
           f"{out / 'answers.json'}, {map_path}, logs {out / 'node.log'}")
     return 0
 

@@ -87,7 +87,9 @@ class Panel:
 
     def __init__(self, gui: Any, on_question: Callable[[str], str]) -> None:
         self._on_question = on_question
-        gui.configure_theme(control_width="large", show_share_button=False)
+        # a fixed sidebar: a floating panel would hide part of the map
+        gui.configure_theme(control_layout="fixed", control_width="large",
+                            show_share_button=False)
         self.status = gui.add_markdown("_starting..._")
         with gui.add_form("Ask the map") as form:
             self.question = gui.add_text(

@@ -177,8 +177,8 @@ class SceneRenderer:
             # new pages open looking down at the map from its south-west
             reach = max(width, height, 4.0)
             self.initial_camera.look_at = (float(center[0]), float(center[1]), 0.0)
-            self.initial_camera.position = (float(center[0]) - 0.3 * reach,
-                                            float(center[1]) - 0.6 * reach, 0.75 * reach)
+            self.initial_camera.position = (float(center[0]) - 0.25 * reach,
+                                            float(center[1]) - 0.55 * reach, 0.65 * reach)
             self.initial_camera.up = (0.0, 0.0, 1.0)
             self._keys["camera_home"] = key
 
