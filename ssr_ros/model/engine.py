@@ -15,7 +15,9 @@ modules are rebound to row views of the fused tensors, so fusing costs no memory
 the backbone keeps working (transformers' forward, the reference tests); ``release()``
 gives each module its own storage back. A layer whose projections are not plain
 ``nn.Linear`` (an adapter wrapper, a hook) keeps the unfused path, which calls the
-modules.
+modules. In-place changes of the modules' weights while an engine lives (a LoRA merge,
+``weight.copy_``) reach the fused matrices, since they share storage; replacing a module
+or its ``weight`` tensor needs a new engine (the runner builds one on ``start``).
 
 KV cache: per layer one (2 * kv_heads, capacity, head_dim) tensor, keys in the first
 ``kv_heads`` rows and values in the rest, so a decode step writes a token's keys and

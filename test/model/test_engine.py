@@ -209,3 +209,24 @@ def test_decode_refuses_positions_beyond_the_rotary_table(tiny, engines):
         engine.prefill(tiny.embed_tokens(_ids(10, 1)), _text_positions(0, 10))
     with pytest.raises(ModelFailed, match="rotary table"):
         engine.decode(5, engine.capacity, 4, stop_ids=set())
+
+
+def test_in_place_weight_updates_reach_the_fused_engine(tiny, engines):
+    """A LoRA merge writes the module's weight in place; the engine must compute with it."""
+    up_proj = tiny.language_model.layers[0].mlp.up_proj
+    v_proj = tiny.language_model.layers[1].self_attn.v_proj
+    saved = [up_proj.weight.detach().clone(), v_proj.weight.detach().clone()]
+    engine = engines(64)
+    ids = _ids(30, 10)
+    try:
+        with torch.no_grad():
+            up_proj.weight.add_(0.05 * torch.randn_like(up_proj.weight))
+            v_proj.weight.mul_(1.5)
+        with torch.inference_mode():
+            logits = engine.prefill(tiny.embed_tokens(ids), _text_positions(0, 30),
+                                    all_logits=True)[0]
+        torch.testing.assert_close(logits, _backbone_logits(tiny, ids), rtol=0, atol=ATOL)
+    finally:
+        with torch.no_grad():
+            up_proj.weight.copy_(saved[0])
+            v_proj.weight.copy_(saved[1])
