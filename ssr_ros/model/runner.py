@@ -28,9 +28,10 @@ API (what the node uses)::
   ``capacity``, ``prompt_too_long`` or ``runtime``). The runner keeps working after a
   failed request.
 - Requests run in submission order: a question sees every keyframe added before it.
-- Decoding is greedy over our static KV cache; on CUDA the text-only decode step is
-  captured once in a CUDA graph and replayed without host synchronisation (stop tokens are
-  checked every 8 tokens); on the CPU it is a plain eager loop.
+- Decoding is greedy over our static KV cache (:mod:`ssr_ros.model.engine`: fused
+  projections); on CUDA eight decode steps are captured in one CUDA graph and replayed
+  without host synchronisation (stop tokens are checked between replays); on the CPU it
+  is a plain eager loop.
 """
 
 from __future__ import annotations
