@@ -35,6 +35,16 @@ DDS_PROFILE = REPO / "config" / "fastdds_local.xml"
 # absolute: it is filtered by the node's fully qualified name).
 NAMESPACE = f"/ssr_test_{os.getpid()}_{random.SystemRandom().randrange(16**6):06x}"
 NS_ARGS = ["-r", f"__ns:={NAMESPACE}"]
+
+
+def namespace(suffix: str) -> str:
+    """A namespace of this run for a test that needs a node of its own (a second ssr_node
+    in :data:`NAMESPACE` would serve the same services as the module's node)."""
+    return f"{NAMESPACE}_{suffix}"
+
+
+def ns_args(ns: str = NAMESPACE) -> list[str]:
+    return ["-r", f"__ns:={ns}"]
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
@@ -86,10 +96,10 @@ class NodeProcess:
     """``ssr_node`` in its own process with the demo parameters and sim remaps."""
 
     def __init__(self, map_path: pathlib.Path, log_path: pathlib.Path,
-                 extra: list[str] | None = None) -> None:
+                 extra: list[str] | None = None, ns: str = NAMESPACE) -> None:
         cmd = [sys.executable, "-m", "ssr_ros.ros.node", "--ros-args",
                "--params-file", str(DEMO_PARAMS), "-p", f"map_path:={map_path}",
-               *sim_remaps(), *NS_ARGS, *(extra or [])]
+               *sim_remaps(), *ns_args(ns), *(extra or [])]
         self.log_path = log_path
         self._log = open(log_path, "w")
         self.proc = subprocess.Popen(cmd, env=_env(), stdout=self._log,
@@ -115,11 +125,12 @@ class NodeProcess:
         return self.proc.returncode
 
 
-def run_player(args: list[str], log_path: pathlib.Path, timeout_s: float = 120.0) -> int:
+def run_player(args: list[str], log_path: pathlib.Path, timeout_s: float = 120.0,
+               ns: str = NAMESPACE) -> int:
     """Run ``ssr-play`` to completion; returns its exit status."""
     with open(log_path, "w") as log:
         return subprocess.run([sys.executable, "-m", "ssr_ros.ros.player", *args,
-                               "--ros-args", *NS_ARGS],
+                               "--ros-args", *ns_args(ns)],
                               env=_env(), stdout=log, stderr=subprocess.STDOUT,
                               timeout=timeout_s).returncode
 
@@ -128,10 +139,11 @@ class RosClient:
     """An in-test node: lifecycle service calls, queries, latched subscriptions,
     diagnostics."""
 
-    def __init__(self, name: str = "ssr_test_client") -> None:
+    def __init__(self, name: str = "ssr_test_client", ns: str = NAMESPACE) -> None:
+        self.namespace = ns
         self.context = rclpy.context.Context()
         rclpy.init(context=self.context)
-        self.node = Node(name, namespace=NAMESPACE, context=self.context)
+        self.node = Node(name, namespace=ns, context=self.context)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self.diagnostics: list[dict[str, str]] = []
@@ -145,7 +157,8 @@ class RosClient:
 
     def _on_diag(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
-            if status.hardware_id == "ssr_node" and status.name.startswith(NAMESPACE + "/"):
+            if status.hardware_id == "ssr_node" and \
+                    status.name.startswith(self.namespace + "/ssr_node:"):
                 self.diagnostics.append({kv.key: kv.value for kv in status.values})
 
     def spin_until(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
@@ -184,6 +197,36 @@ class RosClient:
         """The next /diagnostics status of ssr_node published from now on."""
         self.diagnostics.clear()
         assert self.spin_until(lambda: bool(self.diagnostics), timeout_s), "no diagnostics"
+        return self.diagnostics[-1]
+
+    def settled_diagnostics(self, timeout_s: float = 30.0) -> dict[str, str]:
+        """The node's diagnostics once its input has gone quiet: two statuses at least
+        0.5 s apart with the same received, processed and dropped counts and no frame
+        waiting for the worker (a played sequence has been mapped to its end)."""
+        def counts(d: dict[str, str]) -> tuple:
+            return tuple(sorted((k, v) for k, v in d.items() if k.startswith(
+                ("received.", "frames.", "keyframes", "invalid.", "pose_drop."))))
+
+        self.diagnostics.clear()
+        previous: list[tuple[float, tuple]] = []
+
+        def quiet() -> bool:
+            if not self.diagnostics:
+                return False
+            last = self.diagnostics[-1]
+            now = time.monotonic()
+            if last.get("queue.waiting") != "0":
+                previous.clear()
+                return False
+            key = counts(last)
+            if previous and previous[0][1] == key and now - previous[0][0] >= 0.5:
+                return True
+            if not previous or previous[0][1] != key:
+                previous[:] = [(now, key)]
+            return False
+
+        assert self.spin_until(quiet, timeout_s), \
+            f"the node did not settle: {self.diagnostics[-1:]}"
         return self.diagnostics[-1]
 
     def late_scene_graph(self, timeout_s: float = 10.0,

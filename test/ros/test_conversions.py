@@ -190,7 +190,7 @@ def test_binned_frame_is_decoded_not_dropped_as_size_mismatch() -> None:
     color = cv.array_to_image(np.zeros((240, 320, 3), np.uint8), "rgb8", stamp, "cam")
     depth = cv.array_to_image(np.full((240, 320), 1500, np.uint16), "16UC1", stamp, "cam")
     frame = decode_frame(color, depth, _binned(2, 2))
-    assert frame.rgb.shape == (240, 320, 3) and frame.intrinsics.K[0, 0] == 250.0
+    assert frame.rgb.shape == (240, 320, 3) and frame.K[0, 0] == 250.0
 
 
 @pytest.mark.parametrize("bin_x, roi", [
