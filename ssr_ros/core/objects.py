@@ -809,7 +809,9 @@ class ObjectMap:
         """The whole map as columns of numpy arrays, one row per object in id order (the
         fast form to save: :mod:`ssr_ros.core.store` packs the arrays; :meth:`from_dict`
         reads it). Evidence points, counts and camera views are float32 (sub-millimetre
-        within a few kilometres of the origin); everything else is exact.
+        within a few kilometres of the origin; a voxel centroid within that rounding of
+        a voxel border may join its neighbour on load, as the 0.1 mm rounding of
+        :meth:`to_dict` could); everything else is exact.
 
         Keys: ``layout`` ("columns"), ``columns_version``, ``next_id``, ``id`` (n,),
         ``label_votes`` (list of n dicts), ``center_m`` / ``size_m`` (n, 3) [m],
