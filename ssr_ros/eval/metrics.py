@@ -92,7 +92,7 @@ def locate_accuracy(pred_xy: Any, gt_xy: Sequence[float]) -> float:
 
 def score_question(question: Any, pred: Any) -> float:
     """Score of one prediction for a question (an object with ``task``, ``subtype``,
-    ``options`` and ``answer``, e.g. :class:`ssr_ros.eval.questions.Question`)."""
+    ``options`` and ``answer``, e.g. :class:`ssr_ros.sim.questions.Question`)."""
     if question.task == "robot" and getattr(question, "subtype", "") == "locate":
         return locate_accuracy(pred, question.answer)
     if question.options:
@@ -128,3 +128,29 @@ def task_counts(questions: Iterable[Any]) -> dict[str, int]:
     for question in questions:
         counts[question.task] = counts.get(question.task, 0) + 1
     return counts
+
+
+# Map matching (``ssr-eval``). A ground-truth object and a map object of its category
+# match when their centres are within MATCH_RADIUS_M; the radius is wide on purpose: an
+# object mapped 0.4 m off must count as a match with a 0.4 m error, not hide inside a
+# radius that only just admits it, or drop out as a miss plus a false positive at a
+# tighter one. Errors above FAR_ERROR_M (a quarter metre: every distance to the object is
+# visibly wrong) are reported as a share of the matches, with the largest error.
+MATCH_RADIUS_M = 1.0
+FAR_ERROR_M = 0.25
+
+
+def centre_error_tail(errors_m: Sequence[float],
+                      far_m: float = FAR_ERROR_M) -> dict[str, float]:
+    """The tail of the centre errors [m] of matched objects: ``share_above`` = the share
+    of errors strictly above ``far_m`` and ``max_m`` the largest error; both NaN when
+    there are no matches (nothing was matched, so nothing can be said)."""
+    if not (math.isfinite(far_m) and far_m >= 0.0):
+        raise ScoringError(f"far_m must be a finite distance >= 0, got {far_m!r}")
+    values = [float(e) for e in errors_m]
+    if any(not math.isfinite(e) or e < 0.0 for e in values):
+        raise ScoringError("centre errors must be finite distances >= 0")
+    if not values:
+        return {"share_above": math.nan, "max_m": math.nan}
+    return {"share_above": sum(e > far_m for e in values) / len(values),
+            "max_m": max(values)}

@@ -7,18 +7,26 @@ the floor band (their box includes floor). The points are voxel-averaged, and ou
 (flying pixels, background bleeding through a mask) are removed by keeping the dominant
 connected clusters on a coarse occupancy grid (numpy + scipy), or optionally Open3D's
 statistical outlier removal. Observations that are too small, too far, have too little
-valid depth or are a thin horizontal sheet at floor level (the floor) are rejected.
+valid depth or are a thin horizontal sheet at floor level (the floor) are rejected, and
+every rejection is counted by reason (``Lifter.rejection_counts``). Valid depth is judged
+on what the proposal claims: its mask, or for a box-based proposal the whole box
+(``Proposal.box_valid_fraction``), never on the pixels a box refinement kept for having
+depth, so a box with almost no depth cannot become an object.
 
 :class:`EvidenceBoxFitter` fits the whole-object box to the points the object map
 accumulated over views: heading from the bird's-eye minimum-area rectangle, trimmed
 extents, a bottom snapped to the floor when it nearly touches it, and, when a horizontal
 side was never measured (extent under half the category's prior), the prior extent
-grown away from the cameras that saw the object, marked ``from_prior``.
+grown away from the cameras that saw the object, marked ``from_prior``: an object
+implausibly thin for its category (seen from one side: a wardrobe's front, a table's
+edge) takes the category's depth behind its seen face, up to a wall the room estimate
+knows behind it.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -66,10 +74,16 @@ class LiftingConfig:
 
 @dataclass
 class Rejection:
-    """A proposal that did not become an observation, and why."""
+    """A proposal that did not become an observation, and why (``reason`` is one of
+    :data:`REJECTION_REASONS`)."""
 
     label: str
     reason: str
+
+
+# Every reason a proposal can be rejected for (the keys of ``Lifter.rejection_counts``).
+REJECTION_REASONS = ("empty", "too little valid depth", "no object cluster", "too far",
+                     "too few points", "floor only", "too small", "floor")
 
 
 def voxel_downsample(points: np.ndarray, voxel_m: float,
@@ -134,6 +148,8 @@ class Lifter:
 
     def __init__(self, config: LiftingConfig | None = None) -> None:
         self.config = config or LiftingConfig()
+        # Rejected proposals by reason since construction (for diagnostics).
+        self.rejection_counts: Counter[str] = Counter()
 
     def _not_edge(self, depth: np.ndarray, rows: np.ndarray, cols: np.ndarray,
                   z: np.ndarray) -> np.ndarray:
@@ -170,15 +186,27 @@ class Lifter:
 
     def lift(self, proposal: Proposal, keyframe: Keyframe, camera: PinholeCamera,
              floor_z_m: float | None = None) -> Observation | Rejection:
-        """Lift one proposal of a (validated) keyframe."""
+        """Lift one proposal of a (validated) keyframe; a rejection is counted in
+        ``rejection_counts``."""
+        out = self._lift(proposal, keyframe, camera, floor_z_m)
+        if isinstance(out, Rejection):
+            self.rejection_counts[out.reason] += 1
+        return out
+
+    def _lift(self, proposal: Proposal, keyframe: Keyframe, camera: PinholeCamera,
+              floor_z_m: float | None) -> Observation | Rejection:
         cfg = self.config
         depth = keyframe.depth_m
         rows, cols = proposal.rows, proposal.cols
+        box_fraction = proposal.box_valid_fraction
+        if box_fraction is not None and box_fraction < cfg.min_valid_fraction:
+            return Rejection(proposal.label, "too little valid depth")
         if len(rows) == 0:
-            return Rejection(proposal.label, "empty")
+            return Rejection(proposal.label, "empty" if box_fraction is None
+                             else "no object cluster")
         z = depth[rows, cols]
         valid = z > 0
-        valid_fraction = float(valid.mean())
+        valid_fraction = float(valid.mean()) if box_fraction is None else box_fraction
         if valid_fraction < cfg.min_valid_fraction:
             return Rejection(proposal.label, "too little valid depth")
         rows, cols, z = rows[valid], cols[valid], z[valid]
@@ -326,9 +354,10 @@ class EvidenceBoxFitter:
         the prior, the walls and the camera positions where that is justified."""
         if prior is None or len(camera_positions_m) == 0:
             return BoxFit(centre, size, yaw, from_prior)
-        # Only the side across the box (depth seen from the cameras) can be missing while
-        # the object still shows its long face; a short long side means a partial view,
-        # which later views fix, so it is never filled from the prior.
+        # The side across the box (its depth as the cameras saw it) is the one a view
+        # from one side misses; the long side is what the views showed, whole or not.
+        # The fill is recomputed from the evidence at every refit, so once other views
+        # measure the depth, the measurement replaces the prior.
         across = np.array([-math.sin(yaw), math.cos(yaw)])
         # Which side of the seen face the cameras were on: each view votes with the
         # cosine between its line of sight and the across axis; views that looked along
@@ -348,24 +377,27 @@ class EvidenceBoxFitter:
             # Round things (pots, bins, cups) are as deep as they are wide; the back half
             # is the unseen one.
             target = float(size[0])
-        elif (size[1] < self.unseen_fraction * prior[1] and self.wall_distance is not None
-              and size[0] >= self.min_long_fraction * prior[0]):
-            # (Only when the seen face is a whole long side: a partly seen object's cut
-            # face would otherwise be taken for its depth.)
-            # A side never seen: the object stands against a wall behind its seen face
-            # (furniture does; a free-standing object would have shown its depth from
-            # somewhere). The wall bounds the depth, the prior caps it.
+        elif size[1] < self.unseen_fraction * prior[1]:
+            # Implausibly thin for its category: only the face towards the cameras was
+            # seen. The object goes on behind it by the category's depth, up to a wall
+            # behind when the room estimate has one there (furniture stands against
+            # walls; nothing stands in them).
             front_xy = centre[:2] - away * front * across
-            dist = self.wall_distance(front_xy, away * across, 1.5 * float(prior[1]) + 0.2)
-            if dist is not None:
+            dist = None
+            if self.wall_distance is not None:
+                dist = self.wall_distance(front_xy, away * across,
+                                          1.5 * float(prior[1]) + 0.2)
+            whole_face = size[0] >= self.min_long_fraction * prior[0]
+            if dist is not None and whole_face and self.against_wall(label):
+                # Wall furniture showing a whole long side: the wall gives its depth, the
+                # prior caps it.
                 target = float(np.clip(dist, size[1], 1.5 * float(prior[1])))
-            elif self.against_wall(label):
-                # Wall furniture seen from its side: the category's depth, refined when
-                # the wall behind is seen.
-                target, pending = float(prior[1]), True
+            elif dist is not None:
+                target = float(min(prior[1], max(dist, size[1])))
             else:
-                # A free-standing object: its depth shows from elsewhere later.
-                return BoxFit(centre, size, yaw, from_prior, pending=True)
+                # No wall known behind it yet: the category's depth, refined when the
+                # wall behind or the object's other sides are seen.
+                target, pending = float(prior[1]), True
         else:
             return BoxFit(centre, size, yaw, from_prior)
         if target <= size[1]:

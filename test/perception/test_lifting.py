@@ -63,9 +63,35 @@ def test_wall_furniture_depth_comes_from_the_wall_behind():
     no_wall = EvidenceBoxFitter(floor_z=lambda: 0.0, wall_distance=lambda o, d, m: None)
     fit = no_wall("wardrobe", pts, np.ones(len(pts)), views)
     assert fit.pending and math.isclose(min(fit.size_m[:2]), 0.6, abs_tol=0.01)
-    # A free-standing category is left as seen until its depth is observed.
+    # A free-standing category seen from one side takes its category's depth behind the
+    # seen face (away from the cameras), and asks for a refit.
     fit = no_wall("armchair", pts, np.ones(len(pts)), views)
-    assert fit.pending and min(fit.size_m[:2]) < 0.1
+    assert fit.pending and fit.from_prior
+    assert math.isclose(min(fit.size_m[:2]), 0.8, abs_tol=0.01)
+    assert math.isclose(fit.center_m[0], 2.4, abs_tol=0.04)
+
+
+def test_thin_object_takes_the_prior_depth_behind_its_face_up_to_a_wall():
+    # Only part of a wardrobe's front was seen (0.5 of its 1.2 m): still implausibly
+    # thin for a wardrobe, so it gets the category's 0.6 m behind the face.
+    rng = np.random.default_rng(2)
+    pts = _face_points(2.0, 0.0, 0.5, 2.0, rng)
+    views = np.array([[0.0, 0.3, 1.5], [0.3, 0.0, 1.5]])
+    fit = EvidenceBoxFitter(floor_z=lambda: 0.0)("wardrobe", pts, np.ones(len(pts)), views)
+    assert fit.from_prior and np.allclose(np.sort(fit.size_m[:2]), [0.5, 0.6], atol=0.02)
+    assert math.isclose(fit.center_m[0], 2.3, abs_tol=0.04)
+    # A wall 0.35 m behind the face stops it there.
+    walled = EvidenceBoxFitter(floor_z=lambda: 0.0,
+                               wall_distance=lambda o, d, m: 0.35 if d[0] > 0.9 else None)
+    fit = walled("wardrobe", pts, np.ones(len(pts)), views)
+    assert np.allclose(np.sort(fit.size_m[:2]), [0.35, 0.5], atol=0.03)
+    assert math.isclose(fit.center_m[0], 2.175, abs_tol=0.04)
+    # Depth measured from other views replaces the prior: a box 0.5 m deep stays so.
+    deep = np.vstack([pts, pts + [0.5, 0.0, 0.0], _face_points(2.0, 0.0, 0.5, 2.0, rng)
+                      * [0, 1, 1] + [2.25, 0.0, 0.0]])
+    fit = EvidenceBoxFitter(floor_z=lambda: 0.0)("wardrobe", deep, np.ones(len(deep)),
+                                                 views)
+    assert np.allclose(fit.size_m[:2], [0.5, 0.5], atol=0.04) and not fit.from_prior
 
 
 def test_round_objects_get_their_back_half_and_floor_objects_their_bottom():

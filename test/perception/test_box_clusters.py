@@ -1,0 +1,140 @@
+"""Box lifting finds the object, not the biggest surface: a chair in front of a dining
+table, a cup on a table, a cabinet against a wall; coverage is judged on the whole box."""
+
+import math
+
+import numpy as np
+import pytest
+
+from ssr_ros.core.camera import PinholeCamera
+from ssr_ros.core.keyframes import Keyframe
+from ssr_ros.perception.box_clusters import BoxClusterConfig, explain_box
+from ssr_ros.perception.lifting import Lifter, Rejection
+from ssr_ros.perception.priors import size_prior
+from ssr_ros.perception.proposals import Box2D, BoxesSource
+
+from synthetic_rgbd import camera_pose, render
+
+W, H = 320, 240
+K = np.array([[260.0, 0, 159.5], [0, 260.0, 119.5], [0, 0, 1]])
+CAM = PinholeCamera.from_K(K, W, H)
+
+
+def _chair(x, y):
+    """A dining chair (seat, back, four legs) as boxes (centre, size) [m], its back on the
+    far side (+x) from a camera looking along +x."""
+    parts = [((x, y, 0.45), (0.45, 0.45, 0.04)),                # seat
+             ((x + 0.2, y, 0.88), (0.04, 0.45, 0.08))]          # top rail of the back
+    for dy in (-0.2, 0.2):                                      # back posts
+        parts.append(((x + 0.2, y + dy, 0.66), (0.04, 0.04, 0.4)))
+    for dx in (-0.2, 0.2):
+        for dy in (-0.2, 0.2):
+            parts.append(((x + dx, y + dy, 0.215), (0.04, 0.04, 0.43)))
+    return parts
+
+
+def _table(x, y):
+    """A dining table 0.9 (x) by 1.6 (y) by 0.75 m: top and four legs."""
+    parts = [((x, y, 0.73), (0.9, 1.6, 0.04))]
+    for dx in (-0.4, 0.4):
+        for dy in (-0.75, 0.75):
+            parts.append(((x + dx, y + dy, 0.355), (0.05, 0.05, 0.71)))
+    return parts
+
+
+def _scene(groups, T):
+    """Render boxes grouped into objects; returns depth and an object-id image (group
+    index + 1)."""
+    boxes = [b for g in groups for b in g]
+    owner = np.concatenate([[0]] + [[k + 1] * len(g) for k, g in enumerate(groups)])
+    depth, ids, _ = render(CAM, T, boxes)
+    return depth, owner[ids]
+
+
+def _tight_box(obj_ids, k):
+    rows, cols = np.nonzero(obj_ids == k)
+    return cols.min(), rows.min(), cols.max() + 1, rows.max() + 1
+
+
+def _purity(ex, obj_ids, k):
+    return float(np.mean(obj_ids[ex.rows, ex.cols] == k)) if len(ex.rows) else 0.0
+
+
+def test_chair_in_front_of_a_dining_table_is_the_chair_not_the_table():
+    # Camera 1.3 m up, looking along +x and down at a chair standing in front of the
+    # long side of a table; through and around the chair, the table fills its box.
+    T = camera_pose(0.3, 2.5, 1.3, 0.0, math.radians(25))
+    depth, objs = _scene([_chair(2.0, 2.5), _table(2.75, 2.5)], T)
+    x0, y0, x1, y1 = _tight_box(objs, 1)
+    inside = objs[y0:y1, x0:x1]
+    # The chair is under half of its box; the table and the floor show around it.
+    assert np.mean(inside == 1) < 0.5 and np.mean(inside == 2) > 0.05
+    ex = explain_box(x0, y0, x1, y1, depth, K, T, size_prior("chair"))
+    # (The biggest depth cluster is half chair, half table and floor.)
+    assert _purity(ex, objs, 1) > 0.8
+    assert len(ex.rows) > 0.3 * (inside[::2, ::2] == 1).sum()
+
+
+def test_cup_on_a_table_is_the_cup_and_the_table_top_is_support():
+    T = camera_pose(0.5, 2.5, 1.4, 0.0, math.radians(35))
+    cup = [((2.0, 2.5, 0.8), (0.09, 0.09, 0.1))]
+    depth, objs = _scene([cup, _table(2.2, 2.5)], T)
+    x0, y0, x1, y1 = _tight_box(objs, 1)
+    # A detector's box is a little loose: 3 px around the cup.
+    ex = explain_box(x0 - 3, y0 - 3, x1 + 3, y1 + 3, depth, K, T, size_prior("cup"),
+                     BoxClusterConfig(stride=1))
+    assert ex.support > 0                           # the table top around the cup
+    assert _purity(ex, objs, 1) > 0.9
+
+
+def test_cabinet_against_the_wall_is_the_cabinet():
+    T = camera_pose(1.0, 2.5, 1.2, 0.0, math.radians(15))
+    cabinet = [((5.75, 2.5, 0.45), (0.5, 0.8, 0.9))]          # the room's wall is x = 6
+    depth, objs = _scene([cabinet], T)
+    x0, y0, x1, y1 = _tight_box(objs, 1)
+    ex = explain_box(x0 - 4, y0 - 4, x1 + 4, y1 + 4, depth, K, T, size_prior("cabinet"))
+    assert _purity(ex, objs, 1) > 0.9
+
+
+def test_without_pose_or_prior_the_middle_of_the_box_still_wins():
+    T = camera_pose(1.0, 2.5, 1.2, 0.0, math.radians(15))
+    depth, objs = _scene([[((4.0, 2.5, 0.45), (0.5, 0.8, 0.9))]], T)
+    x0, y0, x1, y1 = _tight_box(objs, 1)
+    ex = explain_box(x0 - 6, y0 - 6, x1 + 6, y1 + 6, depth)
+    assert _purity(ex, objs, 1) > 0.9 and ex.support == 0
+
+
+def _kf(depth, T):
+    return Keyframe(np.zeros(depth.shape + (3,), np.uint8), depth, K, T, 0.0, 0)
+
+
+def test_box_with_little_depth_is_rejected_on_the_whole_box():
+    # 3 % of the box has depth (a dense patch: enough pixels for a refinement to keep),
+    # the rest is a hole: the coverage is judged on the box, not on the kept pixels.
+    T = camera_pose(1.0, 2.5, 1.2, 0.0)
+    depth = np.zeros((H, W), np.float32)
+    depth[100:112, 100:118] = 2.0                    # 216 px of a 100 x 72 box
+    box = Box2D(90, 80, 100, 72, label="chair")
+    props = BoxesSource().proposals_from_boxes([box], depth, K, T)
+    assert len(props) == 1 and props[0].box_valid_fraction == pytest.approx(0.03, abs=0.005)
+    assert len(props[0].rows) > 20                    # the patch alone would lift
+    lifter = Lifter()
+    out = lifter.lift(props[0], _kf(depth, T), CAM)
+    assert isinstance(out, Rejection) and out.reason == "too little valid depth"
+    assert lifter.rejection_counts["too little valid depth"] == 1
+    # An object with depth all over the same box lifts.
+    full = np.full((H, W), 3.0, np.float32)
+    full[80:152, 90:190] = 2.0
+    props = BoxesSource().proposals_from_boxes([box], full, K, T)
+    assert not isinstance(lifter.lift(props[0], _kf(full, T), CAM), Rejection)
+
+
+def test_box_with_no_usable_cluster_becomes_a_counted_rejection():
+    T = camera_pose(1.0, 2.5, 1.2, 0.0)
+    depth = np.zeros((H, W), np.float32)
+    props = BoxesSource().proposals_from_boxes([Box2D(90, 80, 100, 72, "chair")], depth,
+                                               K, T)
+    assert len(props) == 1 and len(props[0].rows) == 0
+    lifter = Lifter()
+    assert lifter.lift(props[0], _kf(depth, T), CAM).reason == "too little valid depth"
+    assert sum(lifter.rejection_counts.values()) == 1
