@@ -72,6 +72,16 @@ class DecodeResult:
     steps: int
 
 
+def rms_norm(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The backbone's RMS norm ``module`` applied as ``F.rms_norm`` (one kernel where
+    torch fuses it; same formula: float32 statistics, weight applied to the normalised
+    input); modules without ``variance_epsilon`` run themselves."""
+    eps = getattr(module, "variance_epsilon", None)
+    if eps is None or not hasattr(F, "rms_norm"):
+        return module(x)
+    return F.rms_norm(x, (x.shape[-1],), module.weight, eps)
+
+
 def _flash_takes(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> bool:
     """Whether SDPA's flash kernel accepts these grouped-query inputs without a mask."""
     from torch.backends.cuda import SDPAParams, can_use_flash_attention
@@ -273,14 +283,7 @@ class TextEngine:
         swapped = torch.cat((x[..., half:], x[..., :half]), dim=-1)
         return torch.addcmul(x * cos, swapped, sin)
 
-    @staticmethod
-    def _norm(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-        """The backbone's RMS norm as ``F.rms_norm`` (one kernel where torch fuses it;
-        same formula: float32 statistics, weight applied to the normalised input)."""
-        eps = getattr(module, "variance_epsilon", None)
-        if eps is None or not hasattr(F, "rms_norm"):
-            return module(x)
-        return F.rms_norm(x, (x.shape[-1],), module.weight, eps)
+    _norm = staticmethod(rms_norm)
 
     # ---------------------------------------------------------------- prefill
     def reset(self) -> None:

@@ -10,9 +10,11 @@ keyframes costs one call per layer whatever its size. The window partition, the
 rotary positions and the permutations are computed once per call on the host from the
 patch grids; no device value is read back.
 
-The tower's own modules do the rest (patch embedding, norms, q/k/v and output
-projections, MLPs, merger); only the attention and the bookkeeping around it are ours.
-The tests hold the output equal to the tower's own forward.
+The tower's own modules do the rest (patch embedding, q/k/v and output projections, MLPs,
+merger); the attention, the bookkeeping around it, the RMS norms (``F.rms_norm``, one
+kernel where the module takes several) and the rotary embedding (q and k rotated
+together) are ours, because a single keyframe's pass is bound by the number of kernels
+it launches. The tests hold the output equal to the tower's own forward.
 
 Token order (the image processor's and the tower's): an image of (t, h, w) patches is a
 sequence of ``t * h * w`` patches in (t, h / m, w / m, m, m) order for merge size m, so
@@ -29,6 +31,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ssr_ros.model.engine import rms_norm
 
 
 @dataclass
@@ -125,12 +129,14 @@ class VisionEngine:
             full_groups=_groups(full_lengths, device))
 
     def _rotary(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(N, 2) row/col positions -> cos, sin (N, 1, head_dim) float32: the first half
-        of the angles from the row, the second from the column, repeated (rotate_half)."""
+        """(N, 2) row/col positions -> cos and signed sin (N, 1, 1, head_dim) float32: the
+        first half of the angles from the row, the second from the column, repeated; the
+        sin's first half negated so that rotating is ``x * cos + swap(x) * sin``."""
         inv_freq = self.visual.rotary_pos_emb.inv_freq.to(positions.device, torch.float32)
         freqs = (positions[..., None].float() * inv_freq).flatten(1)  # (N, hd / 2)
-        emb = torch.cat((freqs, freqs), dim=-1)
-        return emb.cos()[:, None], emb.sin()[:, None]
+        sin = freqs.sin()
+        cos = torch.cat((freqs, freqs), dim=-1).cos()
+        return cos[:, None, None], torch.cat((-sin, sin), dim=-1)[:, None, None]
 
     # ------------------------------------------------------------------ forward
     def _attention(self, attn: nn.Module, x: torch.Tensor, cos: torch.Tensor,
@@ -138,9 +144,10 @@ class VisionEngine:
         """One block's attention over (N, width) inputs within each segment."""
         n = x.shape[0]
         heads, hd = self.n_heads, self.head_dim
-        q, k, v = attn.qkv(x).view(n, 3, heads, hd).unbind(1)  # (N, heads, hd)
-        # As the tower does: rotate in float32, back to the model dtype.
-        q, k = (self._rotate(t.float(), cos, sin).to(x.dtype) for t in (q, k))
+        qkv = attn.qkv(x).view(n, 3, heads, hd)
+        # As the tower does: rotate in float32, back to the model dtype; q and k at once.
+        q, k = self._rotate(qkv[:, :2].float(), cos, sin).to(x.dtype).unbind(1)
+        v = qkv[:, 2]  # (N, heads, hd) each
         if len(groups) == 1 and groups[0].index is None:
             out = self._sdpa(q, k, v, groups[0].count, groups[0].length)
         else:
@@ -154,7 +161,7 @@ class VisionEngine:
     @staticmethod
     def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         half = x.shape[-1] // 2
-        return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
+        return torch.addcmul(x * cos, torch.cat((x[..., half:], x[..., :half]), dim=-1), sin)
 
     def _sdpa(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, count: int,
               length: int) -> torch.Tensor:
@@ -185,6 +192,6 @@ class VisionEngine:
         cos, sin = self._rotary(layout.positions)
         for i, block in enumerate(visual.blocks):
             groups = layout.full_groups if i in self.full_attention else layout.window_groups
-            x = x + self._attention(block.attn, block.norm1(x), cos, sin, groups)
-            x = x + block.mlp(block.norm2(x))
+            x = x + self._attention(block.attn, rms_norm(block.norm1, x), cos, sin, groups)
+            x = x + block.mlp(rms_norm(block.norm2, x))
         return visual.merger(x)[layout.reverse_index]
