@@ -11,7 +11,7 @@ file is called, and reads every version it knows (:data:`SUPPORTED_VERSIONS`):
   holds large numpy arrays (a building floor of objects with their point evidence is tens
   of MB of numbers, which JSON encodes at a few MB/s). Layout, little-endian::
 
-      magic  b"\x89SSRMAP\n"   8 bytes (not UTF-8: never mistaken for JSON)
+      magic  b"\\x89SSRMAP\\n"   8 bytes (not UTF-8: never mistaken for JSON)
       u32    binary layout version (1)
       u32    0 (reserved)
       u64    header length H [bytes]
@@ -433,7 +433,8 @@ def _read_array(data, start: int, entry, index: int, path) -> np.ndarray:
     except (KeyError, TypeError, ValueError) as err:
         raise MapFileCorruptError(path, f"array {index}: bad table entry ({err})") from err
     count = math.prod(shape)
-    if any(n < 0 for n in shape) or nbytes != count * dtype.itemsize or offset < 0             or offset % _ALIGN or start + offset + nbytes > len(data):
+    if any(n < 0 for n in shape) or nbytes != count * dtype.itemsize or offset < 0 \
+            or offset % _ALIGN or start + offset + nbytes > len(data):
         raise MapFileCorruptError(path, f"array {index}: shape, size or offset do not fit "
                                   "the file (truncated?)")
     view = memoryview(data)[start + offset:start + offset + nbytes]
