@@ -137,8 +137,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: app.stop())
-    print(f"ssr-view: open {app.url} (watching ssr_node at {app.ros.watched_fqn}; "
-          f"Ctrl-C stops)", flush=True)
+    exposed = "" if args.host in ("127.0.0.1", "localhost", "::1") else \
+        f"; listening on {args.host}: other hosts can open it, without a password"
+    print(f"ssr-view: open {app.url} (watching ssr_node at {app.ros.watched_fqn}"
+          f"{exposed}; Ctrl-C stops)", flush=True)
     try:
         app.run()
     finally:

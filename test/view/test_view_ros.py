@@ -8,6 +8,7 @@ import math
 import threading
 import time
 
+import numpy as np
 import pytest
 
 pytest.importorskip("ssr_ros.msg", reason="ssr_ros interfaces are not built (make build)")
@@ -208,6 +209,16 @@ def test_renderer_follows_the_state_and_highlights_answers() -> None:
         assert {"/answer/box0", "/answer/box1", "/answer/distance"} <= set(handles)
         renderer.clear_answer()
         assert not any(name.startswith("/answer/") for name in handles)
+
+        # the camera: a sphere from positions only, a frustum once a pose is known
+        state.set_path(np.array([[0.0, 0, 1], [1, 0, 1]]), "cogmap/markers")
+        renderer.apply(state.snapshot)
+        assert type(handles["/camera/now"]).__name__ == "IcosphereHandle"
+        state.set_path(np.array([[1.0, 0, 1]]), "cogmap/camera_path",
+                       np.array([[1.0, 0, 0, 0]]))
+        renderer.apply(state.snapshot)
+        assert type(handles["/camera/now"]).__name__ == "CameraFrustumHandle"
+        assert "/camera/path" not in handles  # one pose draws no path line
     finally:
         server.stop()
 
