@@ -16,7 +16,9 @@ lap's ``lap_frames``).
 
 Per seed and overall it reports object recall and precision (a map object matches a
 ground-truth object of the same category whose centre is within ``--match-distance`` m,
-one-to-one by minimum total distance), centre error [m] (median, p90) and relative size
+one-to-one by minimum total distance; the default radius, ``MATCH_RADIUS_M``, is wide so
+that an object mapped far off shows as a large error, not as a miss), centre error [m]
+(median, p90, the share of matches above ``FAR_ERROR_M`` and the largest) and relative size
 error (median over matched objects of the mean of ``|est - gt| / gt`` over the two
 horizontal sides, sorted so the heading convention does not matter, and the height),
 count error per category, and time per pipeline stage [ms]. Ground truth is the set of
@@ -45,6 +47,7 @@ from scipy.optimize import linear_sum_assignment
 from ssr_ros.core.types import ObjectState
 from ssr_ros.eval.adapter import benchmark_engine
 from ssr_ros.eval.bev import save_bev
+from ssr_ros.eval.metrics import FAR_ERROR_M, MATCH_RADIUS_M, centre_error_tail
 from ssr_ros.eval.qa import evaluate as evaluate_questions
 from ssr_ros.perception.pipeline import MappingPipeline, PipelineConfig
 from ssr_ros.perception.priors import normalize_label
@@ -106,7 +109,8 @@ def match_objects(predicted: Sequence[ObjectState], gt: Sequence[Any],
 
 
 def score_map(predicted: Sequence[ObjectState], gt: Sequence[Any],
-              max_distance_m: float = 0.5, unseen: Sequence[Any] = ()) -> dict[str, Any]:
+              max_distance_m: float = MATCH_RADIUS_M, unseen: Sequence[Any] = ()
+              ) -> dict[str, Any]:
     """Recall, precision, centre and size errors and per-category counts of one map.
 
     ``gt`` are the objects the sequence shows; a prediction that matches none of them
@@ -150,6 +154,8 @@ def _summary(n_gt: int, n_pred: int, n_matched: int, centre: list[float],
         "precision": n_matched / n_pred if n_pred else float("nan"),
         "center_error_median_m": pct(centre, 50),
         "center_error_p90_m": pct(centre, 90),
+        "center_error_far_share": centre_error_tail(centre)["share_above"],
+        "center_error_max_m": centre_error_tail(centre)["max_m"],
         "size_error_median": pct(size, 50),
         "longest_side_error_median": pct(longest, 50),
         "n_gt": n_gt, "n_pred": n_pred, "n_matched": n_matched,
@@ -166,7 +172,7 @@ def _qa_scores(scene, seq, pipe: MappingPipeline, seed: int) -> dict[str, float]
 
 def evaluate_seed(seed: int, source: str = "labels", noise: bool = False,
                   n_frames: int | str = 300, width: int = 640, height: int = 480,
-                  trajectory: str = "walk", max_distance_m: float = 0.5,
+                  trajectory: str = "walk", max_distance_m: float = MATCH_RADIUS_M,
                   with_qa: bool = True, plot_dir: str | None = None) -> dict[str, Any]:
     """Map one simulated sequence and score it (see the module docstring); with
     ``plot_dir`` a bird's-eye PNG of the map is written there (``seed_<seed>.png``).
@@ -280,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=480)
     p.add_argument("--trajectory", choices=("walk", "robot"), default="walk")
-    p.add_argument("--match-distance", type=float, default=0.5,
+    p.add_argument("--match-distance", type=float, default=MATCH_RADIUS_M,
                    help="max centre distance [m] of a match")
     p.add_argument("--no-qa", action="store_true", help="skip the question evaluation")
     p.add_argument("--json", help="write the full results to this file")
@@ -324,7 +330,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         o = r["objects"]
         print(f"seed {seed:>4}: recall {o['recall']:.3f} precision {o['precision']:.3f} "
               f"centre med {o['center_error_median_m']:.3f} m p90 "
-              f"{o['center_error_p90_m']:.3f} m size med {o['size_error_median']:.3f} "
+              f"{o['center_error_p90_m']:.3f} m >{FAR_ERROR_M} m "
+              f"{o['center_error_far_share']:.3f} max {o['center_error_max_m']:.2f} m "
+              f"size med {o['size_error_median']:.3f} "
               f"({o['n_matched']}/{o['n_gt']} gt, {o['n_pred']} pred, "
               f"{r['keyframes']} kf, kf total med {r['time_ms']['total']['median']:.1f} ms)"
               + (f" missed {r['missed']}" if r["missed"] else "")
@@ -334,7 +342,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     overall = aggregate(per_seed)
     o = overall["objects"]
     print(f"overall: recall {o['recall']:.3f} precision {o['precision']:.3f} centre med "
-          f"{o['center_error_median_m']:.3f} m p90 {o['center_error_p90_m']:.3f} m size med "
+          f"{o['center_error_median_m']:.3f} m p90 {o['center_error_p90_m']:.3f} m >"
+          f"{FAR_ERROR_M} m {o['center_error_far_share']:.3f} max "
+          f"{o['center_error_max_m']:.2f} m size med "
           f"{o['size_error_median']:.3f}; stage medians [ms] "
           + ", ".join(f"{k} {v['median']:.1f}" for k, v in overall["time_ms"].items()))
     if "qa" in overall:

@@ -30,3 +30,19 @@ def test_radius_leaves_room_for_errors_past_the_threshold():
     # A match radius only just above the reported threshold would turn an object mapped
     # 0.4 m off into a miss plus a false positive instead of a visible error.
     assert MATCH_RADIUS_M >= 3 * FAR_ERROR_M
+
+
+def test_ssr_eval_prints_and_writes_the_tail(capsys, tmp_path):
+    from ssr_ros.eval.run import build_parser, main
+
+    assert build_parser().parse_args(["--seeds", "1"]).match_distance == MATCH_RADIUS_M
+    out_json = tmp_path / "r.json"
+    assert main(["--seeds", "5", "--frames", "4", "--width", "8", "--height", "8",
+                 "--no-qa", "--json", str(out_json)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert all(f">{FAR_ERROR_M} m" in line and " max " in line for line in lines[:2])
+    import json
+
+    result = json.loads(out_json.read_text())
+    assert "objects.center_error_far_share" in result
+    assert "objects.center_error_max_m" in result
