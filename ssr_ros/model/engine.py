@@ -250,7 +250,6 @@ class TextEngine:
         self._key_index = torch.arange(self.capacity, device=device)
         self._out_tokens = torch.zeros((MAX_DECODE_TOKENS,), dtype=torch.long, device=device)
         self._graphs: dict[int, torch.cuda.CUDAGraph] = {}
-        self._graph_pool = None
 
     @property
     def k_cache(self) -> list[torch.Tensor]:
@@ -414,8 +413,6 @@ class TextEngine:
             self._position.zero_()
             self._step.zero_()
 
-        if self._graph_pool is None:
-            self._graph_pool = torch.cuda.graph_pool_handle()
         stream = torch.cuda.Stream(device=self.device)
         stream.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(stream), torch.inference_mode():
@@ -427,8 +424,8 @@ class TextEngine:
         graph = torch.cuda.CUDAGraph()
         rewind()
         # thread_local: other threads of the node may use CUDA while this one captures.
-        with torch.inference_mode(), torch.cuda.graph(graph, pool=self._graph_pool,
-                                                      capture_error_mode="thread_local"):
+        # Each graph keeps its own memory pool: the graphs replay in any order.
+        with torch.inference_mode(), torch.cuda.graph(graph, capture_error_mode="thread_local"):
             for _ in range(steps):
                 self._decode_step()
         self._graphs[steps] = graph
@@ -494,7 +491,6 @@ class TextEngine:
         """Drop the cache tensors and the captured graphs and give the backbone's modules
         their own weight storage back (frees device memory)."""
         self._graphs = {}
-        self._graph_pool = None
         self.kv_cache = []
         self.length = 0
         for layer in self.layers:
