@@ -114,14 +114,16 @@ class Backbone:
         return self.encode_images(pixel_values, grid_thw)[0]
 
     @torch.inference_mode()
-    def encode_images(self, pixel_values: torch.Tensor,
-                      grid_thw: torch.Tensor) -> list[torch.Tensor]:
+    def encode_images(self, pixel_values: torch.Tensor, grid_thw: torch.Tensor,
+                      cuda_graph: bool = True) -> list[torch.Tensor]:
         """Several images in one pass of the vision tower (batched window attention, see
         :mod:`ssr_ros.model.vision`): ``pixel_values`` (P, C*t*p*p) of the images
         concatenated in order, ``grid_thw`` (n_images, 3) -> per image (n_tokens_i,
-        hidden) in the model dtype."""
+        hidden) in the model dtype. ``cuda_graph``: replay a captured pass for a single
+        image on CUDA (per image size)."""
         if self._vision is None:
             self._vision = VisionEngine(self.visual)
+        self._vision.use_cuda_graph = bool(cuda_graph)
         grid = torch.as_tensor(grid_thw).reshape(-1, 3).long().cpu()
         try:
             tokens = self._vision(pixel_values.to(self.visual.dtype), grid)
@@ -132,6 +134,10 @@ class Backbone:
             raise InterleaveError(f"vision tower gave {tokens.shape[0]} tokens for grids "
                                   f"{grid.tolist()}, expected {sum(counts)}")
         return [part.to(self.dtype) for part in tokens.split(counts)]
+
+    def free_graphs(self) -> None:
+        """Drop the vision tower's captured graphs (their device memory)."""
+        self._vision = None
 
     def token_type_kwargs(self, input_ids: torch.Tensor) -> dict[str, torch.Tensor]:
         """``mm_token_type_ids`` (1 at image tokens) for calling the backbone's own

@@ -228,6 +228,8 @@ class ModelRunner:
         if self._engine is not None:
             self._engine.release()
         self._engine = None
+        if self._bb is not None:
+            self._bb.free_graphs()
         self._frames.clear()
         self._preamble = None
         device = self._bb.device if self._bb is not None else torch.device("cpu")
@@ -493,7 +495,7 @@ class ModelRunner:
         t0 = time.perf_counter()
         grids = [grid for _, grid in prepared]
         visuals = bb.encode_images(torch.cat([pixels for pixels, _ in prepared]),
-                                   torch.cat(grids))
+                                   torch.cat(grids), cuda_graph=self.config.cuda_graph)
         sync()
         t1 = time.perf_counter()
         with torch.inference_mode():

@@ -25,6 +25,7 @@ sequence permuted window by window and the merger's output is permuted back.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,9 +78,15 @@ class _Layout:
 
 class VisionEngine:
     """Runs ``visual`` (a ``Qwen2_5_VisionTransformerPretrainedModel``) over several
-    images at once; see the module docstring."""
+    images at once; see the module docstring.
 
-    def __init__(self, visual: nn.Module) -> None:
+    ``use_cuda_graph``: on CUDA a single image's pass (a keyframe added on its own, which
+    is bound by kernel launches) is captured in a CUDA graph per image size, at most
+    ``max_graphs`` sizes, and replayed; a size whose capture fails runs eagerly.
+    """
+
+    def __init__(self, visual: nn.Module, use_cuda_graph: bool = True,
+                 max_graphs: int = 4) -> None:
         config = visual.config
         self.visual = visual
         self.merge = int(config.spatial_merge_size)
@@ -91,6 +98,11 @@ class VisionEngine:
         self.n_heads = int(config.num_heads)
         self.head_dim = int(config.hidden_size) // self.n_heads
         self.scale = self.head_dim ** -0.5
+        self.use_cuda_graph = bool(use_cuda_graph)
+        self.max_graphs = int(max_graphs)
+        # (grid, dtype, patch width) -> (static input, graph, static output) or None
+        # where the capture failed.
+        self._graphs: OrderedDict[tuple, tuple | None] = OrderedDict()
 
     # ------------------------------------------------------------------ layout
     def _layout(self, grids: list[tuple[int, int, int]], device: torch.device) -> _Layout:
@@ -178,14 +190,23 @@ class VisionEngine:
         """``pixel_values`` (P, C * t * p * p) of the images concatenated in order and
         ``grid_thw`` (n_images, 3) their patch grids -> merged tokens
         (P / merge**2, out_hidden) in the tower's dtype, image after image."""
-        visual = self.visual
         grids = [tuple(int(v) for v in row) for row in torch.as_tensor(grid_thw).tolist()]
         n_patches = sum(t * h * w for t, h, w in grids)
         if pixel_values.shape[0] != n_patches:
             raise ValueError(f"{pixel_values.shape[0]} patches for grids {grids} "
                              f"({n_patches} expected)")
-        device = pixel_values.device
-        layout = self._layout(grids, device)
+        if self.use_cuda_graph and pixel_values.is_cuda and len(grids) == 1:
+            entry = self._graph(pixel_values, grids)
+            if entry is not None:
+                static_input, graph, static_output = entry
+                static_input.copy_(pixel_values)
+                graph.replay()
+                return static_output.clone()
+        return self._forward(pixel_values, self._layout(grids, pixel_values.device))
+
+    def _forward(self, pixel_values: torch.Tensor, layout: _Layout) -> torch.Tensor:
+        visual = self.visual
+        n_patches = pixel_values.shape[0]
         x = visual.patch_embed(pixel_values)
         x = x.view(n_patches // self.unit, self.unit, -1)[layout.window_index]
         x = x.reshape(n_patches, -1)
@@ -195,3 +216,32 @@ class VisionEngine:
             x = x + self._attention(block.attn, rms_norm(block.norm1, x), cos, sin, groups)
             x = x + block.mlp(rms_norm(block.norm2, x))
         return visual.merger(x)[layout.reverse_index]
+
+    def _graph(self, pixel_values: torch.Tensor, grids: list[tuple[int, int, int]]):
+        """The captured pass for this image size (captured on first use), or None."""
+        key = (tuple(grids), pixel_values.dtype, pixel_values.shape[1])
+        if key in self._graphs:
+            self._graphs.move_to_end(key)
+            return self._graphs[key]
+        device = pixel_values.device
+        layout = self._layout(grids, device)  # host work and copies stay outside the graph
+        static_input = pixel_values.clone()
+        entry = None
+        try:
+            stream = torch.cuda.Stream(device=device)
+            stream.wait_stream(torch.cuda.current_stream(device))
+            with torch.cuda.stream(stream):
+                for _ in range(2):
+                    self._forward(static_input, layout)
+            torch.cuda.current_stream(device).wait_stream(stream)
+            graph = torch.cuda.CUDAGraph()
+            # thread_local: other threads of the node may use CUDA while this one captures.
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+                static_output = self._forward(static_input, layout)
+            entry = (static_input, graph, static_output)
+        except RuntimeError:  # a kernel that cannot be captured: this size runs eagerly
+            torch.cuda.synchronize(device)
+        self._graphs[key] = entry
+        while len(self._graphs) > self.max_graphs:
+            self._graphs.popitem(last=False)
+        return entry

@@ -150,3 +150,21 @@ def test_bf16_prefill_over_a_cached_prefix_equals_one_pass():
     # Same math, different kernels and bf16 roundings: logits of O(1) agree to ~1e-2.
     assert (logits[0] - logits[1]).abs().max().item() < 6e-2
     assert (logits[0].argmax(-1) == logits[1].argmax(-1)).float().mean().item() > 0.9
+
+
+def test_graphed_single_image_pass_equals_the_eager_one(tiny_cuda):
+    """Replays read the new image (static input copied) and sizes get their own graphs."""
+    rng = np.random.default_rng(5)
+    prepared = [tiny_cuda.preprocess(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), 400)
+                for h, w in [(112, 112), (112, 112), (84, 112), (112, 112)]]
+    eager = VisionEngine(tiny_cuda.visual, use_cuda_graph=False)
+    graphed = VisionEngine(tiny_cuda.visual, use_cuda_graph=True)
+    outputs = []
+    for pixels, grid in prepared:
+        with torch.inference_mode():
+            ours = graphed(pixels, grid)
+            torch.testing.assert_close(ours, eager(pixels, grid), rtol=0, atol=1e-5)
+        outputs.append(ours)
+    assert not torch.allclose(outputs[0], outputs[1])  # a replay is not a stale output
+    assert len(graphed._graphs) == 2
+    assert all(entry is not None for entry in graphed._graphs.values())
