@@ -23,7 +23,8 @@ from ssr_ros.srv import SpatialQuery  # noqa: E402
 
 REQ, RESP = SpatialQuery.Request, SpatialQuery.Response
 MODEL_ARGS = ["-p", "model.device:=cpu", "-p", "model.image_side:=112",
-              "-p", "model.max_new_tokens:=8", "-p", "model.timeout_s:=60.0"]
+              "-p", "model.max_new_tokens:=8", "-p", "model.timeout_s:=60.0",
+              "-p", "cogmap_check_period_s:=1.0"]
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,7 @@ def test_free_questions_are_answered_by_the_model(ros_client, tiny_checkpoint,
         assert ros_client.transition(Transition.TRANSITION_ACTIVATE), node.log()
         assert run_player(["--seed", "1", "--frames", "12", "--width", "160", "--height",
                            "120", "--sim-rate-hz", "5"], tmp_path / "player.log") == 0
-        ros_client.spin_until(lambda: False, 1.0)
+        ros_client.settled_diagnostics()
         free = ros_client.ask(kind=REQ.KIND_FREE, question="What is in this room?")
         assert free.success and free.answered_by == "model", free.message
         status = ros_client.latest_diagnostics()
@@ -52,6 +53,12 @@ def test_free_questions_are_answered_by_the_model(ros_client, tiny_checkpoint,
         assert int(status["model.keyframes_sent"]) > 0, status
         geometric = ros_client.ask(question="How many chair(s) are in this room?")
         assert geometric.answered_by == "geometry"
+        # the model's own cogmap, checked against the geometric map, on /diagnostics
+        checked: list[dict] = []
+        assert ros_client.spin_until(lambda: checked.extend(
+            d for d in ros_client.diagnostics if "model.cogmap.checks" in d) or bool(checked),
+            60.0), ros_client.diagnostics[-1:]
+        assert "model.cogmap.triplets" in checked[-1] or "model.cogmap.error" in checked[-1]
         assert ros_client.transition(Transition.TRANSITION_DEACTIVATE)
         assert ros_client.transition(Transition.TRANSITION_CLEANUP)
     finally:

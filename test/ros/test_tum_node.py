@@ -51,10 +51,10 @@ def test_tum_cabinet_is_mapped_once_and_located(ros_client, tmp_path) -> None:
         rc = run_player(["--tum", str(DATA), "--box-label", "cabinet", "--rate", "2"],
                         tmp_path / "player.log")
         assert rc == 0, (tmp_path / "player.log").read_text()
-        ros_client.spin_until(lambda: False, 1.5)
-        diag = ros_client.latest_diagnostics()
+        diag = ros_client.settled_diagnostics()
         assert not [k for k in diag if k.startswith(("invalid.", "pose_drop."))], diag
-        assert int(diag["received.color"]) == 58 and int(diag["keyframes"]) >= 20, diag
+        # best-effort images may be lost on the way; most of the 58 arrive
+        assert 40 <= int(diag["received.color"]) <= 58 and int(diag["keyframes"]) >= 20, diag
         graph = ros_client.late_scene_graph(predicate=lambda g: len(g.objects) > 0)
         assert [o.label for o in graph.objects] == ["cabinet"], node.log()
         answer = ros_client.ask(question="where is the cabinet?")
