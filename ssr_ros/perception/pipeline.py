@@ -7,7 +7,7 @@ Per frame: validate it (a bad frame raises and changes nothing) -> keyframe sele
 of the confirmed objects. Per-stage timings are recorded on every result.
 
 State: the object map (objects, their evidence and pending fits), the LocalCogMap chain,
-the room evidence, the camera trajectory and the keyframe path. :meth:`state_dict` /
+the room evidence and the camera trajectory (keyframes marked). :meth:`state_dict` /
 :meth:`load_state_dict` round-trip all of it (a restarted node maps on exactly where it
 stopped: the same objects, the same merge rule, the same room); :meth:`view` is an
 immutable copy for readers. Recent depth frames kept for back-dating first sightings and
@@ -21,7 +21,6 @@ use :meth:`view` results, which never change.
 
 from __future__ import annotations
 
-import collections
 import math
 import time
 from dataclasses import dataclass, field
@@ -48,6 +47,7 @@ from ssr_ros.core.keyframes import (
 from ssr_ros.core.objects import (MapChanges, ObjectMap, ObjectMapConfig, ObjectMapFormatError,
                                  Observation)
 from ssr_ros.core.room import RoomEstimator, RoomEstimatorConfig
+from ssr_ros.core.trajectory import CameraTrajectory
 from ssr_ros.core.types import ObjectState, Room
 from ssr_ros.perception.lifting import EvidenceBoxFitter, Lifter, LiftingConfig, Rejection
 from ssr_ros.perception.priors import COMPATIBLE, max_plausible_length
@@ -103,15 +103,12 @@ class PipelineConfig:
     # a glance between two keyframes would leave it tentative for good. 0 = off.
     recheck_after_s: float = 0.2
     trajectory_capacity: int = 20000
-    # Keyframe positions kept for the published camera path (the oldest are dropped).
-    path_capacity: int = 10000
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
             raise ValueError(f"source must be one of {SOURCES}, got {self.source!r}")
-        if min(self.room_stride, self.label_stride, self.trajectory_capacity,
-               self.path_capacity) < 1:
-            raise ValueError("strides, trajectory_capacity and path_capacity must be >= 1")
+        if self.room_stride < 1 or self.label_stride < 1 or self.trajectory_capacity < 1:
+            raise ValueError("strides and trajectory_capacity must be >= 1")
         if not (isinstance(self.recheck_after_s, (int, float))
                 and math.isfinite(self.recheck_after_s) and self.recheck_after_s >= 0.0):
             raise ValueError(f"recheck_after_s must be a finite number >= 0, got "
@@ -166,8 +163,7 @@ class MappingPipeline:
         self.sightings = SightingHistory(cfg.sightings)
         self.source = source if source is not None else self._make_source()
         self.cogmap = LocalCogMap()
-        self.trajectory: collections.deque = collections.deque(maxlen=cfg.trajectory_capacity)
-        self.path: collections.deque = collections.deque(maxlen=cfg.path_capacity)
+        self.trajectory = CameraTrajectory(cfg.trajectory_capacity)
         self.keyframe_count = 0
         self.frame_count = 0
         self.cogmap_errors = 0
@@ -192,9 +188,7 @@ class MappingPipeline:
     def camera_path(self) -> np.ndarray:
         """Camera positions of every frame so far, ``(N, 4)``: stamp [s] and x, y, z [m]
         in the map frame (a copy)."""
-        if not self.trajectory:
-            return np.zeros((0, 4))
-        return np.array([[t, *p] for t, p in self.trajectory], dtype=np.float64)
+        return self.trajectory.frames()
 
     @property
     def camera(self) -> PinholeCamera | None:
@@ -211,7 +205,7 @@ class MappingPipeline:
         return PipelineView(objects=tuple(self.object_map.objects()),
                             cogmap=LocalCogMap.from_dict(self.cogmap.to_dict()),
                             room=self.room_estimate(),
-                            path_m=np.array(self.path, dtype=np.float64).reshape(-1, 3))
+                            path_m=self.trajectory.keyframe_positions())
 
     def _make_source(self) -> ProposalSource:
         cfg = self.config
@@ -296,7 +290,7 @@ class MappingPipeline:
         cam = self._camera_for(frame.K, depth.shape[1], depth.shape[0], frame.dist)
         t1 = time.perf_counter()
         self.frame_count += 1
-        self.trajectory.append((stamp_s, T[:3, 3].copy()))
+        self.trajectory.append(stamp_s, T[:3, 3])
         self.sightings.add(depth, cam, T, stamp_s)
         decision = self.selector.decide(depth, cam, T, stamp_s)
         if not decision.is_keyframe and self._recheck_due(stamp_s):
@@ -312,7 +306,7 @@ class MappingPipeline:
                       dist=frame.dist, frame_id=frame.frame_id)
         self.keyframe_count += 1
         self.keyframes.add(kf)
-        self.path.append(T[:3, 3].copy())
+        self.trajectory.mark_keyframe()
         proposals = self.source.propose(kf)
         t3 = time.perf_counter()
         # Room first: this keyframe's background fixes the floor height the lifting
@@ -409,7 +403,6 @@ class MappingPipeline:
         self.sightings.clear()
         self.selector.reset()
         self.trajectory.clear()
-        self.path.clear()
         self._floor_seen = False
         self.cogmap.sync([])
         return changes
@@ -418,8 +411,8 @@ class MappingPipeline:
         """The mapping state as a JSON-ready dict: ``object_map`` (objects with their
         evidence), ``cogmap`` (the chain), ``room_evidence`` (see
         :meth:`RoomEstimator.state_dict`), ``room`` (the estimate, for people and tools),
-        ``path_m`` (keyframe positions (N, 3) [m]), ``trajectory`` (stamp [s] and position
-        [m] of every frame, (N, 4)), ``floor_seen``, ``keyframe_count`` and
+        ``trajectory`` (every frame: stamp [s], position [m], keyframe 0/1; (N, 5)),
+        ``floor_seen``, ``keyframe_count`` and
         ``frame_count``. A copy: the caller may encode it while mapping goes on."""
         room = self.room_estimate()
         return {
@@ -429,8 +422,7 @@ class MappingPipeline:
             "room": None if room is None else {
                 "polygon_xy": np.asarray(room.polygon_xy, dtype=float).tolist(),
                 "floor_area_m2": float(room.floor_area_m2)},
-            "path_m": np.round(np.array(self.path).reshape(-1, 3), 4).tolist(),
-            "trajectory": np.round(self.camera_path(), 4).tolist(),
+            "trajectory": self.trajectory.to_list(),
             "floor_seen": self._floor_seen,
             "keyframe_count": self.keyframe_count,
             "frame_count": self.frame_count,
@@ -440,8 +432,9 @@ class MappingPipeline:
         """Replace the mapping state with :meth:`state_dict` output (of a pipeline with the
         same configuration). Keyframes, the selector and recent sightings start fresh.
 
-        A state without ``room_evidence`` or ``trajectory`` (map files written before
-        they were saved) loads with an empty room evidence or trajectory. Raises
+        A map file written before the room evidence and the trajectory were saved loads
+        with an empty room evidence and its keyframe positions (``path_m``) as the
+        trajectory. Raises
         :class:`PipelineStateError` (or the object map's ``ObjectMapFormatError``, both
         ValueErrors) when the state is malformed; the pipeline is then unchanged."""
         try:
@@ -450,19 +443,21 @@ class MappingPipeline:
             room = RoomEstimator(self.config.room)
             if state.get("room_evidence") is not None:
                 room.load_state_dict(state["room_evidence"])
-            path = np.asarray(state.get("path_m", []), dtype=np.float64).reshape(-1, 3)
-            trajectory = np.asarray(state.get("trajectory", []),
-                                    dtype=np.float64).reshape(-1, 4)
+            trajectory = CameraTrajectory(self.config.trajectory_capacity)
+            if "trajectory" in state:
+                trajectory.load(state["trajectory"])
+            else:
+                path = np.asarray(state.get("path_m", []), dtype=np.float64).reshape(-1, 3)
+                trajectory.load(np.column_stack([np.zeros(len(path)), path,
+                                                 np.ones(len(path))]))
             counts = (int(state.get("keyframe_count", 0)), int(state.get("frame_count", 0)))
             floor_seen = bool(state.get("floor_seen", False))
         except ObjectMapFormatError:
             raise
         except (KeyError, TypeError, ValueError) as exc:
             raise PipelineStateError(f"malformed mapping state ({exc})") from exc
-        if not (np.all(np.isfinite(path)) and np.all(np.isfinite(trajectory))) \
-                or min(counts) < 0:
-            raise PipelineStateError("mapping state has a non-finite path or a negative "
-                                     "count")
+        if min(counts) < 0:
+            raise PipelineStateError("mapping state has a negative frame count")
         self.clear()
         # The box fitter reads the room through the estimator it was given: that one
         # takes the evidence (checked above on a scratch estimator, so this cannot fail).
@@ -471,7 +466,6 @@ class MappingPipeline:
         self.object_map = object_map
         self.cogmap = cogmap
         self.cogmap.sync(object_map.objects())
-        self.path.extend(path)
-        self.trajectory.extend((float(row[0]), row[1:].copy()) for row in trajectory)
+        self.trajectory = trajectory
         self.keyframe_count, self.frame_count = counts
         self._floor_seen = floor_seen

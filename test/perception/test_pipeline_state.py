@@ -81,16 +81,18 @@ def test_state_round_trip_restores_objects_chain_room_and_path(mapped) -> None:
     assert again.room.floor_area_m2 == pytest.approx(view.room.floor_area_m2, abs=1e-9)
     np.testing.assert_allclose(again.room.polygon_xy, view.room.polygon_xy)
     np.testing.assert_allclose(again.path_m, view.path_m, atol=1e-4)
+    assert len(view.path_m) == mapped.keyframe_count
     assert restored.room.floor_z_m == mapped.room.floor_z_m
     assert (restored.keyframe_count, len(restored.trajectory)) == \
         (mapped.keyframe_count, len(mapped.trajectory))
+    np.testing.assert_allclose(restored.camera_path(), mapped.camera_path(), atol=1e-4)
 
 
 @pytest.mark.parametrize("damage", [
     lambda s: s.pop("object_map"),
     lambda s: s["room_evidence"].update(cells=7),
     lambda s: s["room_evidence"]["z_hist"].update(zlib_b64="not base64!"),
-    lambda s: s.update(path_m=[[0.0, float("nan"), 0.0]]),
+    lambda s: s["trajectory"].append([0.0, float("nan"), 0.0, 0.0, 1.0]),
     lambda s: s.update(trajectory="nonsense"),
 ])
 def test_a_damaged_state_is_refused_and_changes_nothing(mapped, damage) -> None:
@@ -107,3 +109,21 @@ def test_a_damaged_state_is_refused_and_changes_nothing(mapped, damage) -> None:
 def test_state_errors_are_named() -> None:
     with pytest.raises(PipelineStateError, match="malformed mapping state"):
         MappingPipeline().load_state_dict({"cogmap": {}})
+
+
+def test_trajectory_is_bounded_and_marks_keyframes() -> None:
+    from ssr_ros.core.trajectory import CameraTrajectory
+
+    path = CameraTrajectory(capacity=50)
+    for i in range(120):
+        path.append(float(i), np.array([i, 0.0, 1.0]), keyframe=i % 10 == 0)
+    frames = path.frames()
+    assert 45 <= len(path) <= 50 and frames[-1, 0] == 119.0
+    assert np.all(np.diff(frames[:, 0]) == 1.0)
+    np.testing.assert_array_equal(path.keyframe_positions()[:, 0],
+                                  [i for i in range(120) if i % 10 == 0 and i >= frames[0, 0]])
+    again = CameraTrajectory(capacity=50)
+    again.load(path.to_list())
+    np.testing.assert_array_equal(again.frames(), frames)
+    with pytest.raises(ValueError):
+        again.load([[0.0, float("inf"), 0.0, 0.0, 0.0]])
