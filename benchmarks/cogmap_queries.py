@@ -23,6 +23,7 @@ import numpy as np
 from ssr_ros.core.cogmap import LocalCogMap
 from ssr_ros.core.queries import QueryEngine, QueryKind, QueryRequest
 from ssr_ros.core.types import ObjectState
+from ssr_ros.eval.adapter import most_observed
 
 CATEGORIES = ("chair", "lamp", "plant", "cup", "bottle", "trash can", "cabinet", "stool",
               "bookshelf", "monitor", "laptop", "vase", "backpack", "armchair", "desk")
@@ -76,7 +77,7 @@ def main() -> None:
     rebuild_us = median_us(lambda: LocalCogMap().sync(objects), max(5, repeats // 20))
     assert cogmap.check() == [], "chain invariants broken"
 
-    engine = QueryEngine(objects, cogmap=cogmap, ambiguity="most_observed")
+    engine = QueryEngine(objects, cogmap=cogmap, choose_instance=most_observed)
     queries = {
         "distance": QueryRequest(QueryKind.DISTANCE, target="sofa", reference="tv"),
         "nearest": QueryRequest(QueryKind.NEAREST, reference="sofa",
@@ -89,7 +90,7 @@ def main() -> None:
         assert answer.success, answer.message
         query_us = median_us(lambda r=request: engine.answer(r), repeats)
         fresh_us = median_us(lambda r=request: QueryEngine(
-            objects, cogmap=cogmap, ambiguity="most_observed").answer(r),
+            objects, cogmap=cogmap, choose_instance=most_observed).answer(r),
             max(5, repeats // 10))
         rows.append((name, query_us, fresh_us))
 
