@@ -15,9 +15,10 @@ file is called, and reads every version it knows (:data:`SUPPORTED_VERSIONS`):
       u32    binary layout version (1)
       u32    0 (reserved)
       u64    header length H [bytes]
-      header H bytes of compact UTF-8 JSON: the document, each numpy array replaced by
-             {"$array": k}, plus "arrays": [{"dtype", "shape", "offset", "nbytes",
-             "crc32"}, ...] in the order of k
+      header H bytes of UTF-8: one line of compact JSON, {"arrays": [{"dtype", "shape",
+             "offset", "nbytes", "crc32"}, ...]}, then the document as compact JSON
+             with each numpy array replaced by {"$array": k} (k: its place in the
+             table), padded with spaces
       data   each array's raw C-order bytes at its offset (64-byte aligned, after the
              header), checked against its CRC-32 when read
 
@@ -173,8 +174,8 @@ def encode_map_binary(payload: dict) -> list:
         table.append({"dtype": arr.dtype.str, "shape": list(arr.shape), "offset": offset,
                       "nbytes": arr.nbytes, "crc32": zlib.crc32(arr.data)})
         offset += _aligned(arr.nbytes)
-    # The body is a JSON object: splice the array table in before its closing brace.
-    header = (body[:-1] + ',"arrays":' + json.dumps(table, separators=(",", ":")) + "}"
+    # Compact JSON never holds a raw newline: it ends the table line.
+    header = (json.dumps({"arrays": table}, separators=(",", ":")) + "\n" + body
               ).encode("utf-8")
     header += b" " * (_aligned(_BINARY_PREFIX.size + len(header)) - _BINARY_PREFIX.size
                       - len(header))
@@ -389,20 +390,30 @@ def _decode_binary(data: bytes | bytearray, path: os.PathLike | str) -> dict:
     start = _BINARY_PREFIX.size + header_len
     if header_len > _MAX_HEADER_BYTES or start > len(data):
         raise MapFileCorruptError(path, "binary map truncated in its header")
-    arrays_ref: list = []
+    header = bytes(data[_BINARY_PREFIX.size:start])
+    table_text, newline, body = header.partition(b"\n")
+    try:
+        table = json.loads(table_text.decode("utf-8")).get("arrays") if newline else None
+    except (UnicodeDecodeError, ValueError, AttributeError) as err:
+        raise MapFileCorruptError(path, f"binary map array table is not valid "
+                                  f"({str(err)[:200]})") from err
+    if not isinstance(table, list):
+        raise MapFileCorruptError(path, "binary map array table missing")
+    arrays = [_read_array(data, start, entry, k, path) for k, entry in enumerate(table)]
+    used = [0]
 
     def hook(obj: dict):
-        if "$array" in obj:
-            index = obj["$array"]
-            if len(obj) != 1 or index != len(arrays_ref):
-                raise ValueError(f"array reference {str(obj)[:60]} out of order")
-            arrays_ref.append(obj)
-        return obj
+        if "$array" not in obj:
+            return obj
+        index = obj["$array"]
+        if len(obj) != 1 or index != used[0] or index >= len(arrays):
+            raise ValueError(f"array reference {str(obj)[:60]} out of order")
+        used[0] += 1
+        return arrays[index]
 
     try:
-        document = json.loads(bytes(data[_BINARY_PREFIX.size:start]).decode("utf-8"),
-                              object_hook=hook, parse_constant=_reject_constant,
-                              parse_float=_finite_float)
+        document = json.loads(body.decode("utf-8"), object_hook=hook,
+                              parse_constant=_reject_constant, parse_float=_finite_float)
     except UnicodeDecodeError as err:
         raise MapFileCorruptError(path, f"binary map header is not UTF-8 ({err.reason})"
                                   ) from err
@@ -412,13 +423,10 @@ def _decode_binary(data: bytes | bytearray, path: os.PathLike | str) -> dict:
         raise MapFileCorruptError(path, f"binary map header is not valid "
                                   f"({str(err)[:200]})") from err
     payload = _check_document(document, path, {BINARY_SCHEMA_VERSION}, "binary")
-    table = document.get("arrays")
-    if not isinstance(table, list) or len(table) != len(arrays_ref):
-        raise MapFileCorruptError(path, "binary map array table missing or mismatched")
-    arrays = [_read_array(data, start, entry, k, path) for k, entry in enumerate(table)]
-    # Replace each reference by its array in place: the hook kept the dicts in order.
-    resolved = {id(ref): arr for ref, arr in zip(arrays_ref, arrays)}
-    return _resolve(payload, resolved)
+    if used[0] != len(arrays):
+        raise MapFileCorruptError(path, f"binary map references {used[0]} of its "
+                                  f"{len(arrays)} arrays")
+    return payload
 
 
 def _read_array(data, start: int, entry, index: int, path) -> np.ndarray:
@@ -446,23 +454,6 @@ def _read_array(data, start: int, entry, index: int, path) -> np.ndarray:
     if dtype.kind == "f" and not np.isfinite(arr).all():
         raise MapFileCorruptError(path, f"array {index}: NaN or inf in a map file")
     return arr
-
-
-def _resolve(value, resolved: dict):
-    """``value`` with every array reference dict replaced by its array."""
-    if isinstance(value, dict):
-        hit = resolved.get(id(value))
-        if hit is not None:
-            return hit
-        for key, item in value.items():
-            if isinstance(item, (dict, list)):
-                value[key] = _resolve(item, resolved)
-        return value
-    if isinstance(value, list):
-        for k, item in enumerate(value):
-            if isinstance(item, (dict, list)):
-                value[k] = _resolve(item, resolved)
-    return value
 
 
 def _reject_constant(name: str):

@@ -74,8 +74,9 @@ def _saved(tmp_path) -> bytearray:
 
 
 def _header(data: bytearray) -> tuple[int, dict]:
+    """Where the arrays start, and the array table."""
     _, _, _, length = struct.unpack_from("<8sIIQ", data)
-    return 24 + length, json.loads(bytes(data[24:24 + length]))
+    return 24 + length, json.loads(bytes(data[24:24 + length]).split(b"\n")[0])
 
 
 def test_damaged_binary_files_raise_specific_errors(tmp_path):
@@ -93,7 +94,7 @@ def test_damaged_binary_files_raise_specific_errors(tmp_path):
     entry_crc = __import__("zlib").crc32(bytes(bad_bool[start + entry["offset"]:
                                                         start + entry["offset"] + 3]))
     text = bytes(bad_bool[24:start]).decode().replace(f'"crc32":{entry["crc32"]}',
-                                                      f'"crc32":{entry_crc}')
+                                                      f'"crc32":{entry_crc}', 1)
     cases.append((bad_bool[:24] + text.encode() + bad_bool[start:], MapFileCorruptError,
                   "bool"))
     for schema in (1, 9):
@@ -101,6 +102,9 @@ def test_damaged_binary_files_raise_specific_errors(tmp_path):
                                                       f'"schema_version":{schema}')
         cases.append((good[:24] + text.encode() + good[start:], MapFileVersionError,
                       "schema version"))
+    no_table = bytes(good[24:start]).decode().replace("\n", " ", 1)
+    cases.append((good[:24] + no_table.encode() + good[start:], MapFileCorruptError,
+                  "table"))
     swapped = bytes(good[24:start]).decode().replace('{"$array":0}', '{"$array":1}', 1)
     cases.append((good[:24] + swapped.encode() + good[start:], MapFileCorruptError,
                   "out of order"))
