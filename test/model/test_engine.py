@@ -230,3 +230,45 @@ def test_in_place_weight_updates_reach_the_fused_engine(tiny, engines):
         with torch.no_grad():
             up_proj.weight.copy_(saved[0])
             v_proj.weight.copy_(saved[1])
+
+
+@pytest.mark.parametrize("new", [5, 3 * 8 + 5])
+def test_graph_replay_loop_with_stand_in_graphs(tiny, engines, monkeypatch, new):
+    """The decode loop's use of captured graphs, on the CPU: stand-ins replay ``n`` eager
+    steps. Graphs are captured before the first token (capturing later would overwrite
+    decoded KV), a full burst replays the burst graph, the rest the one-step graph."""
+    n = 40
+    ids = _ids(n, 11)
+    engine = engines(n + new)
+    with torch.inference_mode():
+        first = int(engine.prefill(tiny.embed_tokens(ids), _text_positions(0, n)).argmax())
+    expected = engine.decode(first, n, new, stop_ids=set()).token_ids
+    engine.truncate(n)
+    captured, replays = [], []
+
+    class StandIn:
+        def __init__(self, steps: int) -> None:
+            self.steps = steps
+
+        def replay(self) -> None:
+            replays.append(self.steps)
+            for _ in range(self.steps):
+                engine._decode_step()
+
+    def capture(steps: int) -> None:
+        captured.append((steps, len(replays)))
+        engine._graphs[steps] = StandIn(steps)
+
+    monkeypatch.setattr(engine, "_capture", capture)
+    engine.use_cuda_graph = True
+    result = engine.decode(first, n, new, stop_ids=set())
+    assert result.token_ids == expected
+    bursts = (new - 1) // engine.burst
+    assert sorted(s for s, _ in captured) == ([1, engine.burst] if bursts else [1])
+    assert all(before == 0 for _, before in captured)  # all captured before any replay
+    assert replays == [engine.burst] * bursts + [1] * ((new - 1) % engine.burst)
+    # A second answer replays without capturing again.
+    engine.truncate(n)
+    captured.clear()
+    assert engine.decode(first, n, new, stop_ids=set()).token_ids == expected
+    assert not captured
