@@ -215,3 +215,22 @@ def test_cleanup_frees_the_model_and_configure_loads_it_again(checkpoint):
     assert bridge.status()["model.state"] == "closed"
     assert bridge.configure() == (True, "") and bridge.ask_free(QUESTION).ok
     bridge.cleanup()
+
+
+def test_cogmap_check_scores_the_models_own_cogmap_for_diagnostics(bridge):
+    from types import SimpleNamespace
+
+    from ssr_ros.runtime.cogmap_check import CogmapCheck
+
+    keeper = SimpleNamespace(snapshot=SimpleNamespace(objects=tuple(_objects())))
+    check = CogmapCheck(bridge, keeper)
+    assert check.status() == {}
+    assert check.start() and check.wait(120.0)
+    status = check.status()
+    assert status["model.cogmap.checks"] == "1"
+    assert int(status["model.cogmap.triplets"]) >= 0
+    assert int(status["model.cogmap.missing_ids"]) <= len(_objects())
+    assert bridge.status()["model.cogmap_agreement"] != ""
+    # nothing to check against on an empty map: no model call
+    empty = CogmapCheck(bridge, SimpleNamespace(snapshot=SimpleNamespace(objects=())))
+    assert not empty.start() and empty.status() == {}
