@@ -15,7 +15,8 @@ every ``stride`` px) and picks the depth cluster that best explains the box:
 2. **Candidates** are depth layers of the rest: the basins of the centre-weighted depth
    histogram, each also grown over its neighbouring bins while they hold a tenth of its
    peak (one object whose depth spans several bins); per layer the 8-connected pixel
-   component with the most centre weight.
+   component with the most centre weight, with the components of at least a fifth of its
+   weight (thin parts break off at the sampling stride).
 3. **Score** of a candidate: how much of the box it fills (its share of the box's samples
    and how far it spans the box across and down; a detector's box is tight around its
    object), times a penalty for **leaking** out of the box (the share of the ring's sides
@@ -59,7 +60,7 @@ class BoxClusterConfig:
     support_ring_share: float = 0.3
     support_margin: float = 0.08
     min_layer_share: float = 0.05
-    leak_weight: float = 2.0
+    leak_weight: float = 3.0
     size_weight: float = 1.5
     size_tolerance: float = 0.35
 
@@ -279,10 +280,13 @@ def explain_box(x0: int, y0: int, x1: int, y1: int, depth_m: np.ndarray,
         weight = np.bincount(comp[layer & inside], weights=centre_w[layer & inside],
                              minlength=n)
         weight[0] = 0.0
-        label = int(np.argmax(weight))
-        if weight[label] <= 0:
+        if weight.max() <= 0:
             continue
-        member = comp == label
+        # Thin parts (a lamp's pole, chair legs) break off at the sampling stride: every
+        # component of the layer with a fifth of the main one's weight belongs to it.
+        keep = weight >= 0.2 * weight.max()
+        keep[0] = False
+        member = keep[comp]
         obj = member & inside
         count = int(obj.sum())
         if count < cfg.min_pixels:

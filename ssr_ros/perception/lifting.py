@@ -341,7 +341,8 @@ class EvidenceBoxFitter:
                 size[2] = max(top - floor, 0.0)
                 centre[2] = 0.5 * (top + floor)
                 from_prior = fill
-        fit = self._fit_depth(label, centre, size, yaw, from_prior, prior, camera_positions_m)
+        fit = self._fit_depth(label, centre, size, yaw, from_prior, prior, camera_positions_m,
+                              hidden_below=from_prior)
         if floor is None and self.on_floor(label):
             # Its bottom is snapped or filled in once the floor is known: refit then.
             fit.pending = True
@@ -349,9 +350,13 @@ class EvidenceBoxFitter:
 
     def _fit_depth(self, label: str, centre: np.ndarray, size: np.ndarray, yaw: float,
                    from_prior: bool, prior: np.ndarray | None,
-                   camera_positions_m: np.ndarray) -> BoxFit:
+                   camera_positions_m: np.ndarray, hidden_below: bool = False) -> BoxFit:
         """The box with its unseen depth (the side across the seen face) filled in from
-        the prior, the walls and the camera positions where that is justified."""
+        the prior, the walls and the camera positions where that is justified.
+        ``hidden_below``: the object's lower part was never seen (something in front hid
+        it), so the seen part may be its far edge (a chair's back seen over a table):
+        the missing depth of a box-shaped object is then spread evenly about the seen
+        face."""
         if prior is None or len(camera_positions_m) == 0:
             return BoxFit(centre, size, yaw, from_prior)
         # The side across the box (its depth as the cameras saw it) is the one a view
@@ -402,7 +407,9 @@ class EvidenceBoxFitter:
             return BoxFit(centre, size, yaw, from_prior)
         if target <= size[1]:
             return BoxFit(centre, size, yaw, from_prior, pending)
-        centre[:2] = centre[:2] + away * (0.5 * target - front) * across
+        # (A round object's seen surface is its near half whatever hid its bottom.)
+        if not hidden_below or self.is_round(label):
+            centre[:2] = centre[:2] + away * (0.5 * target - front) * across
         size[1] = target
         if size[1] > size[0]:
             size[[0, 1]] = size[[1, 0]]
