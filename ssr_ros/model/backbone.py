@@ -81,6 +81,7 @@ class Backbone:
         if getattr(text, "use_sliding_window", False):
             raise ModelArchitectureError("sliding-window attention is not supported")
         self._vision: VisionEngine | None = None
+        self._patchify_limits = self._processor_limits()
 
     def target_size(self, height: int, width: int, image_side: int) -> tuple[int, int]:
         """(h, w) [px] the runner resizes a frame to: aspect kept, multiples of the token
@@ -94,19 +95,74 @@ class Backbone:
     def preprocess(self, rgb: np.ndarray, image_side: int) -> tuple[torch.Tensor, torch.Tensor]:
         """RGB (H, W, 3) uint8 -> (pixel_values (P, C*t*p*p) on device, grid_thw (1, 3)).
 
-        The frame is resized here to :meth:`target_size`; the image processor then
-        normalises and patchifies it (its own resize leaves such a size unchanged).
+        The frame is resized here to :meth:`target_size` (PIL, bicubic). Where the image
+        processor would leave that size unchanged (within its pixel limits), its rescale,
+        normalisation and patch layout are done here with torch on the device (the same
+        formula; the tests hold the two equal), which spares the worker the processor's
+        float work on the CPU; otherwise the processor runs.
         """
         h, w = self.target_size(rgb.shape[0], rgb.shape[1], image_side)
         image = Image.fromarray(rgb)
         if (h, w) != rgb.shape[:2]:
             image = image.resize((w, h), Image.BICUBIC)
+        limits = self._patchify_limits
+        if limits is not None and limits[0] <= h * w <= limits[1]:
+            return self._patchify(np.asarray(image)), torch.tensor([[1, h // self.patch_px,
+                                                                     w // self.patch_px]])
         out = self.image_processor(images=[image], return_tensors="pt")
         grid = out["image_grid_thw"].long()
         if grid.shape != (1, 3) or int(grid[0, 1]) % self.merge or int(grid[0, 2]) % self.merge:
             raise InterleaveError(f"image processor gave grid_thw {grid.tolist()} "
                                   f"(merge {self.merge})")
         return out["pixel_values"].to(self.device, self.dtype), grid
+
+    def _processor_limits(self) -> tuple[int, int] | None:
+        """(min, max) pixels of the image processor when its steps are the ones
+        :meth:`_patchify` does (rescale, normalise, patch layout of this tower), else None
+        (an unknown processor always runs itself)."""
+        proc = self.image_processor
+        vision = self.model.config.vision_config
+        try:
+            standard = (getattr(proc, "do_rescale", False) is True
+                        and getattr(proc, "do_normalize", False) is True
+                        and len(proc.image_mean) == 3 and len(proc.image_std) == 3
+                        and int(proc.patch_size) == self.patch_px
+                        and int(proc.merge_size) == self.merge
+                        and int(proc.temporal_patch_size) == int(vision.temporal_patch_size))
+        except (AttributeError, TypeError, ValueError):
+            return None
+        size = getattr(proc, "size", None)
+
+        def limit(pixels_name: str, edge_name: str):
+            value = getattr(proc, pixels_name, None)
+            if value is None and size is not None:
+                value = (size.get(edge_name) if isinstance(size, dict)
+                         else getattr(size, edge_name, None))
+            return value
+
+        low, high = limit("min_pixels", "shortest_edge"), limit("max_pixels", "longest_edge")
+        if not standard or low is None or high is None:
+            return None
+        return int(low), int(high)
+
+    @torch.inference_mode()
+    def _patchify(self, rgb: np.ndarray) -> torch.Tensor:
+        """Resized RGB (h, w, 3) uint8 -> pixel_values (h * w / p**2, 3 * t * p * p) in the
+        model dtype on the device: ``(x * rescale - mean) / std`` per channel, the image
+        repeated over the temporal patch, patches in (h / m, w / m, m, m) order, each patch
+        flattened as (channel, t, row, col) -- the Qwen2-VL image processor's layout."""
+        proc = self.image_processor
+        p, m = self.patch_px, self.merge
+        t = int(self.model.config.vision_config.temporal_patch_size)
+        h, w = rgb.shape[:2]
+        x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).to(self.device)  # writable copy
+        x = x.permute(2, 0, 1).float()
+        mean = torch.tensor(proc.image_mean, device=self.device).view(3, 1, 1)
+        std = torch.tensor(proc.image_std, device=self.device).view(3, 1, 1)
+        x = (x * float(proc.rescale_factor) - mean) / std
+        x = x[None].expand(t, 3, h, w)
+        x = x.reshape(t, 3, h // p // m, m, p, w // p // m, m, p).permute(2, 5, 3, 6, 1, 0, 4, 7)
+        return x.reshape(h * w // (p * p), 3 * t * p * p).to(self.dtype)
 
     @torch.inference_mode()
     def encode_image(self, pixel_values: torch.Tensor, grid_thw: torch.Tensor) -> torch.Tensor:

@@ -168,3 +168,17 @@ def test_graphed_single_image_pass_equals_the_eager_one(tiny_cuda):
     assert not torch.allclose(outputs[0], outputs[1])  # a replay is not a stale output
     assert len(graphed._graphs) == 2
     assert all(entry is not None for entry in graphed._graphs.values())
+
+
+def test_preprocessing_on_the_device_equals_the_image_processor(tiny_cuda):
+    rng = np.random.default_rng(6)
+    rgb = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    ours, grid = tiny_cuda.preprocess(rgb, 112)
+    assert ours.is_cuda and tiny_cuda._patchify_limits is not None
+    from PIL import Image
+
+    h, w = tiny_cuda.target_size(480, 640, 112)
+    image = Image.fromarray(rgb).resize((w, h), Image.BICUBIC)
+    out = tiny_cuda.image_processor(images=[image], return_tensors="pt")
+    torch.testing.assert_close(grid, out["image_grid_thw"].long(), rtol=0, atol=0)
+    torch.testing.assert_close(ours.cpu(), out["pixel_values"].float(), rtol=0, atol=1e-5)
