@@ -129,7 +129,7 @@ def _rasterize(tri_cam, fx, fy, cx, cy, width, height, near, inv_depth, index):
 
 
 def _compiled(fn, **options):
-    """``fn`` compiled by numba, its machine code cached on disk (~4 s to compile once);
+    """``fn`` compiled by numba, its machine code cached on disk (compiling takes seconds);
     where no cache folder is writable (a read-only install and home), numba refuses
     caching when the function is declared, so compile afresh in each process instead."""
     try:
