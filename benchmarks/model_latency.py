@@ -13,13 +13,13 @@ projections, our runner with fused projections): time to first token (ours: ques
 prefill over the cached prefix + first token; transformers: when ``generate`` hands its
 first new token to a streamer, vision tower and full prefill included), decode tokens/s,
 total time of the answer, peak device memory (CUDA only) and how many greedy tokens agree
-with transformers'. Then, for the fused runner at the first K: the burst of K keyframes
-encoded as one batch against the same frames one at a time, and adding one keyframe to a
-prefix of K (vision tower + spatial encoder + prefix extension; the image preprocessing,
-a resize on the CPU, is reported apart); the vision tower against transformers' own; optionally a
-profile of one decode step. ``--previous LOG`` reads the runner rows of the same
-benchmark run by an earlier version of the engine (``scripts/gpu_check.sh`` does this in
-the same run) for the "TTFT unchanged or better" goal.
+with transformers'. Then, for the fused runner at K = 16: the burst of K keyframes
+encoded as one batch, and adding one keyframe to a prefix of K (vision tower + spatial
+encoder + prefix extension; the image preprocessing, a resize on the CPU, is reported
+apart); the vision tower against transformers' own; optionally a profile of one decode
+step. ``--previous LOG`` reads the runner rows of the same benchmark run by an earlier
+version of the engine (``scripts/gpu_check.sh`` does this in the same run) for the "TTFT
+unchanged or better" goal.
 
 The tokenizer is the byte-level one of ``ssr_ros.model.tiny`` (no real tokenizer is
 available offline), so text segments are about four times longer in tokens than with
@@ -460,8 +460,8 @@ def main() -> None:
 
             print(f"    adding one keyframe to {k}: {med('work_s'):.2f} ms (vision "
                   f"{med('vision_s'):.2f}, spatial {med('spatial_s'):.2f}, prefix "
-                  f"{med('prefix_s'):.2f}) + preprocessing {med('preprocess_s'):.2f} ms (resize on "
-                  f"the CPU); {med('wall_s'):.2f} ms from submit to result")
+                  f"{med('prefix_s'):.2f}) + preprocessing {med('preprocess_s'):.2f} ms "
+                  f"(resize on the CPU); {med('wall_s'):.2f} ms from submit to result")
         results["per_k"][k] = dict(
             transformers=base, fused=fused, unfused=unfused, total_tokens=total_tokens,
             same_fused_unfused=same_prefix(fused["tokens"], unfused["tokens"]))
