@@ -77,6 +77,8 @@ def test_random_keyframes_at_a_small_cap_never_raise_and_stay_under_it():
         cogmap.sync(omap.objects())
         assert cogmap.check() == []
         assert sorted(cogmap.ids()) == [o.id for o in omap.objects()]
+        assert len(omap) + len(omap.tentative()) == omap.track_count
+        assert len(omap) == len(omap.objects())
     assert len(omap) >= cap // 2
 
 
