@@ -83,8 +83,8 @@ class Answer:
 @dataclass
 class KeyframeTiming:
     """Work [s] of the last keyframe batch of ``frames`` keyframes (1 unless a burst was
-    batched): image preprocessing (resize, normalise, patchify on the CPU), vision tower,
-    spatial encoder (back-projection, pooling, MLP), prefix update."""
+    batched): image preprocessing (resize on the CPU, normalise and patchify on the
+    device), vision tower, spatial encoder (back-projection, pooling, MLP), prefix update."""
 
     preprocess_s: float
     vision_s: float
@@ -122,10 +122,13 @@ class _Frame:
 
 @dataclass
 class _Job:
-    fn: Callable[[threading.Event], Any]
+    """A request for the worker: ``fn(cancel)``, or a keyframe (``add_keyframe``'s
+    arguments), which the worker batches with the keyframes queued right behind it."""
+
+    fn: Callable[[threading.Event], Any] | None
     future: Future
     cancel: threading.Event
-    keyframe: dict[str, Any] | None = None  # add_keyframe's arguments: batchable
+    keyframe: dict[str, Any] | None = None
 
 
 class ModelRunner:
@@ -269,8 +272,7 @@ class ModelRunner:
                     points_map_m=None if points_map_m is None
                     else np.array(points_map_m, np.float32),
                     valid=None if valid is None else np.array(valid, bool))
-        return self._submit_job(lambda cancel: self._do_keyframes([args])[0],
-                                keyframe=args).future
+        return self._submit_job(None, keyframe=args).future
 
     def submit_ask(self, question: str, scaffold: str = "", max_new_tokens: int | None = None,
                    stop_at_eos: bool = True) -> tuple[Future, threading.Event]:
@@ -372,7 +374,7 @@ class ModelRunner:
     def _submit(self, fn: Callable[[threading.Event], Any]) -> Future:
         return self._submit_job(fn).future
 
-    def _submit_job(self, fn: Callable[[threading.Event], Any],
+    def _submit_job(self, fn: Callable[[threading.Event], Any] | None,
                     keyframe: dict[str, Any] | None = None) -> _Job:
         job = _Job(fn, Future(), threading.Event(), keyframe)
         with self._lock:

@@ -162,7 +162,7 @@ def test_a_keyframe_cancelled_by_its_event_is_typed(tiny):
     try:
         release = _blocked(runner)
         frame = make_frame(np.random.default_rng(4), 0)
-        job = runner._submit_job(lambda cancel: None, keyframe=None)
+        job = runner._submit_job(lambda cancel: None)
         future = runner.add_keyframe(**frame)
         job.cancel.set()
         release.set()
