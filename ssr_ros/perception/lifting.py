@@ -37,7 +37,8 @@ from ssr_ros.core.camera import PinholeCamera
 from ssr_ros.core.geometry import fit_box_to_points, transform_points
 from ssr_ros.core.keyframes import Keyframe
 from ssr_ros.core.objects import BoxFit, Observation
-from ssr_ros.perception.priors import against_wall, is_round, size_prior, stands_on_floor
+from ssr_ros.perception.priors import (against_wall, is_round, max_plausible_length,
+                                      size_prior, stands_on_floor)
 from ssr_ros.perception.proposals import Proposal
 
 
@@ -100,6 +101,13 @@ def voxel_downsample(points: np.ndarray, voxel_m: float,
     cents = np.stack([np.bincount(inv, weights=points[:, k] * w, minlength=len(uniq))
                       for k in range(3)], axis=1) / wsum[:, None]
     return cents, wsum
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """The value at which the cumulative weight reaches half the total."""
+    order = np.argsort(values, kind="stable")
+    cum = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cum, 0.5 * cum[-1])])
 
 
 def depth_weight(z_m: np.ndarray) -> np.ndarray:
@@ -238,6 +246,8 @@ class Lifter:
         elif cfg.outlier_method == "open3d" and len(cents) > 20:
             inl = statistical_outliers_open3d(cents)
             cents, counts = cents[inl], counts[inl]
+        if proposal.box is not None:
+            cents, counts = self._plausible_core(cents, counts, proposal.label)
         if len(cents) < 4:
             return Rejection(proposal.label, "too few points")
         # The per-view box only gates association and the size checks; the object's
@@ -255,6 +265,25 @@ class Lifter:
                            score=float(np.clip(proposal.score * (0.5 + 0.5 * quality), 0, 1)),
                            points_m=cents.astype(np.float64), point_weights=counts,
                            camera_position_m=keyframe.T_map_cam[:3, 3].copy())
+
+    def _plausible_core(self, cents: np.ndarray, counts: np.ndarray, label: str
+                        ) -> tuple[np.ndarray, np.ndarray]:
+        """Points of a box-based observation near its weighted median (horizontally),
+        when they spread wider than one object of the category can (the box's depth layer
+        also held a neighbour at the same depth: chairs at a table). The core radius is
+        0.6 x the category's diagonal footprint; within the plausible length
+        (``priors.max_plausible_length``) nothing is cut."""
+        prior = size_prior(label)
+        if prior is None or len(cents) < 8:
+            return cents, counts
+        lo, hi = np.percentile(cents[:, :2], [2, 98], axis=0)
+        if float(np.max(hi - lo)) <= max_plausible_length(label):
+            return cents, counts
+        w = np.asarray(counts, dtype=np.float64)
+        median = np.array([_weighted_median(cents[:, k], w) for k in range(2)])
+        radius = 0.6 * math.hypot(float(prior[0]), float(prior[1]))
+        near = np.linalg.norm(cents[:, :2] - median, axis=1) <= radius
+        return cents[near], counts[near]
 
     def _is_floor(self, centre: np.ndarray, size: np.ndarray, floor_z_m: float | None,
                   keyframe: Keyframe) -> bool:

@@ -138,3 +138,25 @@ def test_fit_waits_for_the_floor_and_never_flattens_onto_a_wrong_one():
     # zero height.
     fit = EvidenceBoxFitter(floor_z=lambda: 1.0)("chair", pts, np.ones(300), views)
     assert fit.size_m[2] == pytest.approx(0.25, abs=0.03)
+
+
+def test_box_observation_wider_than_its_category_keeps_its_core():
+    # A chair's box whose depth layer also holds a table beside it at the same depth:
+    # the observation keeps the part around its weighted median, chair-sized.
+    T = camera_pose(0, 2.5, 0.9, 0.0, math.radians(10))
+    chair = ((3.0, 2.5, 0.45), (0.5, 0.5, 0.9))
+    table = ((3.1, 1.4, 0.375), (0.9, 1.6, 0.75))
+    depth, ids, _ = render(CAM, T, [chair, table])
+    r, c = np.nonzero(ids == 1)
+    r2, c2 = np.nonzero(ids == 2)
+    sel = np.arange(0, len(r2), 2)                    # the table shows less than the chair
+    rows, cols = np.concatenate([r, r2[sel][: len(r) // 2]]), \
+        np.concatenate([c, c2[sel][: len(r) // 2]])
+    prop = Proposal("chair", 1.0, rows, cols, box=Box2D(0, 0, 80, 60))
+    obs = Lifter().lift(prop, _kf(depth, T), CAM, floor_z_m=0.0)
+    assert not isinstance(obs, Rejection)
+    assert float(np.ptp(obs.points_m[:, 1])) < 0.9
+    assert abs(float(np.median(obs.points_m[:, 1])) - 2.5) < 0.15
+    # A label-image mask is never cut: its pixels are the object's by definition.
+    obs = Lifter().lift(Proposal("chair", 1.0, rows, cols), _kf(depth, T), CAM, 0.0)
+    assert float(np.ptp(obs.points_m[:, 1])) > 0.9
