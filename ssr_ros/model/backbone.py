@@ -145,7 +145,7 @@ class Backbone:
             return None
         return int(low), int(high)
 
-    @torch.inference_mode()
+    @torch.no_grad()  # not inference mode: callers may use the pixels outside it
     def _patchify(self, rgb: np.ndarray) -> torch.Tensor:
         """Resized RGB (h, w, 3) uint8 -> pixel_values (h * w / p**2, 3 * t * p * p) in the
         model dtype on the device: ``(x * rescale - mean) / std`` per channel, the image

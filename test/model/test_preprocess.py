@@ -60,3 +60,10 @@ def test_the_processor_runs_outside_its_limits_or_with_other_steps(tiny):
     expected, _ = _processor_output(unnormalised, rgb, 224)
     torch.testing.assert_close(ours, expected, rtol=0, atol=0)
     assert float(ours.min()) >= 0.0  # rescaled to [0, 1], not normalised
+
+
+def test_pixels_are_ordinary_tensors(tiny):
+    """Like the processor's output, the pixels may be used outside inference mode."""
+    rgb = np.random.default_rng(2).integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    pixels, _ = tiny.preprocess(rgb, 112)
+    assert not pixels.is_inference()
