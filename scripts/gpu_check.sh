@@ -55,7 +55,7 @@ PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} step pytest 200 \
     python3 -m pytest test/model -q -p no:cacheprovider
 previous_args=()
 if [ -d "$previous" ]; then
-    (cd "$previous" && PYTHONPATH=$PWD step latency_previous 120 \
+    (cd "$previous" && PYTHONPATH=$PWD step latency_previous 150 \
         python3 benchmarks/model_latency.py --frames 16 32 "${bench_args[@]}")
     grep -q "exit 0" <(grep "latency_previous:" "$out/summary.txt") || failed=1
     previous_args=(--previous "$out/latency_previous.txt")
@@ -63,7 +63,7 @@ else
     echo "[gpu_check] no $previous: TTFT is compared with BENCHMARKS.md by hand" \
         | tee -a "$out/summary.txt"
 fi
-PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} step latency 250 \
+PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} step latency 240 \
     python3 benchmarks/model_latency.py --frames 16 32 --profile --json "$out/latency.json" \
     "${previous_args[@]}" "${bench_args[@]}"
 cat "$out/summary.txt"
