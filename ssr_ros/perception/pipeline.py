@@ -12,6 +12,9 @@ the room evidence and the camera trajectory (keyframes marked). :meth:`state_dic
 stopped: the same objects, the same merge rule, the same room); :meth:`view` is an
 immutable copy for readers. Recent depth frames kept for back-dating first sightings and
 the keyframe images are not part of the state (a restart starts with fresh keyframes).
+Which box fits are pending is not recorded by ``ObjectMap.to_dict`` yet, so after a load
+an object's box is re-fitted when the object is next seen rather than at the next
+keyframe.
 
 Thread model: one writer. The pipeline takes no locks of its own; the caller serialises
 :meth:`process`, :meth:`clear`, :meth:`load_state_dict` and :meth:`state_dict` (the node's

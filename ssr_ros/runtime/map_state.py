@@ -3,7 +3,7 @@ readers, queries over them, and the map file. No rclpy here, so all of it is tes
 in-process.
 
 Ownership: the :class:`~ssr_ros.perception.pipeline.MappingPipeline` owns the mapping
-state (objects, chain, room evidence, trajectory, pending fits) and its
+state (objects, chain, room evidence, trajectory) and its
 ``state_dict()``/``load_state_dict()``; the keeper only decides when it runs and what
 readers see. Threads: the frame worker calls :meth:`MapKeeper.process`; services call
 :meth:`answer`, :meth:`save`, :meth:`load` and :meth:`clear`. Writers take ``_write_lock``
