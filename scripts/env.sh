@@ -18,7 +18,7 @@ if [ ! -x "$_ssr_venv/bin/python" ]; then
   return 1 2>/dev/null || exit 1
 fi
 _ssr_pyver="$("$_ssr_venv/bin/python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
-_ssr_install="$SSR_ROOT/install/ssr_ros"
+_ssr_install="${SSR_INSTALL:-$SSR_ROOT/install}/ssr_ros"
 
 _ssr_prepend() {  # _ssr_prepend VAR DIR: put DIR first in VAR once
   local var="$1" dir="$2" cur

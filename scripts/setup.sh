@@ -2,8 +2,10 @@
 # Prepare this checkout to build, run and test ssr_ros. Idempotent: each step is
 # skipped when its inputs have not changed since it last succeeded (stamps under .venv/).
 #
-#   1. Debian packages (compilers, CMake, Python headers/venv, libusb for Open3D)
-#   2. .venv with the Python dependencies (ROS 2 wheels unless ROS_DISTRO is sourced)
+#   1. Debian packages (compilers, CMake, Python headers/venv, libusb for Open3D,
+#      Debian's chromium for the browser test when the dev group is asked for)
+#   2. .venv with the locked Python dependencies of the asked groups (SSR_GROUPS;
+#      requirements/lock/); the ROS 2 wheels unless ROS_DISTRO is sourced
 #   3. the CMake path fix for the ROS 2 wheels
 #   4. colcon build of our interfaces into install/ssr_ros
 #   5. editable install of the library's console scripts
@@ -13,7 +15,15 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 VENV="${SSR_VENV:-$ROOT/.venv}"
+# Where colcon builds and installs the interfaces (make test-latest uses its own).
+INSTALL="${SSR_INSTALL:-$ROOT/install}"
+BUILD="${SSR_BUILD:-$ROOT/build}"
 PYTHON="${PYTHON:-}"
+# What `make setup` and `make demo` need: the node, the simulator, the detectors, the
+# browser view and (without a sourced distribution) the ROS 2 wheels. `make test` adds
+# the reference renderer, the model path and the test tools (SSR_GROUPS=all).
+DEFAULT_GROUPS="core sim detector view ros"
+SSR_GROUPS="${SSR_GROUPS:-$DEFAULT_GROUPS}"
 
 say() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -61,6 +71,19 @@ if [ ${#missing[@]} -gt 0 ]; then
     die "missing system packages: ${missing[*]} (install them with apt-get as root)"
   fi
 fi
+# The browser test of ssr-view (test/view) drives Debian's chromium; only for the tests,
+# and optional: where it cannot be installed (Ubuntu ships it as a snap) that test skips
+# and says why.
+optional=()
+case " $SSR_GROUPS $(cat "$VENV/.ssr-groups" 2>/dev/null) " in
+  *" all "*|*" dev "*)
+    command -v chromium >/dev/null 2>&1 || optional+=(chromium) ;;
+esac
+if [ ${#optional[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  say "installing Debian packages for the browser test: ${optional[*]}"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${optional[@]}"; } \
+    >/dev/null 2>&1 || say "WARNING: could not install ${optional[*]}; the browser test will skip"
+fi
 
 # --- 2. virtual environment ----------------------------------------------------------
 if [ ! -x "$VENV/bin/python" ]; then
@@ -73,29 +96,68 @@ if [ ! -x "$VENV/bin/python" ]; then
   fi
 fi
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
-reqs=(requirements/base.txt requirements/model.txt requirements/constraints.txt
-      requirements/nodeps.txt)
-[ -n "${ROS_DISTRO:-}" ] || reqs+=(requirements/ros.txt)
-h="$(hash_of "${reqs[@]}")-${ROS_DISTRO:-wheels}"
-if stamp_ok deps "$h"; then
-  say "Python dependencies up to date"
-else
-  say "installing Python dependencies (first run takes several minutes)"
-  "${PIP[@]}" install -q -U pip wheel "setuptools<80" || die "pip could not update itself"
-  args=()
-  for r in "${reqs[@]}"; do
-    case "$r" in requirements/constraints.txt|requirements/nodeps.txt) ;; *) args+=(-r "$r");; esac
-  done
-  "${PIP[@]}" install -q -c requirements/constraints.txt "${args[@]}" \
-    || die "pip install failed (see the messages above)"
-  "${PIP[@]}" install -q --no-deps -r requirements/nodeps.txt \
-    || die "pip install --no-deps -r requirements/nodeps.txt failed"
-  if [ -n "${ROS_DISTRO:-}" ] && ! command -v colcon >/dev/null 2>&1; then
-    "${PIP[@]}" install -q colcon-core colcon-ros colcon-cmake || die "pip could not install colcon"
+# Dependency groups (requirements/<group>.in, installed from requirements/lock/<group>.txt).
+# SSR_GROUPS names what this run needs ('all' for everything; `make test` asks for all);
+# groups installed earlier stay installed (remove .venv to shrink it).
+LOCKPY=("$VENV/bin/python" scripts/lockfile.py)
+want="$("$VENV/bin/python" - "$SSR_GROUPS" "$(cat "$VENV/.ssr-groups" 2>/dev/null)" <<'PYEOF'
+import sys
+sys.path.insert(0, "scripts")
+from lockfile import GROUPS, LockError, parse_groups
+try:
+    asked = set(parse_groups(sys.argv[1])) | set(parse_groups(sys.argv[2] or "bootstrap"))
+except LockError as exc:
+    sys.exit(f"[setup] ERROR: {exc}")
+asked |= {"bootstrap", "core"}
+print(" ".join(g for g in GROUPS if g in asked))
+PYEOF
+)" || die "SSR_GROUPS='$SSR_GROUPS' is not a list of groups"
+dist_flag=()
+[ -z "${ROS_DISTRO:-}" ] || dist_flag=(--distribution)
+if [ -n "${SSR_UNLOCKED:-}" ]; then
+  # `make test-latest`: the ranges of requirements/*.in as a new user's pip resolves them
+  # today, without the lock. torch stays at the lock's build unless SSR_LATEST_TORCH=1:
+  # an open range takes a multi-GB CUDA build from PyPI (docs/install.md).
+  h="unlocked-$(cat requirements/*.in | sha256sum | cut -c1-16)-$(echo "$want" | tr ' ' +)"
+  if stamp_ok deps "$h"; then
+    say "unlocked dependencies already resolved in $VENV"
+  else
+    args=()
+    for g in $want; do
+      [ "$g" = ros ] && [ -n "${ROS_DISTRO:-}" ] && continue
+      args+=(-r "requirements/$g.in")
+    done
+    cons="$ROOT/build/latest-constraints.txt"
+    mkdir -p "$ROOT/build"
+    : > "$cons"
+    if [ -z "${SSR_LATEST_TORCH:-}" ]; then
+      grep -E '^torch==' requirements/lock/model.txt | sed 's/ .*//' > "$cons"
+    fi
+    say "resolving the ranges without the lock (groups: $want)"
+    "${PIP[@]}" install -q -U -c "$cons" "${args[@]}" || die "pip could not resolve the ranges"
+    echo "$want" > "$VENV/.ssr-groups"
+    stamp_set deps "$h"
   fi
-  stamp_set deps "$h"
+else
+  # A range edited without `make lock`, or a requirement missing from the lock, stops here.
+  "${LOCKPY[@]}" check || die "the lock does not match requirements/*.in (see above); run 'make lock'"
+  h="$(cat requirements/lock/*.txt | sha256sum | cut -c1-16)-$(echo "$want" | tr ' ' +)-${ROS_DISTRO:-wheels}"
+  if stamp_ok deps "$h"; then
+    say "Python dependencies up to date (groups: $want)"
+  else
+    say "installing the locked Python dependencies (groups: $want; the first run takes minutes)"
+    "${PIP[@]}" install -q --no-deps --require-hashes -r requirements/lock/bootstrap.txt \
+      || die "pip could not install requirements/lock/bootstrap.txt"
+    "${LOCKPY[@]}" install "$want" "${dist_flag[@]}" \
+      || die "pip install of the lock failed (see the messages above)"
+    echo "$want" > "$VENV/.ssr-groups"
+    stamp_set deps "$h"
+  fi
 fi
-"$VENV/bin/python" -c 'import numpy, cv2, open3d, numba, rosbags, scipy' \
+if [ -n "${ROS_DISTRO:-}" ] && ! command -v colcon >/dev/null 2>&1; then
+  die "colcon not found: install python3-colcon-common-extensions from the ROS apt repository"
+fi
+"$VENV/bin/python" -c 'import numpy, cv2, scipy, rosbags' \
   || die "the venv's core libraries do not import (see the error above)"
 
 # --- 3. CMake path fix (cheap and idempotent: always run) ------------------------------
@@ -110,14 +172,14 @@ h="$( { find ssr_ros launch config rviz -type f \( -name '*.py' -o -name '*.yaml
         -o -name '*.xml' -o -name '*.rviz' \) -print0 | sort -z | xargs -0 cat;
       cat package.xml CMakeLists.txt msg/* srv/* scripts/ros/* "$VENV/.stamp-deps"; } \
     | sha256sum | cut -c1-16)"
-if stamp_ok build "$h" && [ -f install/ssr_ros/share/ssr_ros/package.xml ]; then
-  say "interfaces up to date (install/ssr_ros)"
+if stamp_ok build "$h" && [ -f "$INSTALL/ssr_ros/share/ssr_ros/package.xml" ]; then
+  say "interfaces up to date ($INSTALL/ssr_ros)"
 else
-  say "colcon build (interfaces) into install/ssr_ros"
-  # colcon builds from build/pkg/ssr_ros, a link to this tree: CMake refuses exported
+  say "colcon build (interfaces) into $INSTALL/ssr_ros"
+  # colcon builds from $BUILD/pkg/ssr_ros, a link to this tree: CMake refuses exported
   # include paths under its source directory, and the venv's numpy headers live in ./.venv.
-  mkdir -p build/pkg
-  ln -sfn ../.. build/pkg/ssr_ros
+  mkdir -p "$BUILD/pkg"
+  ln -sfn "$ROOT" "$BUILD/pkg/ssr_ros"
   (
     set +u
     if [ -z "${ROS_DISTRO:-}" ]; then
@@ -125,23 +187,23 @@ else
       export CMAKE_PREFIX_PATH="$VENV${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
     fi
     export PATH="$VENV/bin:$PATH"
-    colcon --log-base build/log build --merge-install --base-paths build/pkg \
-      --build-base build/colcon --install-base install/ssr_ros \
+    colcon --log-base "$BUILD/log" build --merge-install --base-paths "$BUILD/pkg" \
+      --build-base "$BUILD/colcon" --install-base "$INSTALL/ssr_ros" \
       --cmake-args -DPython3_EXECUTABLE="$VENV/bin/python" -DBUILD_TESTING=OFF \
-      > build/colcon.log 2>&1
-  ) || { tail -40 build/colcon.log >&2; die "colcon build failed (log: build/colcon.log)"; }
+      > "$BUILD/colcon.log" 2>&1
+  ) || { tail -40 "$BUILD/colcon.log" >&2; die "colcon build failed (log: $BUILD/colcon.log)"; }
   stamp_set build "$h"
 fi
 
 # --- 5. console scripts ------------------------------------------------------------------
-h="$(hash_of setup.py)"
+h="$(hash_of setup.py requirements/*.in)"
 if stamp_ok scripts "$h" && [ -x "$VENV/bin/ssr_node" ]; then
   say "console scripts up to date"
 else
   say "installing the console scripts (editable)"
-  mkdir -p build
+  mkdir -p "$BUILD"
   "${PIP[@]}" install -q --no-deps --no-build-isolation -e . --config-settings editable_mode=compat \
-    > build/pip-editable.log 2>&1 || die "pip could not install this package in editable mode"
+    > "$BUILD/pip-editable.log" 2>&1 || die "pip could not install this package in editable mode"
   stamp_set scripts "$h"
 fi
 
