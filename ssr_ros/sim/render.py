@@ -35,7 +35,6 @@ import math
 from typing import Optional
 
 import numpy as np
-import open3d as o3d
 
 from ssr_ros.sim import raster
 from ssr_ros.sim.catalog import category
@@ -74,6 +73,15 @@ def default_intrinsics(width: int, height: int) -> np.ndarray:
                      [0.0, 0.0, 1.0]])
 
 
+def _import_open3d():
+    try:
+        import open3d
+    except ImportError as exc:
+        raise RenderError("the raycast backend needs Open3D (requirements/reference.in: "
+                          f"`SSR_GROUPS=reference make setup`): {exc}") from exc
+    return open3d
+
+
 #: Visibility backends of :class:`Renderer`.
 BACKENDS = ("auto", "raster", "raycast")
 
@@ -94,7 +102,11 @@ class Renderer:
             backend = "raster" if raster.available() else "raycast"
         self.backend = backend
         self.scene = scene
-        self._raycast = o3d.t.geometry.RaycastingScene()
+        # Open3D only for the ray-cast reference backend (requirements/reference.in): the
+        # default install renders with the rasteriser and has no Open3D.
+        self._o3d = _import_open3d() if backend == "raycast" else None
+        self._raycast = (self._o3d.t.geometry.RaycastingScene() if self._o3d is not None
+                         else None)
         object_of_geometry: list[int] = []
         kind_of_geometry: list[int] = []
         albedo_chunks: list[np.ndarray] = []
@@ -107,10 +119,11 @@ class Renderer:
         def add(vertices: np.ndarray, triangles: np.ndarray, albedo: np.ndarray,
                 object_id: int, kind: str) -> None:
             nonlocal count
-            gid = self._raycast.add_triangles(vertices.astype(np.float32),
-                                              triangles.astype(np.uint32))
-            if gid != len(object_of_geometry):
-                raise RenderError("Open3D assigned an unexpected geometry id")
+            if self._raycast is not None:
+                gid = self._raycast.add_triangles(vertices.astype(np.float32),
+                                                  triangles.astype(np.uint32))
+                if gid != len(object_of_geometry):
+                    raise RenderError("Open3D assigned an unexpected geometry id")
             a, b, c = (vertices[triangles[:, k]] for k in range(3))
             normal = np.cross(b - a, c - a)
             length = np.linalg.norm(normal, axis=1, keepdims=True)
@@ -224,7 +237,7 @@ class Renderer:
         rays = np.empty((width * height, 6), dtype=np.float32)
         rays[:, :3] = T[:3, 3]
         dirs = self._directions(T, K, width, height, out=rays[:, 3:])
-        hits = self._raycast.cast_rays(o3d.core.Tensor.from_numpy(rays))
+        hits = self._raycast.cast_rays(self._o3d.core.Tensor.from_numpy(rays))
         depth = hits["t_hit"].numpy()
         gid = np.minimum(hits["geometry_ids"].numpy(), self._miss_geometry)
         missed = gid == self._miss_geometry
