@@ -26,8 +26,11 @@ setup:
 demo: setup
 	@bash -c 'set +u; . scripts/env.sh && python scripts/demo.py $(DEMO_ARGS)'
 
+# A sample of the DDS tests first, each in a process of its own (a test that passes only
+# after others fails there), then the whole suite (its summary is the last line).
 test:
 	@SSR_GROUPS=all bash scripts/setup.sh
+	@bash scripts/run_dds_alone.sh
 	@bash scripts/run_tests.sh $(PYTEST_ARGS)
 
 lock:
