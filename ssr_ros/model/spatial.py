@@ -255,10 +255,13 @@ def read_adapter_file(path: str) -> tuple[dict[str, str], dict[str, torch.Tensor
         raise AdapterError(f"adapter file not found: {path}")
     try:
         if path.endswith(".safetensors"):
-            from safetensors import safe_open
-            with safe_open(path, framework="pt") as handle:
-                meta = dict(handle.metadata() or {})
-                state = {k: handle.get_tensor(k) for k in handle.keys()}
+            from safetensors import SafetensorError, safe_open
+            try:
+                with safe_open(path, framework="pt") as handle:
+                    meta = dict(handle.metadata() or {})
+                    state = {k: handle.get_tensor(k) for k in handle.keys()}
+            except SafetensorError as exc:  # not an OSError: a truncated or foreign file
+                raise ValueError(str(exc)) from exc
         else:
             blob = torch.load(path, map_location="cpu", weights_only=True)
             meta, state = dict(blob["metadata"]), dict(blob["state_dict"])

@@ -12,7 +12,9 @@ Files in the output directory:
   stage (atomically): format tag, the settings, stage, step, LoRA and encoder weights,
   optimiser state, loss history. ``resume=True`` continues from it.
 - ``log.jsonl``: one line per logged step ``{"stage", "step", "loss", "lr",
-  "samples_per_s", "tokens_per_s", "wall_s"}``.
+  "samples_per_s", "tokens_per_s", "wall_s"}`` (``loss`` the mean over the steps since
+  the previous line [nats/token]; ``wall_s`` the stage's training time so far [s], start-up
+  and checkpoint loading excluded).
 - ``adapter.safetensors``: the trained adapter (:mod:`ssr_ros.model.lora`), which the
   node loads through ``model.adapter``.
 """
@@ -173,7 +175,10 @@ def train(model: TrainableSSR, data_dir: str | Path, out_dir: str | Path,
         indent=1) + "\n")
     seed_everything(config.seed)
     t_run = time.perf_counter()
-    log = open(out / "log.jsonl", "a", encoding="utf-8")
+    # The log restarts from the checkpoint's history, so a resumed run's log reads as if
+    # it had never stopped (steps after the last checkpoint are logged once).
+    log = open(out / "log.jsonl", "w", encoding="utf-8")
+    log.writelines(json.dumps(row) + "\n" for row in history)
     try:
         for stage in config.stages():
             if stage < start_stage:
@@ -202,7 +207,9 @@ def _run_stage(model: TrainableSSR, data_dir: str | Path, samples: list[dict], s
     bar = tqdm(total=total, initial=first, desc=f"stage {stage}", disable=not progress,
                dynamic_ncols=True)
     window_loss, window_samples, window_tokens, t_window = 0.0, 0, 0, time.perf_counter()
-    t_stage = time.perf_counter()
+    # wall_s counts this stage's training time across resumptions.
+    done_s = max((r["wall_s"] for r in history if r["stage"] == stage), default=0.0)
+    t_stage = time.perf_counter() - done_s
     for step in range(first, total):
         lr = learning_rate(config, stage, step)
         for group in optimizer.param_groups:

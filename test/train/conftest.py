@@ -9,7 +9,7 @@ from ssr_ros.train.data import SimDataConfig, write_sim_dataset
 TRAIN_SEEDS = [0, 1]
 HELDOUT_SEEDS = [1000]
 DATA_CONFIG = SimDataConfig(keyframes=2, width=112, height=84, stage1_frames=3, sequences=2,
-                            ground_per_sequence=2, vsi_per_sequence=2)
+                            ground_per_sequence=4, vsi_per_sequence=2)
 
 
 @pytest.fixture(scope="session")
