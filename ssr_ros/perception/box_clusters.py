@@ -16,7 +16,8 @@ every ``stride`` px) and picks the depth cluster that best explains the box:
    histogram, each also grown over its neighbouring bins while they hold a tenth of its
    peak (one object whose depth spans several bins); per layer the 8-connected pixel
    component with the most centre weight, with the components of at least a fifth of its
-   weight (thin parts break off at the sampling stride).
+   weight (thin parts break off at the sampling stride), cut at the category's footprint
+   diagonal behind the candidate's front (what lies farther back is something else).
 3. **Score** of a candidate: how much of the box it fills (its share of the box's samples
    and how far it spans the box across and down; a detector's box is tight around its
    object), times a penalty for **leaking** out of the box (the share of the ring's sides
@@ -35,6 +36,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,9 @@ class BoxClusterConfig:
     level needs to be a support; ``min_layer_share``: share of the box's weight a depth
     layer needs to be a candidate; ``leak_weight``, ``size_weight``: strength of the two
     penalties (``exp(-weight * value)``); ``size_tolerance``: relative size error a box
-    may imply before it is penalised (detector boxes and category sizes both vary)."""
+    may imply before it is penalised (detector boxes and category sizes both vary);
+    ``continuity_m``/``continuity_fraction``: the largest depth step between neighbouring
+    samples of one continuous surface (see :func:`_continuous_segments`)."""
 
     stride: int = 2
     bin_m: float = 0.05
@@ -63,6 +68,8 @@ class BoxClusterConfig:
     leak_weight: float = 3.0
     size_weight: float = 1.5
     size_tolerance: float = 0.35
+    continuity_m: float = 0.05
+    continuity_fraction: float = 0.04
 
     def __post_init__(self) -> None:
         if self.stride < 1 or self.min_pixels < 1 or self.ring_min_px < 1:
@@ -207,6 +214,31 @@ def _size_error(w_px: float, h_px: float, z_m: float, K: np.ndarray,
     return err
 
 
+def _continuous_segments(D: np.ndarray, usable: np.ndarray, inside: np.ndarray,
+                         centre_w: np.ndarray, cfg: BoxClusterConfig) -> list[np.ndarray]:
+    """Surfaces without a depth step: samples joined to their right and lower neighbours
+    when the depths differ by less than ``continuity_fraction`` of the depth (at least
+    ``continuity_m``) per sample step. A depth histogram cannot part an occluder from an
+    object seen at a slant behind it (their depths overlap); their silhouette can. Each
+    segment with ``min_layer_share`` of the box's centre weight is a candidate mask."""
+    tol = np.maximum(cfg.continuity_m, cfg.continuity_fraction * D)
+    join_r = usable[:, :-1] & usable[:, 1:] & (np.abs(D[:, 1:] - D[:, :-1]) <= tol[:, :-1])
+    join_d = usable[:-1] & usable[1:] & (np.abs(D[1:] - D[:-1]) <= tol[:-1])
+    idx = np.arange(D.size).reshape(D.shape)
+    a = np.concatenate([idx[:, :-1][join_r], idx[:-1][join_d]])
+    b = np.concatenate([idx[:, 1:][join_r], idx[1:][join_d]])
+    graph = coo_matrix((np.ones(len(a), np.int8), (a, b)), shape=(D.size, D.size))
+    _, labels = connected_components(graph, directed=False)
+    labels = labels.reshape(D.shape)
+    sel = usable & inside
+    weight = np.bincount(labels[sel], weights=centre_w[sel], minlength=labels.max() + 1)
+    total = float(weight.sum())
+    if total <= 0:
+        return []
+    return [usable & (labels == k)
+            for k in np.flatnonzero(weight >= cfg.min_layer_share * total)]
+
+
 def explain_box(x0: int, y0: int, x1: int, y1: int, depth_m: np.ndarray,
                 K: np.ndarray | None = None, T_map_cam: np.ndarray | None = None,
                 prior: np.ndarray | None = None,
@@ -271,7 +303,31 @@ def explain_box(x0: int, y0: int, x1: int, y1: int, depth_m: np.ndarray,
     n_in_r, n_in_c = len(in_rows), len(in_cols)
     height_known = y0 > 0 and y1 < h
     width_known = x0 > 0 and x1 < w
-    best, best_score = None, 0.0
+    def score(member: np.ndarray) -> tuple[float, np.ndarray]:
+        """Score of a candidate (all its samples, ring included) and its box part."""
+        obj = member & inside
+        if prior is not None and obj.any():
+            # No object reaches farther behind its front than its footprint's diagonal:
+            # the rest of a wide layer is something behind it (a table behind a chair).
+            front = float(np.percentile(D[obj], 5))
+            obj &= D <= front + math.hypot(float(prior[0]), float(prior[1]))
+        count = int(obj.sum())
+        if count < cfg.min_pixels:
+            return 0.0, obj
+        rr, cc = np.nonzero(obj)
+        span_y = (rr.max() - rr.min() + 1) / n_in_r
+        span_x = (cc.max() - cc.min() + 1) / n_in_c
+        fill = count / n_inside
+        leak = float(np.mean([(member & side).sum() / side.sum() for side in sides])) \
+            if sides else 0.0
+        size_err = 0.0
+        if K is not None and prior is not None:
+            size_err = _size_error(x1 - x0, y1 - y0, float(np.median(D[obj])), K, prior,
+                                   width_known, height_known, cfg.size_tolerance)
+        return math.sqrt(fill) * span_x * span_y * math.exp(
+            -cfg.leak_weight * leak - cfg.size_weight * size_err), obj
+
+    candidates = []
     for lo, hi in _layers(D[cand], centre_w[cand], cfg.bin_m, cfg.min_layer_share):
         layer = usable & (D >= lo) & (D < hi)
         n, comp = cv2.connectedComponents(layer.astype(np.uint8), connectivity=8)
@@ -286,25 +342,13 @@ def explain_box(x0: int, y0: int, x1: int, y1: int, depth_m: np.ndarray,
         # component of the layer with a fifth of the main one's weight belongs to it.
         keep = weight >= 0.2 * weight.max()
         keep[0] = False
-        member = keep[comp]
-        obj = member & inside
-        count = int(obj.sum())
-        if count < cfg.min_pixels:
-            continue
-        rr, cc = np.nonzero(obj)
-        span_y = (rr.max() - rr.min() + 1) / n_in_r
-        span_x = (cc.max() - cc.min() + 1) / n_in_c
-        fill = count / n_inside
-        leak = float(np.mean([(member & side).sum() / side.sum() for side in sides])) \
-            if sides else 0.0
-        size_err = 0.0
-        if K is not None and prior is not None:
-            size_err = _size_error(x1 - x0, y1 - y0, float(np.median(D[obj])), K, prior,
-                                   width_known, height_known, cfg.size_tolerance)
-        score = math.sqrt(fill) * span_x * span_y * math.exp(
-            -cfg.leak_weight * leak - cfg.size_weight * size_err)
-        if score > best_score:
-            best, best_score = obj, score
+        candidates.append(keep[comp])
+    candidates.extend(_continuous_segments(D, usable, inside, centre_w, cfg))
+    best, best_score = None, 0.0
+    for member in candidates:
+        value, obj = score(member)
+        if value > best_score:
+            best, best_score = obj, value
     if best is None:
         return BoxExplanation(np.zeros(0, np.intp), np.zeros(0, np.intp), valid_fraction,
                               support=int((support & inside).sum()))
