@@ -146,6 +146,7 @@ def train(model: TrainableSSR, data_dir: str | Path, out_dir: str | Path,
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    model.set_train_spatial(not config.freeze_spatial)
     manifest = load_manifest(data_dir)
     data = {s: load_samples(data_dir, s, "train") for s in config.stages()}
     for stage, samples in data.items():

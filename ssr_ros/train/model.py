@@ -102,9 +102,7 @@ class TrainableSSR:
         if spatial is None:
             spatial = SpatialEncoder(SpatialEncoderConfig(backbone.hidden_size))
         self.spatial = spatial.to(backbone.device).float()
-        self.train_spatial = bool(train_spatial)
-        for param in self.spatial.parameters():
-            param.requires_grad_(self.train_spatial)
+        self.set_train_spatial(train_spatial)
         self.builder = SequenceBuilder(backbone)
         self._preamble_ids = self.builder.preamble().input_ids.tolist()
         self._im_end = backbone.token_id("<|im_end|>")
@@ -112,6 +110,12 @@ class TrainableSSR:
         self._frames: dict[str, _CachedFrame] = {}
 
     # ------------------------------------------------------------------ parameters
+    def set_train_spatial(self, train_spatial: bool) -> None:
+        """Train the spatial branch (encoder and gate) or freeze it as it is."""
+        self.train_spatial = bool(train_spatial)
+        for param in self.spatial.parameters():
+            param.requires_grad_(self.train_spatial)
+
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         params = list(self.lora_params.values())
         if self.train_spatial:
@@ -127,7 +131,8 @@ class TrainableSSR:
     def load_state_dict(self, state: dict[str, dict[str, torch.Tensor]]) -> None:
         lora = state["lora"]
         if set(lora) != set(self.lora_params):
-            raise KeyError(f"LoRA parameters differ: {sorted(set(lora) ^ set(self.lora_params))[:4]}")
+            differ = sorted(set(lora) ^ set(self.lora_params))[:4]
+            raise KeyError(f"LoRA parameters differ: {differ}")
         with torch.no_grad():
             for name, param in self.lora_params.items():
                 if tuple(lora[name].shape) != tuple(param.shape):

@@ -183,3 +183,32 @@ def test_cli_refuses_overlapping_seeds(tmp_path, capsys):
     assert "both the train and the held-out" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         data_main(["--out", str(tmp_path), "--train-seeds", "3-1"])
+
+
+def test_tum_folder_gives_stage1_samples(tmp_path):
+    import cv2
+
+    from ssr_ros.train.data import write_tum_dataset
+
+    folder = tmp_path / "tum"
+    for sub in ("rgb", "depth", "boxes_2d"):
+        (folder / sub).mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(folder / "rgb" / "0000_rgb_raw.png"),
+                rng.integers(0, 256, (480, 640, 3), dtype=np.uint8))
+    cv2.imwrite(str(folder / "depth" / "0000_depth_raw.png"),
+                np.full((480, 640), 10000, dtype=np.uint16))  # 2 m at 5000 units per m
+    (folder / "poses_tum.txt").write_text("0.0 1 2 0.5 0 0 0 1\n")
+    (folder / "boxes_2d" / "0000_0.txt").write_text("100 50 200 100\n400 300 100 100 0.9\n")
+    write_tum_dataset(folder, tmp_path / "out", "train", 224, 168, box_label="chair")
+    samples = {s["task"]: s for s in load_samples(tmp_path / "out", 1, "train")}
+    # 640 x 480 -> 224 x 168 scales by 0.35; boxes grow outward to whole pixels.
+    assert json.loads(samples["ground2d"]["answer"]) == [
+        {"bbox_2d": [35, 17, 105, 53], "label": "chair"},
+        {"bbox_2d": [140, 105, 175, 140], "label": "chair"}]
+    assert samples["count2d"]["answer"] == "2"
+    kf = load_keyframe(tmp_path / "out", samples["count2d"]["frames"][0])
+    assert kf.rgb.shape == (168, 224, 3) and np.allclose(kf.depth_m, 2.0)
+    assert load_samples(tmp_path / "out", 2, "train") == []
+    with pytest.raises(TrainDataError, match="lacks rgb"):
+        write_tum_dataset(tmp_path / "nowhere", tmp_path / "out2")
