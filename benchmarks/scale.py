@@ -147,7 +147,7 @@ def first_columns(cols: dict, n: int) -> dict:
     for key, value in cols.items():
         if key in ("views_m",):
             out[key] = value[:views_end]
-        elif key in ("evidence_points_m", "evidence_weights"):
+        elif key in ("evidence_points_m", "evidence_weights", "evidence_keys"):
             out[key] = value[:points_end]
         elif isinstance(value, (np.ndarray, list)):
             out[key] = value[:n]

@@ -809,9 +809,8 @@ class ObjectMap:
         """The whole map as columns of numpy arrays, one row per object in id order (the
         fast form to save: :mod:`ssr_ros.core.store` packs the arrays; :meth:`from_dict`
         reads it). Evidence points, counts and camera views are float32 (sub-millimetre
-        within a few kilometres of the origin; a voxel centroid within that rounding of
-        a voxel border may join its neighbour on load, as the 0.1 mm rounding of
-        :meth:`to_dict` could); everything else is exact.
+        within a few kilometres of the origin; each keeps its voxel key, so loading
+        neither re-voxelises nor merges); everything else is exact.
 
         Keys: ``layout`` ("columns"), ``columns_version``, ``next_id``, ``id`` (n,),
         ``label_votes`` (list of n dicts), ``center_m`` / ``size_m`` (n, 3) [m],
@@ -819,7 +818,8 @@ class ObjectMap:
         ``observation_count``, ``first_seen_order``, ``last_seen_order`` (n,) int64,
         ``size_from_prior``, ``confirmed`` (n,) bool, ``views_count`` (n,) with
         ``views_m`` (sum, 3) [m], ``evidence_voxel_m`` (n,) [m], ``evidence_count`` (n,)
-        with ``evidence_points_m`` (sum, 3) [m] and ``evidence_weights`` (sum,)."""
+        with ``evidence_points_m`` (sum, 3) [m], ``evidence_weights`` (sum,) and
+        ``evidence_keys`` (sum,) int64 (each point's voxel, increasing per object)."""
         with self._lock:
             ts = [t for _, t in sorted(self._tracks.items())]
             f64 = np.float64
@@ -849,6 +849,8 @@ class ObjectMap:
                 "evidence_count": np.array([len(p) for p, _ in evidence], np.int64),
                 "evidence_points_m": _stack([p for p, _ in evidence], 3),
                 "evidence_weights": _stack([w for _, w in evidence], 0),
+                "evidence_keys": (np.concatenate([t.evidence.keys for t in ts]) if ts
+                                  else np.zeros(0, np.int64)).astype(np.int64),
             }
 
     @classmethod
@@ -890,7 +892,13 @@ class ObjectMap:
                                        "observation count is out of range")
         view_end = np.cumsum(col["views_count"]).tolist()
         point_end = np.cumsum(col["evidence_count"]).tolist()
-        keys, in_order = _voxel_keys(voxel, col["evidence_count"], points)
+        keys = _column(data, "evidence_keys", np.int64, (len(points),))
+        starts = np.r_[0, np.cumsum(col["evidence_count"])[:-1]]
+        step_ok = np.ones(len(keys), dtype=bool)
+        step_ok[1:] = keys[1:] > keys[:-1]
+        step_ok[starts[col["evidence_count"] > 0]] = True
+        if not np.all(step_ok):
+            raise ObjectMapFormatError("evidence keys are not increasing within an object")
         cols = {name: col[name].tolist() for name in col if name not in
                 ("center_m", "size_m")}
         max_points = config.max_points_per_object
@@ -914,8 +922,7 @@ class ObjectMap:
                 first_seen_order=cols["first_seen_order"][k],
                 last_seen_order=cols["last_seen_order"][k],
                 evidence=_evidence(cols["evidence_voxel_m"][k], points[p0:p1],
-                                   weights[p0:p1], max_points,
-                                   keys[p0:p1] if in_order[k] else None),
+                                   weights[p0:p1], keys[p0:p1], max_points),
                 views_m=views[v0:v1].copy(),
                 size_from_prior=cols["size_from_prior"][k], confirmed=cols["confirmed"][k])
             v0, p0 = v1, p1
@@ -996,42 +1003,16 @@ COLUMNS_VERSION = 1
 """Version of the :meth:`ObjectMap.to_columns` layout."""
 
 
-def _voxel_keys(voxel_m: np.ndarray, counts: np.ndarray, points_m: np.ndarray
-                ) -> tuple[np.ndarray, list[bool]]:
-    """Voxel keys of every stored evidence point (as :class:`VoxelEvidence` computes them,
-    each object with its own voxel size) and, per object, whether its keys are strictly
-    increasing (one point per voxel, in key order: how evidence is saved)."""
-    probe = VoxelEvidence(1.0, 1)
-    # One call for all objects: the voxel size broadcasts per point (same division).
-    probe.voxel_size_m = np.repeat(voxel_m, counts)[:, None]
-    keys = probe._keys(points_m) if len(points_m) else np.zeros(0, np.int64)
-    bad = np.zeros(len(points_m), dtype=bool)
-    bad[1:] = keys[1:] <= keys[:-1]
-    starts = np.r_[0, np.cumsum(counts)[:-1]]
-    bad[starts[counts > 0]] = False
-    bad_per_object = np.add.reduceat(bad, starts) > 0 if len(bad) else \
-        np.zeros(len(counts), bool)
-    bad_per_object[counts == 0] = False
-    return keys, (~bad_per_object).tolist()
-
-
 def _evidence(voxel_size_m: float, points_m: np.ndarray, weights: np.ndarray,
-              max_points: int, keys: np.ndarray | None) -> VoxelEvidence:
-    """Evidence of one loaded object: its stored voxel centroids and weights (checked
-    finite and positive by the caller) with their voxel ``keys``. Saved evidence is one
-    centroid per voxel in key order, so it is taken as it is; when float32 rounding moved
-    a centroid across a voxel border (``keys`` None: not strictly increasing) it is
-    re-voxelised."""
+              keys: np.ndarray, max_points: int) -> VoxelEvidence:
+    """Evidence of one loaded object: its stored voxel centroids, weights and voxel keys
+    (checked by the caller: finite, positive, keys increasing), as
+    :class:`VoxelEvidence` holds them after merging points that are one per voxel."""
     evidence = VoxelEvidence(voxel_size_m, max_points)
-    if not len(points_m):
-        return evidence
-    if keys is None:
-        return VoxelEvidence.from_dict({"voxel_size_m": voxel_size_m, "points": points_m,
-                                        "counts": weights}, max_points)
-    # What VoxelEvidence._merge computes for points that are already one per voxel.
-    evidence.keys = keys
-    evidence.counts = weights.copy()
-    evidence.sums = points_m * weights[:, None]
+    if len(points_m):
+        evidence.keys = keys.copy()
+        evidence.counts = weights.copy()
+        evidence.sums = points_m * weights[:, None]
     return evidence
 
 
