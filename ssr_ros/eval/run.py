@@ -273,24 +273,40 @@ def _flatten(prefix: str, d: dict[str, Any], out: dict[str, Any]) -> None:
             out[f"{prefix}{k}"] = v
 
 
+EXAMPLES = """examples:
+  ssr-eval --seeds 1,2,3 --json /tmp/eval.json
+  ssr-eval --seeds 5 --frames 300 --no-qa --plot /tmp/eval_plots"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ssr-eval", description=__doc__.split("\n\n")[0])
-    p.add_argument("--seeds", required=True, help="comma-separated scene seeds, e.g. 1,2,3")
+    p = argparse.ArgumentParser(
+        prog="ssr-eval", description="Run simulated sequences through the mapping pipeline "
+        "(no ROS) and score the object map against the ground truth.", epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seeds", required=True,
+                   help="comma-separated scene seeds, e.g. 1,2,3 (required)")
     p.add_argument("--source", choices=("labels", "detector"), default="labels",
-                   help="object proposals: sim instance labels or the COCO detector")
-    p.add_argument("--noise", action="store_true", help="turn the sensor-noise model on")
+                   help="object proposals: sim instance labels or the COCO detector "
+                   "(default labels)")
+    p.add_argument("--noise", action="store_true",
+                   help="flag: turn the sensor-noise model on (default off)")
     p.add_argument("--frames", default="auto",
-                   help="frames per sequence: 'auto' (default) = one full lap of the "
-                   f"scene's loop, at least {MIN_AUTO_FRAMES} and at most "
-                   f"{MAX_AUTO_FRAMES}, or a positive integer")
-    p.add_argument("--width", type=int, default=640)
-    p.add_argument("--height", type=int, default=480)
-    p.add_argument("--trajectory", choices=("walk", "robot"), default="walk")
+                   help="frames per sequence: 'auto' = one full lap of the scene's loop, "
+                   f"at least {MIN_AUTO_FRAMES} and at most {MAX_AUTO_FRAMES}, or a "
+                   "positive integer (default auto)")
+    p.add_argument("--width", type=int, default=640, help="image width [px] (default 640)")
+    p.add_argument("--height", type=int, default=480, help="image height [px] (default 480)")
+    p.add_argument("--trajectory", choices=("walk", "robot"), default="walk",
+                   help="camera path: a walking person or a planar robot (default walk)")
     p.add_argument("--match-distance", type=float, default=MATCH_RADIUS_M,
-                   help="max centre distance [m] of a match")
-    p.add_argument("--no-qa", action="store_true", help="skip the question evaluation")
-    p.add_argument("--json", help="write the full results to this file")
-    p.add_argument("--plot", metavar="DIR", help="write a bird's-eye PNG per seed to DIR")
+                   help=f"max centre distance of a match [m] (default {MATCH_RADIUS_M:g})")
+    p.add_argument("--no-qa", action="store_true",
+                   help="flag: skip the question evaluation (default off)")
+    p.add_argument("--json", metavar="FILE",
+                   help="write the full results to this file (default: summary only)")
+    p.add_argument("--plot", metavar="DIR",
+                   help="write a bird's-eye PNG per seed to DIR: the map beside the ground "
+                   "truth, missed and false objects marked (default: no pictures)")
     return p
 
 

@@ -126,25 +126,52 @@ def call(node: Node, request: Any, service: str, timeout_s: float,
     return future.result() if future.done() else None
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ssr-ask", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("question", nargs="?", help="a question in plain words")
-    parser.add_argument("--kind", choices=sorted(KINDS), default="auto")
-    parser.add_argument("--target", default="", help="the object asked about")
+EXAMPLES = """examples:
+  ssr-ask "where is the sofa?"
+  ssr-ask --kind distance --target sofa --reference tv --ros-args -r __ns:=/camera"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ssr-ask (ROS arguments after --ros-args are removed first)."""
+    parser = argparse.ArgumentParser(
+        prog="ssr-ask", description="Ask ssr_node a spatial question from the command line. "
+        "Exit status 0 on success, 1 when the node answered with an error, 2 on a usage or "
+        "connection problem.", epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("question", nargs="?",
+                        help="a question in plain words (optional positional; required with "
+                        "--kind auto or free)")
+    parser.add_argument("--kind", choices=sorted(KINDS), default="auto",
+                        help="query kind (default auto: the node parses the question)")
+    parser.add_argument("--target", default="",
+                        help="the object asked about (default none)")
     parser.add_argument("--reference", default="",
-                        help="reference object (distance, direction: where I stand, nearest, "
-                             "route start)")
-    parser.add_argument("--facing", default="", help="object faced (direction, route)")
-    parser.add_argument("--candidates", default="", help="comma-separated names")
+                        help="reference object: distance, direction (where I stand), nearest, "
+                             "route start (default none)")
+    parser.add_argument("--facing", default="",
+                        help="object faced, for direction and route (default none)")
+    parser.add_argument("--candidates", default="",
+                        help="comma-separated object names, for nearest and appearance order "
+                        "(default none)")
     parser.add_argument("--use-centers", action="store_true",
-                        help="distances between box centres, not closest points")
+                        help="flag: distances [m] between box centres, not closest points "
+                        "(default off)")
     parser.add_argument("--service", default=topics.SPATIAL_QUERY,
-                        help="service name (default spatial_query)")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait")
-    parser.add_argument("--batch", metavar="FILE", help="JSON list of requests to ask")
+                        help=f"service name, relative to the namespace (default "
+                        f"{topics.SPATIAL_QUERY})")
+    parser.add_argument("--timeout", type=float, default=10.0,
+                        help="time to wait for the service and its answer [s] (default 10)")
+    parser.add_argument("--batch", metavar="FILE",
+                        help="JSON list of requests (the srv's field names) to ask in turn "
+                        "(default: ask one question)")
     parser.add_argument("--json", metavar="FILE",
-                        help="write the answers as JSON to FILE ('-' = stdout)")
+                        help="write the answers as JSON to FILE, '-' = stdout (default: "
+                        "print text)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     argv = list(sys.argv if argv is None else [sys.argv[0], *argv])
     args = parser.parse_args(remove_ros_args(argv)[1:])
     if args.batch:

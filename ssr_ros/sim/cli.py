@@ -79,28 +79,43 @@ def _categories(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+EXAMPLES = """examples:
+  ssr-sim --seed 3 --out /tmp/sim3 --preview
+  ssr-sim --seed 7 --out /tmp/sim7 --frames 600 --size 320x240 --noise --robot"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ssr-sim", description="Render a procedural room (seeded) to a rosbag2 with "
-        "RGB, depth, labels, camera info, poses and TF, plus ground_truth.json.")
-    parser.add_argument("--seed", type=_nonneg_int, required=True, help="scene seed (>= 0)")
-    parser.add_argument("--out", type=Path, required=True, help="output directory")
-    parser.add_argument("--frames", type=_frames, default=300, help="frame count (300)")
+        "RGB, depth, labels, camera info, poses and TF, plus ground_truth.json.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seed", type=_nonneg_int, required=True,
+                        help="scene seed, an integer >= 0 (required)")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="output directory, created if missing (required)")
+    parser.add_argument("--frames", type=_frames, default=300,
+                        help="number of frames to render (default 300)")
     parser.add_argument("--size", type=_size, default=(640, 480), metavar="WxH",
-                        help="image size in pixels (640x480)")
-    parser.add_argument("--rate", type=_rate, default=15.0, help="frame rate in Hz (15)")
-    parser.add_argument("--noise", action="store_true", help="add the depth/RGB noise model")
+                        help="image size [px] (default 640x480)")
+    parser.add_argument("--rate", type=_rate, default=15.0,
+                        help="camera frame rate [Hz] (default 15)")
+    parser.add_argument("--noise", action="store_true",
+                        help="flag: add the depth/RGB sensor-noise model (default off)")
     parser.add_argument("--robot", action="store_true",
-                        help="planar robot trajectory instead of a walking person")
-    parser.add_argument("--preview", action="store_true", help="write OUT/preview.png")
+                        help="flag: planar robot trajectory instead of a walking person "
+                        "(default off)")
+    parser.add_argument("--preview", action="store_true",
+                        help="flag: also write OUT/preview.png (default off)")
     parser.add_argument("--categories", type=_categories, default=None,
-                        metavar="A,B,...", help="restrict the scene to these categories")
+                        metavar="A,B,...", help="restrict the scene to these categories, "
+                        "comma-separated (default: all categories)")
     parser.add_argument("--no-bag", action="store_true",
-                        help="skip the rosbag2 (ground truth and preview only)")
+                        help="flag: skip the rosbag2, write ground truth and preview only "
+                        "(default off)")
     parser.add_argument("--questions-per-task", type=_frames, default=4,
-                        help="at most this many questions per task (4); rel_direction "
-                        "gets this many per variant (easy, medium, hard) and robot per "
-                        "subtype (locate, turn); room_size is always one")
+                        help="at most this many questions per task (default 4); "
+                        "rel_direction gets this many per variant (easy, medium, hard) and "
+                        "robot per subtype (locate, turn); room_size is always one")
     return parser
 
 

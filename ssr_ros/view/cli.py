@@ -28,9 +28,16 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 
 
+EXAMPLES = """examples:
+  ssr-view                                  # http://127.0.0.1:8080, watches ./ssr_node
+  ssr-view --port 8090 --ros-args -r __ns:=/camera"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ssr-view", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="ssr-view", description="Serve a live 3D view of ssr_node's map, with a question "
+        "box, in a browser. Runs until SIGINT/SIGTERM; ssr_node may start after it, stop and "
+        "restart.", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default=DEFAULT_HOST,
                         help="address to listen on (default 127.0.0.1: this machine only; "
                              "0.0.0.0 opens the page, without a password, to every host "
@@ -42,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="name of the ssr_node whose diagnostics to show (default "
                              "ssr_node, in this process's namespace)")
     parser.add_argument("--timeout", type=float, default=10.0,
-                        help="seconds to wait for an answer (default 10)")
+                        help="time to wait for an answer [s] (default 10)")
     return parser
 
 
