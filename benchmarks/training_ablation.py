@@ -4,9 +4,11 @@ Arms: A stage 1 -> stage 2 with the spatial branch; B the same with the spatial 
 frozen (gate stays zero); C stage 2 only (``--skip-stage1``) with the spatial branch;
 D untrained (the random backbone, gate zero). A, B and C are trained once per training
 seed (LoRA and encoder initialisation, batch order); every run is evaluated with
-``ssr-train eval`` through the runner on the held-out split. The backbone is one random
-model (:func:`ssr_ros.train.random_model.random_backbone`, seed 0) saved as a checkpoint
-that every run loads, so the arms differ only in what they train.
+``ssr-train eval`` through the runner on the held-out split (greedy answers scored), and
+with ``ssr-train eval --nll`` (teacher-forced loss of the true held-out answers
+[nats/token], which separates small models whose greedy answers do not parse yet). The
+backbone is one random model (:func:`ssr_ros.train.random_model.random_backbone`, seed 0)
+saved as a checkpoint that every run loads, so the arms differ only in what they train.
 
 Run (CPU; two runs at a time, one torch thread each)::
 
@@ -39,7 +41,8 @@ from PIL import Image, ImageDraw
 ARMS = {"A": [], "B": ["--freeze-spatial"], "C": ["--skip-stage1"]}
 COLOURS = {"A": (200, 60, 40), "B": (40, 90, 200), "C": (40, 150, 70)}
 METRICS = ("ground3d_median_m", "ground3d_p90_m", "ground3d_parsed", "triplet_accuracy",
-           "cogmap_valid_lines", "cogmap_disagreement", "vsi_overall")
+           "cogmap_valid_lines", "cogmap_disagreement", "vsi_overall", "nll_stage1",
+           "nll_stage2", "nll_ground3d", "nll_cogmap", "nll_vsi")
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -101,6 +104,20 @@ def _job(args: argparse.Namespace, arm: str, seed: int | None) -> dict:
     print(f"{arm}{'' if seed is None else seed}: train {train_s:.0f} s, eval {eval_s:.0f} s",
           flush=True)
     return result
+
+
+def _nll_job(args: argparse.Namespace, arm: str, seed: int | None) -> dict:
+    """Teacher-forced held-out loss of a finished run (``ssr-train eval --nll``)."""
+    work = Path(args.work)
+    out = work / (f"{arm}{seed}" if seed is not None else arm)
+    path = out / "nll.json"
+    if not path.exists():
+        adapter = out / "adapter.safetensors"
+        _run(_python() + ["eval", "--model", str(work / "base"), "--data", str(work / "data"),
+                          "--image-side", str(args.image_side), "--threads", "1", "--nll",
+                          "--no-generate", "--stage1", "--json", str(path)]
+             + (["--adapter", str(adapter)] if arm != "D" else []), out / "nll.log")
+    return json.loads(path.read_text())
 
 
 def _prepare(args: argparse.Namespace) -> None:
@@ -236,6 +253,9 @@ def main() -> int:
     jobs = [("D", None)] + [(arm, s) for s in args.runs for arm in ARMS]
     with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
         done = list(pool.map(lambda job: _job(args, *job), jobs))
+        losses = list(pool.map(lambda job: _nll_job(args, *job), jobs))
+    for result, nll in zip(done, losses):
+        result["metrics"].update(nll)
     results: dict[str, list[dict]] = {}
     for r in done:
         results.setdefault(r["arm"], []).append(r)

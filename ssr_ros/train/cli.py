@@ -4,7 +4,8 @@
               [--stage1-steps 2000] [--stage2-steps 4000] [--batch-size 4] [--lr 2e-4] \\
               [--skip-stage1] [--freeze-spatial] [--seed 0] [--resume] [--device auto]
     ssr-train eval --model /models/Qwen2.5-VL-7B-Instruct --data /data/ssr \\
-              [--adapter /runs/a/adapter.safetensors] [--stage1] [--json out.json]
+              [--adapter /runs/a/adapter.safetensors] [--stage1] [--nll] [--no-generate]
+              [--json out.json]
 
 Training writes ``OUT/adapter.safetensors`` (set the node's ``model.adapter`` to it),
 ``OUT/checkpoint.pt`` (``--resume`` continues from it) and ``OUT/log.jsonl``. ``eval``
@@ -66,6 +67,10 @@ def build_eval_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="heldout", choices=("heldout", "train"))
     p.add_argument("--stage1", action="store_true", help="also score the stage-1 tasks")
     p.add_argument("--limit", type=int, default=None, help="at most N samples per stage")
+    p.add_argument("--nll", action="store_true",
+                   help="add the teacher-forced loss of the true answers per task")
+    p.add_argument("--no-generate", action="store_true",
+                   help="skip the answers through the runner (with --nll: loss only)")
     p.add_argument("--json", default="", help="also write the metrics to this file")
     return p
 
@@ -112,12 +117,20 @@ def _train(argv: Sequence[str]) -> int:
 
 def _eval(argv: Sequence[str]) -> int:
     args = build_eval_parser().parse_args(argv)
-    from ssr_ros.train.evaluate import evaluate
+    from ssr_ros.train.evaluate import answer_nll, evaluate
 
     try:
-        metrics = evaluate(lambda: _backbone(args), args.data, args.adapter or None,
-                           split=args.split, image_side=args.image_side,
-                           with_stage1=args.stage1, limit=args.limit)
+        metrics = {}
+        if not args.no_generate:
+            metrics.update(evaluate(lambda: _backbone(args), args.data, args.adapter or None,
+                                    split=args.split, image_side=args.image_side,
+                                    with_stage1=args.stage1, limit=args.limit))
+        if args.nll:
+            metrics.update(answer_nll(lambda: _backbone(args), args.data,
+                                      args.adapter or None, split=args.split,
+                                      image_side=args.image_side,
+                                      stages=(1, 2) if args.stage1 else (2,),
+                                      limit=args.limit))
     except (TrainDataError, ModelError) as exc:
         print(f"ssr-train eval: error: {exc}", file=sys.stderr)
         return 2

@@ -19,6 +19,11 @@ sequence is asked over it. Metrics:
   of the answers after the chain of thought.
 - stage 1 (``with_stage1``): ``count2d_accuracy``, ``relation2d_accuracy`` (exact match)
   and ``ground2d_f1`` (boxes matched by label at IoU >= 0.5).
+
+:func:`answer_nll` scores without decoding: the teacher-forced cross-entropy of the true
+answers, ``nll_<task>`` [nats/token] and ``nll_stage<k>`` (token-weighted). It separates
+models long before their greedy answers become exact (a small model's first correct
+digits lower it; they never make a whole answer parse).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from ssr_ros.model.lora import load_trained_adapter
 from ssr_ros.model.runner import ModelRunner
 from ssr_ros.train import tasks
 from ssr_ros.train.data import load_keyframe, load_manifest, load_samples
+from ssr_ros.train.model import TrainableSSR
 
 #: Answer length limits [tokens] per task (byte-level tokenisers need the most).
 MAX_NEW_TOKENS = {"cogmap": 1024, "vsi": 1024, "ground3d": 48, "ground2d": 512,
@@ -185,3 +191,23 @@ def _score(sample: dict, reply: str, ground: list, triplets: list, valid: list,
         stage1["ground2d"].append(_box_f1(reply, sample["answer"]))
     else:
         stage1[task].append(1.0 if reply.strip() == sample["answer"] else 0.0)
+
+
+def answer_nll(make_backbone: Callable[[], Backbone], data_dir: str | Path,
+               adapter: str | None = None, split: str = "heldout", image_side: int = 448,
+               stages: tuple[int, ...] = (1, 2), limit: int | None = None) -> dict[str, float]:
+    """Teacher-forced cross-entropy of the true answers of ``split`` [nats/token], per task
+    (``nll_<task>``) and per stage (``nll_stage<k>``), for ``adapter`` (None: untrained)."""
+    backbone = make_backbone()
+    encoder = load_trained_adapter(adapter, backbone) if adapter else None
+    scorer = TrainableSSR(backbone, lora=None, spatial=encoder, train_spatial=False,
+                          image_side=image_side)
+    sums: dict[str, list[float]] = {}
+    for stage in stages:
+        for sample in load_samples(data_dir, stage, split)[:limit]:
+            nll, n = scorer.answer_nll(data_dir, sample)
+            for key in (f"nll_{sample['task']}", f"nll_stage{stage}"):
+                total = sums.setdefault(key, [0.0, 0])
+                total[0] += nll
+                total[1] += n
+    return {key: total / count for key, (total, count) in sorted(sums.items())}

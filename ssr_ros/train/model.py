@@ -76,29 +76,17 @@ class TrainableSSR:
     as the runner's ``model.image_side`` [px]: keyframes are resized the same way.
     """
 
-    def __init__(self, backbone: Backbone, lora: LoraSettings = LoraSettings(),
+    def __init__(self, backbone: Backbone, lora: LoraSettings | None = LoraSettings(),
                  spatial: SpatialEncoder | None = None, train_spatial: bool = True,
                  image_side: int = 448) -> None:
-        from peft import LoraConfig, inject_adapter_in_model
-
         self.bb = backbone
         self.lora_settings = lora
         self.image_side = int(image_side)
         for param in backbone.model.parameters():
             param.requires_grad_(False)
-        config = LoraConfig(r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                            target_modules=list(lora.targets), bias="none")
-        inject_adapter_in_model(config, backbone.language_model)
         self.lora_params: dict[str, torch.nn.Parameter] = {}
-        for name, param in backbone.language_model.named_parameters():
-            if "lora_" in name:
-                # Adapters train in float32 even on a bfloat16 backbone (peft casts the
-                # layer input to the adapter's dtype).
-                param.data = param.data.float()
-                param.requires_grad_(True)
-                self.lora_params[name] = param
-        if not self.lora_params:
-            raise ValueError(f"no LoRA layers were injected for targets {lora.targets}")
+        if lora is not None:  # None: score a (merged) backbone as it is
+            self._inject_lora(lora)
         if spatial is None:
             spatial = SpatialEncoder(SpatialEncoderConfig(backbone.hidden_size))
         self.spatial = spatial.to(backbone.device).float()
@@ -108,6 +96,22 @@ class TrainableSSR:
         self._im_end = backbone.token_id("<|im_end|>")
         self._pad = int(backbone.tokenizer.pad_token_id or 0)
         self._frames: dict[str, _CachedFrame] = {}
+
+    def _inject_lora(self, lora: LoraSettings) -> None:
+        from peft import LoraConfig, inject_adapter_in_model
+
+        config = LoraConfig(r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                            target_modules=list(lora.targets), bias="none")
+        inject_adapter_in_model(config, self.bb.language_model)
+        for name, param in self.bb.language_model.named_parameters():
+            if "lora_" in name:
+                # Adapters train in float32 even on a bfloat16 backbone (peft casts the
+                # layer input to the adapter's dtype).
+                param.data = param.data.float()
+                param.requires_grad_(True)
+                self.lora_params[name] = param
+        if not self.lora_params:
+            raise ValueError(f"no LoRA layers were injected for targets {lora.targets}")
 
     # ------------------------------------------------------------------ parameters
     def set_train_spatial(self, train_spatial: bool) -> None:
@@ -234,6 +238,15 @@ class TrainableSSR:
         keep = targets != IGNORE
         logits = self.bb.lm_head(hidden[keep]).float()
         return F.cross_entropy(logits, targets[keep])
+
+    def answer_nll(self, data_dir: str | Path, sample: dict) -> tuple[float, int]:
+        """(summed cross-entropy [nats], number) of the answer tokens of ``sample``,
+        teacher-forced, without gradients."""
+        logits = self.answer_logits(data_dir, sample)
+        ids, _, start = self.sample_ids(data_dir, sample)
+        targets = torch.tensor(ids[start:], dtype=torch.long)
+        loss = F.cross_entropy(logits, targets, reduction="sum")
+        return float(loss), int(targets.numel())
 
     def answer_logits(self, data_dir: str | Path, sample: dict) -> torch.Tensor:
         """Logits (n_answer_tokens, vocab) float32 CPU at the positions that predict the

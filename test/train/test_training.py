@@ -17,6 +17,7 @@ from ssr_ros.model.spatial import load_adapter  # noqa: E402
 from ssr_ros.train import tasks  # noqa: E402
 from ssr_ros.train.cli import main as train_main  # noqa: E402
 from ssr_ros.train.data import load_keyframe, load_samples  # noqa: E402
+from ssr_ros.train.evaluate import answer_nll  # noqa: E402
 from ssr_ros.train.loop import TrainConfig, TrainError, train  # noqa: E402
 from ssr_ros.train.model import LoraSettings, TrainableSSR, seed_everything  # noqa: E402
 from ssr_ros.train.random_model import random_backbone  # noqa: E402
@@ -117,6 +118,13 @@ def test_saved_adapter_round_trips_into_the_runner(dataset, tmp_path):
         runner.close()
     assert not torch.allclose(plain_logits, got, atol=1e-2)
     assert trained_answer != plain_answer
+    # Scoring the merged adapter without decoding gives the training model's loss.
+    samples = load_samples(dataset, 2, "heldout")[:2]
+    nll = answer_nll(lambda: random_backbone(64, 2, IMAGE_SIDE), dataset,
+                     result.adapter_path, image_side=IMAGE_SIDE, stages=(2,), limit=2)
+    sums = [model.answer_nll(dataset, s) for s in samples]
+    assert nll["nll_stage2"] == pytest.approx(sum(a for a, _ in sums) / sum(n for _, n in sums),
+                                              rel=1e-4)
     # The spatial-only loader refuses a file whose LoRA half it would drop.
     with pytest.raises(AdapterError, match="LoRA"):
         load_adapter(result.adapter_path, 64)
