@@ -39,7 +39,7 @@ from ssr_ros.ros.inputs import FrameSet
 from ssr_ros.ros.params import (configure_time_problem, declare_parameters, read_config,
                                 validate_parameter)
 from ssr_ros.ros.parts import NodeHooks, NodeParts, build_parts, load_models, pose_mode
-from ssr_ros.ros.pipeline_factory import build_pipeline_factory
+from ssr_ros.ros.pipeline_factory import build_pipeline_factory, query_vocabulary
 from ssr_ros.ros.pose_source import TopicPoseSource, tf2_available
 from ssr_ros.ros.publishing import clock_s
 from ssr_ros.runtime.errors import ConfigError
@@ -100,7 +100,8 @@ class SsrNode(Node):
         except (ConfigError, ValueError) as exc:
             self.get_logger().error(f"configure failed: {exc}")
             return TransitionCallbackReturn.FAILURE
-        keeper = MapKeeper(factory, config.map_frame, embedder=embedder, clock_s=clock_s(self))
+        keeper = MapKeeper(factory, config.map_frame, embedder=embedder, clock_s=clock_s(self),
+                           vocabulary=query_vocabulary(config))
         hooks = NodeHooks(self.stats, self.problems, self.slot, self._groups,
                           self._on_keyframe, self._node_values)
         self.parts = build_parts(self, config, model, keeper, hooks)

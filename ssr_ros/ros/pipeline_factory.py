@@ -13,6 +13,7 @@ from typing import Any, Callable
 from ssr_ros.core.keyframes import KeyframeSelectorConfig
 from ssr_ros.core.query_types import QueryKind, QueryRequest
 from ssr_ros.perception.pipeline import MappingPipeline, PipelineConfig
+from ssr_ros.perception.priors import SIZE_PRIORS_M
 from ssr_ros.perception.proposals import DetectorConfig
 from ssr_ros.runtime.errors import InvalidMessage
 from ssr_ros.ros.params import NodeConfig
@@ -28,6 +29,19 @@ def pipeline_config(config: NodeConfig) -> PipelineConfig:
     detector = DetectorConfig(model_path=config.detector_model_path or None)
     return PipelineConfig(source=config.proposal_source, selector=selector,
                           keyframe_capacity=config.keyframe_buffer_size, detector=detector)
+
+
+def query_vocabulary(config: NodeConfig) -> tuple[str, ...]:
+    """The categories this node's perception can report, for the query engine's rule on
+    absent names (``ssr_ros.core.queries``): "how many chairs" with no chair mapped is
+    0 when "chair" is here, ``UNKNOWN_OBJECT`` for a name outside it (a typo).
+
+    The categories with a size prior (what the lifting knows how to size) and, with the
+    detector source, every class the detector can output."""
+    words = set(SIZE_PRIORS_M)
+    if config.proposal_source == "detector":
+        words.update(name for name in pipeline_config(config).detector.labels if name)
+    return tuple(sorted(words))
 
 
 def build_pipeline_factory(config: NodeConfig) -> Callable[[], MappingPipeline]:

@@ -77,11 +77,16 @@ class MapKeeper:
         clock_s: returns "now" [s] for the snapshot stamp of a clear or a load (changes
             that come with no frame stamp). A node passes its ROS clock, so the stamp
             follows /clock under ``use_sim_time``; wall time by default (tools, tests).
+        vocabulary: categories the perception can report; a count, nearest or appearance
+            question about one of them that the map lacks is answered (0, left out,
+            never seen) instead of ``UNKNOWN_OBJECT`` (``ssr_ros.core.queries``).
     """
 
     def __init__(self, pipeline_factory: Callable[[], MappingPipeline], map_frame: str = "map",
-                 embedder: object = None, clock_s: Callable[[], float] = time.time) -> None:
+                 embedder: object = None, clock_s: Callable[[], float] = time.time,
+                 vocabulary: tuple[str, ...] = ()) -> None:
         self._factory = pipeline_factory
+        self.vocabulary = tuple(vocabulary)
         self._clock_s = clock_s
         self.map_frame = map_frame
         self.embedder = embedder
@@ -163,7 +168,7 @@ class MapKeeper:
             if cached is None or cached[0] is not snap:
                 engine = QueryEngine(list(snap.objects), cogmap=snap.cogmap,
                                      robot_pose=self._robot_pose, room=snap.room,
-                                     embedder=self.embedder)
+                                     embedder=self.embedder, vocabulary=self.vocabulary)
                 self._engine = (snap, engine)
             else:
                 engine = cached[1]

@@ -11,7 +11,7 @@ import pytest
 from ssr_ros.core.objects import ObjectMap, Observation
 from ssr_ros.perception.pipeline import MappingPipeline, PipelineConfig, PipelineStateError
 
-pytest.importorskip("open3d", reason="the sim renderer needs open3d")
+pytest.importorskip("numba", reason="the sim renderer rasterises with numba (sim group)")
 
 from ssr_ros.sim import make_scene, render_sequence  # noqa: E402
 

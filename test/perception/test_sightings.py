@@ -10,7 +10,7 @@ from ssr_ros.core.camera import PinholeCamera
 from ssr_ros.perception.pipeline import MappingPipeline, PipelineConfig
 from ssr_ros.perception.sightings import SightingConfig, SightingHistory
 
-pytest.importorskip("open3d", reason="the sim renderer needs open3d")
+pytest.importorskip("numba", reason="the sim renderer rasterises with numba (sim group)")
 
 from ssr_ros.sim import make_scene, render_sequence  # noqa: E402
 

@@ -3,7 +3,7 @@ objects the camera saw, in the right places, with whole-object sizes."""
 
 import pytest
 
-pytest.importorskip("open3d", reason="the simulator renders with Open3D")
+pytest.importorskip("numba", reason="the sim renderer rasterises with numba (sim group)")
 
 from ssr_ros.eval.run import evaluate_seed  # noqa: E402
 

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("ssr_ros.msg", reason="ssr_ros interfaces are not built (make build)")
-pytest.importorskip("open3d", reason="the sim renderer needs open3d")
+pytest.importorskip("numba", reason="the sim renderer rasterises with numba (sim group)")
 
 from geometry_msgs.msg import PoseStamped  # noqa: E402
 from lifecycle_msgs.msg import Transition  # noqa: E402

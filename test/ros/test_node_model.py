@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("ssr_ros.msg", reason="ssr_ros interfaces are not built (make build)")
 pytest.importorskip("torch", reason="torch is not installed")
 pytest.importorskip("transformers", reason="transformers is not installed")
-pytest.importorskip("open3d", reason="the sim renderer needs open3d")
+pytest.importorskip("numba", reason="the sim renderer rasterises with numba (sim group)")
 
 from lifecycle_msgs.msg import Transition  # noqa: E402
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue  # noqa: E402

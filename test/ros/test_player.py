@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-pytest.importorskip("open3d", reason="the sim renderer needs open3d")
+pytest.importorskip("numba", reason="the sim renderer rasterises with numba (sim group)")
 
 from rclpy.qos import QoSProfile, qos_profile_sensor_data  # noqa: E402
 from rclpy.serialization import deserialize_message  # noqa: E402

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-pytest.importorskip("open3d", reason="the sim renderer needs open3d")
+pytest.importorskip("numba", reason="the sim renderer rasterises with numba (sim group)")
 srv = pytest.importorskip("ssr_ros.srv", reason="ssr_ros interfaces are not built")
 
 from ssr_ros.core import store  # noqa: E402

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("open3d", reason="the sim renderer needs open3d")
+pytest.importorskip("numba", reason="the sim renderer rasterises with numba (sim group)")
 srv = pytest.importorskip("ssr_ros.srv", reason="ssr_ros interfaces are not built")
 
 from ssr_ros.perception.pipeline import MappingPipeline, PipelineConfig  # noqa: E402

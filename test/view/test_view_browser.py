@@ -17,7 +17,7 @@ import pytest
 
 pytest.importorskip("ssr_ros.msg", reason="ssr_ros interfaces are not built (make build)")
 pytest.importorskip("viser", reason="viser is not installed (make setup)")
-pytest.importorskip("open3d", reason="the sim renderer needs open3d")
+pytest.importorskip("numba", reason="the sim renderer rasterises with numba (sim group)")
 
 from ssr_ros.view import headless  # noqa: E402
 
