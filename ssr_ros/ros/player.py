@@ -10,12 +10,18 @@ Sources:
 ``--record DIR`` writes the sim or TUM frames to a rosbag2 instead of publishing them (the
 demo caches its room that way; any ROS 2 install can ``ros2 bag play`` it).
 
-Topics (under ``--prefix``, default ``camera``): ``color/image_raw`` (rgb8),
+Topics (ssr_node's own input names, so the two connect without remaps when they share a
+namespace; ``--prefix P`` puts them under ``P/``): ``color/image_raw`` (rgb8),
 ``depth/image_raw`` (16UC1, mm), ``color/camera_info``, ``labels/image_raw`` (16UC1
-instance ids) with ``labels/names`` (JSON id -> category, latched) and ``pose``
+instance ids) with ``labels/names`` (JSON id -> category, latched) and ``camera_pose``
 (geometry_msgs/PoseStamped of the camera optical frame in ``map``, published before the
-images of the same stamp). Stamps are the wall clock at publication, or with ``--clock``
-the sequence's own time, which is then also published on ``/clock``.
+images of the same stamp). ``--record`` writes the bag's topics under ``/camera`` (or
+``--prefix``), like :mod:`ssr_ros.sim.bag`. Stamps are the wall clock at publication, or
+with ``--clock`` the sequence's own time, which is then also published on ``/clock``.
+
+A topic that still has no subscriber a few seconds after the start is logged with the
+likely fix (:class:`SubscriberWatch`); with ``--tum`` the subscribed node's
+``proposal_source`` is read and a warning says when it is not ``boxes``.
 """
 
 from __future__ import annotations
@@ -25,12 +31,14 @@ import importlib
 import sys
 import time
 import dataclasses
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import rclpy
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import PoseStamped
+from rcl_interfaces.msg import ParameterType
+from rcl_interfaces.srv import GetParameters
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -43,6 +51,7 @@ from ssr_ros.core.camera import depth_to_millimetres
 from ssr_ros.core.frames import PosedFrame
 from ssr_ros.ros.conversions import (array_to_image, intrinsics_to_camera_info,
                                      matrix_to_pose, s_to_stamp)
+from ssr_ros.ros import topics
 from ssr_ros.ros.frames import label_names_json
 
 CAMERA_FRAME = "camera_color_optical_frame"
@@ -77,7 +86,7 @@ def tum_frames(folder: str, box_label: str) -> Iterator[PosedFrame]:
 class Player(Node):
     """Publishes posed frames on the camera topics."""
 
-    def __init__(self, prefix: str = "camera", reliable: bool = False, clock: bool = False,
+    def __init__(self, prefix: str = "", reliable: bool = False, clock: bool = False,
                  map_frame: str = "map", **kwargs: Any) -> None:
         super().__init__("ssr_player", **kwargs)
         base = f"{prefix}/" if prefix else ""
@@ -92,11 +101,15 @@ class Player(Node):
         self.info_pub = self.create_publisher(CameraInfo, base + "color/camera_info", qos)
         self.labels_pub = self.create_publisher(Image, base + "labels/image_raw", qos)
         self.names_pub = self.create_publisher(String, base + "labels/names", latched)
-        self.pose_pub = self.create_publisher(PoseStamped, base + "pose", QoSProfile(
+        self.pose_pub = self.create_publisher(PoseStamped, base + topics.CAMERA_POSE, QoSProfile(
             depth=100, reliability=ReliabilityPolicy.RELIABLE))
         self.clock_pub = self.create_publisher(Clock, "/clock", 10) if clock else None
         self._names: dict[int, str] = {}
         self.published = 0
+        self.watch = SubscriberWatch(self, {
+            topics.COLOR: self.color_pub, topics.DEPTH: self.depth_pub,
+            topics.CAMERA_INFO: self.info_pub, topics.CAMERA_POSE: self.pose_pub,
+            topics.LABELS: self.labels_pub})
 
     def publish_clock(self, t_s: float) -> None:
         if self.clock_pub is not None:
@@ -113,6 +126,7 @@ class Player(Node):
                                                             self.map_frame)):
             pub.publish(msg)
         self.published += 1
+        self.watch.poll()
 
 
 def play(player: Player, frames: Iterator[PosedFrame], rate: float, use_clock: bool,
@@ -172,7 +186,7 @@ def frame_messages(frame: PosedFrame, stamp: Time, prefix: str = "camera",
     pose.pose = matrix_to_pose(frame.T_map_cam)
     h, w = frame.depth_m.shape
     out: list[tuple[str, Any]] = [
-        (base + "pose", pose),
+        (base + topics.CAMERA_POSE, pose),
         (base + "color/image_raw", array_to_image(np.ascontiguousarray(frame.rgb), "rgb8",
                                                   stamp, CAMERA_FRAME)),
         (base + "depth/image_raw", array_to_image(depth_to_millimetres(frame.depth_m),
@@ -237,36 +251,176 @@ def play_bag(node: Node, path: str, rate: float, use_clock: bool,
     return count
 
 
+EXAMPLES = """examples:
+  ssr-play --seed 3 --frames 300              # node and player in the same namespace
+  ssr-play --tum ../shared/data/tum_fr3_cabinet --box-label cabinet --ros-args -r __ns:=/camera"""
+
+
+# --- Connection checks (issue 15): say so when nothing listens, instead of "published 58
+# frames" to nobody. Kept apart from the publishing code above; both only read the graph.
+
+#: node inputs without which ssr_node maps nothing (labels matter for two proposal sources)
+REQUIRED_INPUTS = (topics.COLOR, topics.DEPTH, topics.CAMERA_INFO, topics.CAMERA_POSE)
+BOXES_SOURCE = "boxes"
+#: what the graph reports for a node whose name has not been discovered yet
+UNKNOWN_NODE = "_NODE_NAME_UNKNOWN_"
+
+
+class SubscriberWatch:
+    """Warns once per topic when a publisher still has no matched subscriber ``after_s``
+    seconds after the watch started, naming the resolved topic and the likely fix.
+
+    ``publishers``: node input name (:mod:`ssr_ros.ros.topics`) -> publisher; inputs
+    outside ``required`` are reported at INFO level (ssr_node subscribes to the label
+    topics only with the labels or boxes proposal source)."""
+
+    def __init__(self, node: Node, publishers: dict[str, Any], after_s: float = 3.0,
+                 required: tuple[str, ...] = REQUIRED_INPUTS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._node = node
+        self._publishers = publishers
+        self._after_s = after_s
+        self.required = required
+        self._clock = clock
+        self._start_s = clock()
+        self._checked = False
+        self.unheard: list[str] = []
+
+    def poll(self) -> list[str]:
+        """Check once the delay has passed (cheap before); returns the topics found without
+        a matched subscriber (resolved names). One log line per kind of problem."""
+        if self._checked or self._clock() - self._start_s < self._after_s:
+            return []
+        self._checked = True
+        log = self._node.get_logger()
+        silent = {node_input: pub.topic_name for node_input, pub in self._publishers.items()
+                  if pub.get_subscription_count() == 0}
+        mismatched = [t for t in silent.values() if self._node.count_subscribers(t) > 0]
+        for topic in mismatched:
+            log.warning(f"{topic} has a subscriber with an incompatible QoS: images are best "
+                        "effort unless --reliable; ssr_node's sensor_qos_reliability must "
+                        "match")
+        required = [t for i, t in silent.items() if i in self.required and t not in mismatched]
+        optional = [t for i, t in silent.items()
+                    if i not in self.required and t not in mismatched]
+        if required:
+            log.warning(self.advice(required))
+        if optional:
+            log.info(self.advice(optional) + " (fine unless ssr_node's proposal_source is "
+                     "labels or boxes)")
+        self.unheard = list(silent.values())
+        return self.unheard
+
+    def advice(self, silent_topics: list[str]) -> str:
+        """What is wrong with ``silent_topics`` and what to try."""
+        return (f"no subscriber on {', '.join(silent_topics)} after {self._after_s:g} s: is "
+                f"ssr_node running and active in the namespace {self._node.get_namespace()!r} "
+                "(autostart:=true or a lifecycle manager)? Start both in the same namespace "
+                "(--ros-args -r __ns:=/NS), or use --prefix to match the node's remaps")
+
+
+def proposal_sources(node: Node, topic: str, timeout_s: float = 5.0) -> dict[str, str]:
+    """``proposal_source`` of every node subscribed to ``topic`` that has that parameter
+    (fully qualified node name -> value), read over its ``get_parameters`` service."""
+    # an endpoint is discovered before the name of its node: wait for the names
+    deadline = time.monotonic() + timeout_s
+    infos = node.get_subscriptions_info_by_topic(topic)
+    while time.monotonic() < deadline and any(i.node_name == UNKNOWN_NODE for i in infos):
+        time.sleep(0.05)
+        infos = node.get_subscriptions_info_by_topic(topic)
+    out: dict[str, str] = {}
+    for info in infos:
+        if info.node_name == UNKNOWN_NODE:
+            continue
+        name = f"{info.node_namespace.rstrip('/')}/{info.node_name}"
+        client = node.create_client(GetParameters, f"{name}/get_parameters")
+        try:
+            if not client.wait_for_service(timeout_sec=timeout_s):
+                continue
+            future = client.call_async(GetParameters.Request(names=["proposal_source"]))
+            rclpy.spin_until_future_complete(node, future, timeout_sec=timeout_s)
+            result = future.result() if future.done() else None
+            if (result is not None and result.values
+                    and result.values[0].type == ParameterType.PARAMETER_STRING):
+                out[name] = result.values[0].string_value
+        finally:
+            node.destroy_client(client)
+    return out
+
+
+def check_boxes_source(node: Node, color_topic: str, wait_s: float) -> bool:
+    """TUM folders give 2D boxes, which ssr_node reads only with ``proposal_source:=boxes``
+    (with labels, a box is taken for an instance mask and its object comes out as large
+    as the box's frustum). Logs what the subscribed node uses; True when it is boxes."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline and node.count_subscribers(color_topic) == 0:
+        time.sleep(0.05)
+    sources = proposal_sources(node, color_topic)
+    log = node.get_logger()
+    if not sources:
+        log.warning("TUM boxes are published as a label image: start ssr_node with "
+                    "proposal_source:=boxes (ssr_node --ros-args -p proposal_source:=boxes); "
+                    f"no node on {color_topic} answered with its proposal_source")
+        return False
+    wrong = {name: value for name, value in sources.items() if value != BOXES_SOURCE}
+    for name, value in wrong.items():
+        log.warning(f"{name} has proposal_source {value!r}; TUM boxes need "
+                    "proposal_source:=boxes (a read-only parameter: restart it with "
+                    "--ros-args -p proposal_source:=boxes)")
+    if not wrong:
+        log.info(f"{', '.join(sources)}: proposal_source boxes, as TUM boxes need")
+    return not wrong
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="ssr-play", description="Publish an RGB-D sequence on the camera topics.")
+        prog="ssr-play", description="Publish an RGB-D sequence on the topics ssr_node "
+        "subscribes to by default (color/image_raw, depth/image_raw, color/camera_info, "
+        "labels/image_raw, labels/names, camera_pose), so the two connect without remaps "
+        "when they share a namespace.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--seed", type=int, help="sim room seed")
-    source.add_argument("--tum", metavar="DIR", help="TUM RGB-D key-frame folder")
-    source.add_argument("--bag", metavar="DIR", help="rosbag2 folder")
-    parser.add_argument("--frames", type=int, default=300, help="sim frames (default 300)")
+    source.add_argument("--seed", type=int,
+                        help="sim room seed (one of --seed, --tum, --bag is required)")
+    source.add_argument("--tum", metavar="DIR",
+                        help="TUM RGB-D key-frame folder; its 2D boxes become a label image "
+                        "for the node's boxes source, so run the node with "
+                        "proposal_source:=boxes (one of --seed, --tum, --bag is required)")
+    source.add_argument("--bag", metavar="DIR",
+                        help="rosbag2 folder, re-published as recorded, topic names included "
+                        "(one of --seed, --tum, --bag is required)")
+    parser.add_argument("--frames", type=int, default=300,
+                        help="number of sim frames (default 300)")
     parser.add_argument("--rate", type=float, default=1.0,
-                        help="playback speed factor (1.0 = real time)")
+                        help="playback speed factor, 1.0 = real time (default 1.0)")
     parser.add_argument("--sim-rate-hz", type=float, default=15.0,
                         help="sim camera frame rate [Hz] (default 15)")
-    parser.add_argument("--width", type=int, default=640)
-    parser.add_argument("--height", type=int, default=480)
-    parser.add_argument("--noise", action="store_true", help="sim sensor noise")
+    parser.add_argument("--width", type=int, default=640,
+                        help="sim image width [px] (default 640)")
+    parser.add_argument("--height", type=int, default=480,
+                        help="sim image height [px] (default 480)")
+    parser.add_argument("--noise", action="store_true",
+                        help="flag: sim sensor noise (default off)")
     parser.add_argument("--clock", action="store_true",
-                        help="stamp with sequence time and publish /clock")
-    parser.add_argument("--prefix", default="camera", help="topic prefix (default camera)")
+                        help="flag: stamp with sequence time and publish /clock (default off: "
+                        "wall-clock stamps)")
+    parser.add_argument("--prefix", default="",
+                        help="topic prefix, e.g. camera for camera/color/image_raw (default "
+                        "none: the node's own names, so a namespace set with --ros-args -r "
+                        "__ns:=/NS applies to both)")
     parser.add_argument("--box-label", default="object",
-                        help="category of TUM boxes (e.g. cabinet)")
+                        help="category of the TUM boxes, e.g. cabinet (default object)")
     parser.add_argument("--reliable", action="store_true",
-                        help="publish images reliably (default best effort)")
+                        help="flag: publish images reliably (default off: best effort)")
     parser.add_argument("--loop", type=int, default=0, metavar="N",
                         help="keep the first N frames in memory and replay them until "
-                             "interrupted (sim/TUM; for benchmarks)")
+                             "interrupted, sim/TUM only, for benchmarks (default 0: no loop)")
     parser.add_argument("--record", metavar="DIR",
                         help="write the sim/TUM frames to a new rosbag2 at DIR instead of "
-                             "publishing (play it later with --bag DIR)")
+                             "publishing; play it later with --bag DIR (default: publish)")
     parser.add_argument("--wait", type=float, default=5.0,
-                        help="wait up to this long for a subscriber before playing [s]")
+                        help="wait up to this long for a subscriber before playing [s] "
+                        "(default 5)")
     return parser
 
 
@@ -283,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         frames = (sim_frames(args.seed, args.frames, args.width, args.height,
                              args.sim_rate_hz, args.noise) if args.seed is not None
                   else tum_frames(args.tum, args.box_label))
-        count = record_bag(frames, args.record, args.prefix)
+        count = record_bag(frames, args.record, args.prefix or "camera")
         print(f"ssr-play: wrote {count} frames to {args.record}")
         return 0
     rclpy.init(args=argv)
@@ -295,6 +449,9 @@ def main(argv: list[str] | None = None) -> int:
             count = play_bag(node, args.bag, args.rate, args.clock, args.wait)
         else:
             node = Player(prefix=args.prefix, reliable=args.reliable, clock=args.clock)
+            if args.tum:
+                node.watch.required = (*REQUIRED_INPUTS, topics.LABELS)
+                check_boxes_source(node, node.color_pub.topic_name, args.wait)
             if args.seed is not None:
                 frames = sim_frames(args.seed, args.frames, args.width, args.height,
                                     args.sim_rate_hz, args.noise)
@@ -307,7 +464,9 @@ def main(argv: list[str] | None = None) -> int:
             count = play(node, frames, args.rate, args.clock, loop_frames, args.wait)
         # let reliable and latched messages reach their subscribers before exiting
         time.sleep(0.5)
-        node.get_logger().info(f"published {count} frames")
+        unheard = node.watch.unheard if isinstance(node, Player) else []
+        node.get_logger().info(f"published {count} frames" + (
+            f" ({', '.join(unheard)} had no subscriber)" if unheard else ""))
     except (KeyboardInterrupt, ExternalShutdownException):
         print("ssr-play: interrupted", file=sys.stderr)
     finally:

@@ -1,9 +1,10 @@
 """Names on the ROS graph, in one place.
 
 The node's names are relative, so a namespace and remaps place them (REP-144 style);
-the player publishes under ``camera/`` like most RGB-D drivers. :func:`sim_remaps` gives
-the ``--ros-args`` remaps that connect the two without a launch file (the demo, tests and
-benchmark use it; ``launch/ssr.launch.py`` does the same with launch arguments).
+the player publishes the node's own input names (``ssr-play --prefix camera`` puts them
+under ``camera/`` like most RGB-D drivers). :func:`sim_remaps` gives the ``--ros-args``
+remaps that connect the node to a player with a prefix (identity remaps for none; the demo,
+tests and benchmark use it; ``launch/ssr.launch.py`` does the same with launch arguments).
 """
 
 from __future__ import annotations
@@ -33,16 +34,16 @@ PLAYER_TOPICS = {
     CAMERA_INFO: "color/camera_info",
     LABELS: "labels/image_raw",
     LABEL_NAMES: "labels/names",
-    CAMERA_POSE: "pose",
+    CAMERA_POSE: "camera_pose",
 }
 
 
-def player_topic(node_input: str, prefix: str = "camera") -> str:
+def player_topic(node_input: str, prefix: str = "") -> str:
     """The topic the player publishes for one of the node's inputs."""
     return f"{prefix}/{PLAYER_TOPICS[node_input]}" if prefix else PLAYER_TOPICS[node_input]
 
 
-def sim_remaps(prefix: str = "camera") -> list[str]:
+def sim_remaps(prefix: str = "") -> list[str]:
     """``-r from:=to`` arguments that point the node's inputs at the player's topics."""
     out: list[str] = []
     for node_input in PLAYER_TOPICS:
