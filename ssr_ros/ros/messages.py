@@ -1,8 +1,15 @@
 """Core records <-> ssr_ros interface messages.
 
 ``ObjectState`` <-> ``ssr_ros/SceneObject``, cogmap ``Triplet`` -> ``SceneTriplet``, the
-whole map -> ``SceneGraph``, ``SpatialQuery`` request -> core ``QueryRequest`` and core
-``QueryAnswer`` -> response. Pure functions over message objects (no ``rclpy.init()``).
+whole map -> ``SceneGraph``, the objects -> ``vision_msgs/Detection3DArray``, the keyframe
+path -> ``nav_msgs/Path``, ``SpatialQuery`` request -> core ``QueryRequest`` and core
+``QueryAnswer`` -> response. Pure functions over message objects (no ``rclpy.init()``),
+plus :class:`ObjectMessageCache`, which rebuilds an object's message only when the
+object changed (a 5,000-object graph is then mostly reused messages).
+
+vision_msgs is the ROS distribution's package or, on the PyPI route, the one built from
+``interfaces/vision_msgs``; :func:`vision_msgs_available` says whether it can be imported
+(the node then publishes ``cogmap/detections_3d``).
 
 Strings and arrays from the network are capped here, with the core's limits
 (``ssr_ros.core.query_types``, documented in ``srv/SpatialQuery.srv``: names <= 128
@@ -13,10 +20,13 @@ an over-long request raises :class:`~ssr_ros.runtime.errors.InvalidMessage` (rea
 
 from __future__ import annotations
 
+import importlib.util
 import math
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
+from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import Path
 
 from ssr_ros.core.query_types import MAX_CANDIDATES, MAX_NAME_CHARS, MAX_QUESTION_CHARS
 from ssr_ros.core.types import ObjectState
@@ -70,15 +80,141 @@ def triplet_to_msg(triplet: Any) -> SceneTriplet:
     return msg
 
 
+class ObjectMessageCache:
+    """Per-object messages made by ``build`` (an ``ObjectState`` -> message function),
+    rebuilt only for objects whose state changed since the previous :meth:`messages`
+    call. The object map shares an ``ObjectState`` until its object changes, so "the same
+    state object with the same observation count and last sighting" means unchanged.
+    One caller at a time; messages handed out must not be modified."""
+
+    def __init__(self, build: Callable[[ObjectState], Any]) -> None:
+        self._build = build
+        self._cache: dict[int, tuple[ObjectState, Any]] = {}
+        self.built = 0  # messages built in the last call (tests, benchmarks)
+
+    def messages(self, objects: Iterable[ObjectState]) -> list[Any]:
+        """One message per object, in the given order; forgets objects not given."""
+        cache: dict[int, tuple[ObjectState, Any]] = {}
+        out = []
+        self.built = 0
+        for obj in objects:
+            hit = self._cache.get(obj.id)
+            if hit is None or hit[0] is not obj \
+                    or hit[0].observation_count != obj.observation_count \
+                    or hit[0].last_seen_s != obj.last_seen_s:
+                hit = (obj, self._build(obj))
+                self.built += 1
+            cache[obj.id] = hit
+            out.append(hit[1])
+        self._cache = cache
+        return out
+
+    def clear(self) -> None:
+        self._cache.clear()
+
+
 def scene_graph_msg(objects: Iterable[ObjectState], triplets: Iterable[Any], revision: int,
-                    stamp_s: float, frame_id: str) -> SceneGraph:
-    """The whole map as a ``SceneGraph``: objects ordered by id, triplets in chain order."""
+                    stamp_s: float, frame_id: str,
+                    cache: ObjectMessageCache | None = None) -> SceneGraph:
+    """The whole map as a ``SceneGraph``: objects ordered by id, triplets in chain order.
+    ``cache`` (of :func:`object_to_msg`) reuses the messages of unchanged objects."""
     msg = SceneGraph()
     msg.header.frame_id = frame_id
     msg.header.stamp = _stamp(stamp_s)
     msg.revision = int(revision)
-    msg.objects = [object_to_msg(o) for o in sorted(objects, key=lambda o: o.id)]
+    ordered = sorted(objects, key=lambda o: o.id)
+    msg.objects = cache.messages(ordered) if cache is not None else \
+        [object_to_msg(o) for o in ordered]
     msg.triplets = [triplet_to_msg(t) for t in triplets]
+    return msg
+
+
+def vision_msgs_available() -> bool:
+    """True when ``vision_msgs.msg`` can be imported (a ROS distribution's package or the
+    one built from ``interfaces/vision_msgs``)."""
+    try:
+        return importlib.util.find_spec("vision_msgs.msg") is not None
+    except ImportError:
+        return False
+
+
+def _yaw_quaternion(pose: Any, yaw_rad: float) -> None:
+    half = 0.5 * float(yaw_rad)
+    pose.orientation.x = pose.orientation.y = 0.0
+    pose.orientation.z, pose.orientation.w = math.sin(half), math.cos(half)
+
+
+def detection_3d_msg(obj: ObjectState, frame_id: str) -> Any:
+    """``ObjectState`` (map frame) -> ``vision_msgs/Detection3D``: ``id`` the object id as
+    a decimal string, one result with ``class_id`` the label and ``score`` the object's
+    score, its pose and ``bbox.center`` the box centre [m] turned by ``yaw_rad`` about z,
+    ``bbox.size`` the extent along the box's axes [m]. The header is stamped with the
+    object's last sighting [s]. Pose covariance is all zeros (not estimated)."""
+    from vision_msgs.msg import Detection3D, ObjectHypothesisWithPose
+
+    msg = Detection3D()
+    msg.header.frame_id = frame_id
+    msg.header.stamp = _stamp(obj.last_seen_s)
+    msg.id = str(int(obj.id))
+    center = msg.bbox.center
+    center.position.x, center.position.y, center.position.z = (float(v) for v in obj.center_m)
+    _yaw_quaternion(center, obj.yaw_rad)
+    msg.bbox.size.x, msg.bbox.size.y, msg.bbox.size.z = (float(v) for v in obj.size_m)
+    result = ObjectHypothesisWithPose()
+    result.hypothesis.class_id = str(obj.label)
+    result.hypothesis.score = float(obj.score)
+    result.pose.pose = center
+    msg.results = [result]
+    return msg
+
+
+def detections_3d_msg(objects: Iterable[ObjectState], stamp_s: float, frame_id: str,
+                      cache: ObjectMessageCache | None = None) -> Any:
+    """Every confirmed object as one ``vision_msgs/Detection3DArray`` in ``frame_id`` (the
+    map frame), ordered by id; ``cache`` (of :func:`detection_3d_msg`) reuses the
+    messages of unchanged objects."""
+    from vision_msgs.msg import Detection3DArray
+
+    msg = Detection3DArray()
+    msg.header.frame_id = frame_id
+    msg.header.stamp = _stamp(stamp_s)
+    ordered = sorted(objects, key=lambda o: o.id)
+    msg.detections = cache.messages(ordered) if cache is not None else \
+        [detection_3d_msg(o, frame_id) for o in ordered]
+    return msg
+
+
+def pose_stamped_msg(position_m: Sequence[float], orientation_xyzw: Sequence[float],
+                     stamp_s: float, frame_id: str) -> PoseStamped:
+    """One camera pose: ``position_m`` (3,) [m], ``orientation_xyzw`` (4,), stamp [s]."""
+    pose = PoseStamped()
+    pose.header.frame_id = frame_id
+    pose.header.stamp = _stamp(stamp_s)
+    pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = \
+        (float(v) for v in position_m)
+    o = pose.pose.orientation
+    o.x, o.y, o.z, o.w = (float(v) for v in orientation_xyzw)
+    return pose
+
+
+def path_msg(positions_m: np.ndarray, orientations_xyzw: np.ndarray, stamps_s: np.ndarray,
+             stamp_s: float, frame_id: str) -> Path:
+    """The keyframe path as a ``nav_msgs/Path`` in ``frame_id`` (the map frame), oldest
+    first: ``positions_m`` (N, 3) [m] of the camera optical frame, ``orientations_xyzw``
+    (N, 4) its orientation, ``stamps_s`` (N,) each keyframe's stamp [s]; the path's
+    header carries ``stamp_s``."""
+    pos = np.asarray(positions_m, dtype=np.float64).reshape(-1, 3)
+    quat = np.asarray(orientations_xyzw, dtype=np.float64).reshape(-1, 4)
+    stamps = np.asarray(stamps_s, dtype=np.float64).reshape(-1)
+    if not len(pos) == len(quat) == len(stamps):
+        raise ValueError(f"path of {len(pos)} positions, {len(quat)} orientations and "
+                         f"{len(stamps)} stamps")
+    msg = Path()
+    msg.header.frame_id = frame_id
+    msg.header.stamp = _stamp(stamp_s)
+    poses = [pose_stamped_msg(p, q, t, frame_id)
+             for p, q, t in zip(pos.tolist(), quat.tolist(), stamps.tolist())]
+    msg.poses = poses
     return msg
 
 

@@ -34,7 +34,7 @@ from ssr_ros.ros.frame_mapper import FrameMapper
 from ssr_ros.ros.inputs import CameraInputs, FrameSet
 from ssr_ros.ros.params import NodeConfig
 from ssr_ros.ros.pose_source import TfPoseSource, TopicPoseSource, tf2_available
-from ssr_ros.ros.publishing import DiagnosticsPublisher, MapPublisher, map_values
+from ssr_ros.ros.publishing import DiagnosticsPublisher, MapPublisher, clock_s, map_values
 from ssr_ros.ros.services import MapFileService, QueryService
 from ssr_ros.runtime.cogmap_check import CogmapCheck
 from ssr_ros.runtime.errors import ConfigError
@@ -133,9 +133,14 @@ def build_parts(node: Node, config: NodeConfig, model: ModelBridge, keeper: MapK
                              g["timer"])
     inputs = CameraInputs(node, config, hooks.stats, hooks.problems, hooks.slot,
                           pose_source if isinstance(pose_source, TopicPoseSource) else None,
-                          g["input"])
+                          g["input"], clock_s=clock_s(node))
+
+    def on_keyframe(frame: PosedFrame) -> None:
+        publisher.note_keyframe(frame)  # the camera path's orientations and stamps
+        hooks.on_keyframe(frame)
+
     mapper = FrameMapper(config, keeper, pose_source, hooks.stats, hooks.problems,
-                         lambda: inputs.label_names, hooks.on_keyframe)
+                         lambda: inputs.label_names, on_keyframe)
 
     def on_replaced(cleared: bool) -> None:
         if cleared:

@@ -21,6 +21,8 @@ ODOM = "odom"
 # ssr_node outputs and services
 SCENE_GRAPH = "cogmap/scene_graph"
 MARKERS = "cogmap/markers"
+DETECTIONS_3D = "cogmap/detections_3d"
+CAMERA_PATH = "cogmap/camera_path"
 DIAGNOSTICS = "/diagnostics"
 SPATIAL_QUERY = "spatial_query"
 SAVE_MAP = "save_map"
