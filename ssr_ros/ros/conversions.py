@@ -244,13 +244,21 @@ _DISTORTION_LENGTHS = {"plumb_bob": (5,), "rational_polynomial": (8,), "equidist
                        "": (0,)}
 
 
-def camera_info_to_intrinsics(msg) -> CameraIntrinsics:
+def camera_info_to_intrinsics(msg, rectified: bool = False) -> CameraIntrinsics:
     """``sensor_msgs/CameraInfo`` -> :class:`CameraIntrinsics`, validated.
 
     Checks: width and height positive; fx, fy positive and finite; cx, cy finite and
     inside the image; last row of K is (0, 0, 1); D finite with the length its model
     needs (an empty D means no distortion for any model); binning and ROI inside the
     calibrated image.
+
+    ``rectified``: the images were rectified (image_proc's ``image_rect``, which
+    republishes the camera's original camera_info). As image_geometry does for rectified
+    images, the intrinsics are then the left 3x3 of the projection matrix ``P`` (its
+    fx', fy', cx', cy'; ``P``'s fourth column, a stereo baseline, does not move pixels of
+    one camera) and ``D`` is ignored (returned empty): the distortion was already undone.
+    ``P`` gets the same checks as ``K``; an all-zero ``P`` (a driver that never filled
+    it) is refused, since guessing K would misplace every pixel of a rectified image.
 
     Per REP-104, ``width``/``height`` and ``K`` describe the full-resolution calibration
     while the camera may send a sub-window (``roi``, in full-resolution pixels; all zero
@@ -264,17 +272,8 @@ def camera_info_to_intrinsics(msg) -> CameraIntrinsics:
     width, height = int(msg.width), int(msg.height)
     if width <= 0 or height <= 0:
         raise InvalidMessage("camera_info", f"image size {width}x{height}")
-    K = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
-    if not np.all(np.isfinite(K)):
-        raise InvalidMessage("camera_info", "K has non-finite entries")
-    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
-    if fx <= 0.0 or fy <= 0.0:
-        raise InvalidMessage("camera_info", f"focal lengths fx={fx}, fy={fy} must be > 0")
-    if not (0.0 <= cx <= width and 0.0 <= cy <= height):
-        raise InvalidMessage("camera_info",
-                             f"principal point ({cx}, {cy}) outside {width}x{height}")
-    if not np.allclose(K[2], (0.0, 0.0, 1.0)) or K[1, 0] != 0.0:
-        raise InvalidMessage("camera_info", "K is not an upper-triangular pinhole matrix")
+    K = _checked_pinhole(np.asarray(msg.k, dtype=np.float64).reshape(3, 3), width, height,
+                         "K")
     if len(msg.d) > MAX_DISTORTION_COEFFICIENTS:
         raise InvalidMessage("camera_info", f"{len(msg.d)} distortion coefficients")
     D = np.asarray(msg.d, dtype=np.float64).reshape(-1)
@@ -284,11 +283,36 @@ def camera_info_to_intrinsics(msg) -> CameraIntrinsics:
     if D.size and model in _DISTORTION_LENGTHS and D.size not in _DISTORTION_LENGTHS[model]:
         raise InvalidMessage("camera_info", f"{model} needs {_DISTORTION_LENGTHS[model]} "
                              f"coefficients, got {D.size}")
-    if D.size and model not in _DISTORTION_LENGTHS:
+    if D.size and model not in _DISTORTION_LENGTHS and not rectified:
         raise InvalidMessage("camera_info", f"unsupported distortion model {model!r}")
+    if rectified:
+        P = np.asarray(msg.p, dtype=np.float64).reshape(3, 4)
+        if not np.any(P):
+            raise InvalidMessage("camera_info", "images_rectified is set but P is all zero: "
+                                 "the camera_info carries no rectified projection")
+        K = _checked_pinhole(P[:, :3].copy(), width, height, "P")
+        D = np.zeros(0)
     K, width, height = _binned_roi_intrinsics(K, width, height, msg)
     return CameraIntrinsics(K=K, D=D, distortion_model=model, width=width, height=height,
                             frame_id=str(msg.header.frame_id))
+
+
+def _checked_pinhole(K: np.ndarray, width: int, height: int, name: str) -> np.ndarray:
+    """``K`` (3x3, or the left 3x3 of P) when it is a finite pinhole matrix of an image of
+    ``width`` x ``height`` [px]; raises :class:`InvalidMessage` ``camera_info``."""
+    if not np.all(np.isfinite(K)):
+        raise InvalidMessage("camera_info", f"{name} has non-finite entries")
+    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+    if fx <= 0.0 or fy <= 0.0:
+        raise InvalidMessage("camera_info", f"{name}: focal lengths fx={fx}, fy={fy} must "
+                             "be > 0")
+    if not (0.0 <= cx <= width and 0.0 <= cy <= height):
+        raise InvalidMessage("camera_info",
+                             f"{name}: principal point ({cx}, {cy}) outside {width}x{height}")
+    if not np.allclose(K[2], (0.0, 0.0, 1.0)) or K[1, 0] != 0.0:
+        raise InvalidMessage("camera_info", f"{name} is not an upper-triangular pinhole "
+                             "matrix")
+    return K
 
 
 def _binned_roi_intrinsics(K: np.ndarray, width: int, height: int,

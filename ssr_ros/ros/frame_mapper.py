@@ -9,9 +9,12 @@ pose at its stamp, so a stamp that jumps forward is dropped for lack of a pose
 (``pose_drop.*``, see :mod:`ssr_ros.ros.pose_source`) and does not advance the last
 stamp.
 
-Lens distortion: the images are ``image_raw`` (unrectified), so a plumb-bob ``D`` of
-camera_info goes with the frame to the pipeline, which undistorts every back-projected
-pixel; other non-zero distortion models are refused (``invalid.camera_info``).
+Lens distortion: by default the images are ``image_raw`` (unrectified), so a plumb-bob
+``D`` of camera_info goes with the frame to the pipeline, which undistorts every
+back-projected pixel; other non-zero distortion models are refused
+(``invalid.camera_info``). With ``images_rectified`` the intrinsics are camera_info's
+``P`` and ``D`` is ignored (image_proc republishes the original camera_info beside
+``image_rect``).
 """
 
 from __future__ import annotations
@@ -79,7 +82,10 @@ class FrameMapper:
                                  depth_scale_m=config.depth_scale_m,
                                  max_depth_m=config.max_depth_m,
                                  max_pixels=config.max_image_pixels,
-                                 expected_frame=config.camera_frame)
+                                 expected_frame=config.camera_frame,
+                                 rectified=config.images_rectified,
+                                 detections_msg=item.detections,
+                                 detection_names=item.detection_names)
             if frame.stamp_s <= self._last_stamp_s:
                 raise InvalidMessage("stamp_backwards", f"frame stamp {frame.stamp_s:.3f} s "
                                      f"is not after {self._last_stamp_s:.3f} s")
@@ -124,8 +130,11 @@ class FrameMapper:
 
     def _with_proposal_inputs(self, frame: PosedFrame) -> PosedFrame:
         """The frame with what the configured proposal source reads: the label image and
-        its names (``labels``), boxes drawn from it (``boxes``), or neither."""
+        its names (``labels``), boxes drawn from it (``boxes``), the decoded detections'
+        boxes (``detections``), or none of them."""
         source = self.config.proposal_source
+        if source == "detections":
+            return dataclasses.replace(frame.without_labels(), boxes=list(frame.boxes or []))
         if source == "labels" and frame.labels is not None:
             return dataclasses.replace(frame, id_to_category=dict(self._label_names()))
         if source == "boxes" and frame.labels is not None:

@@ -2,9 +2,12 @@
 :class:`~ssr_ros.core.frames.PosedFrame` (posed once its pose is looked up).
 
 :func:`decode_frame` turns the matched colour, depth, camera_info (and label image)
-messages into numpy arrays and checks what only makes sense across them: the depth is
-registered to the colour image (same size), the intrinsics describe that size, the label
-image has that size too, and the lens distortion is one the mapping can undo. Any
+messages into numpy arrays and checks what only makes sense across them: every message
+is in the camera optical frame (``camera_frame``, or the colour image's frame when none
+is configured), the depth is registered to the colour image (same size), the intrinsics
+describe that size, the label image has that size too, the detections' boxes lie in it,
+and the lens distortion is one the mapping can undo (or the images are rectified: then
+``P`` gives the intrinsics and ``D`` is ignored, as image_geometry does). Any
 failure raises
 :class:`~ssr_ros.runtime.errors.InvalidMessage` with the reason counted in /diagnostics.
 Pure (no rclpy).
@@ -13,6 +16,7 @@ Pure (no rclpy).
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import numpy as np
@@ -23,6 +27,11 @@ from ssr_ros.ros.conversions import (CameraIntrinsics, camera_info_to_intrinsics
                                      compressed_to_rgb, image_to_depth_m, image_to_labels,
                                      image_to_rgb, stamp_to_s)
 from ssr_ros.runtime.errors import InvalidMessage
+
+#: Most detections accepted in one Detection2DArray.
+MAX_DETECTIONS = 1024
+#: Longest accepted class name or class id of a detection [characters].
+MAX_CLASS_CHARS = 128
 
 #: Largest accepted label-names JSON [characters] and number of entries.
 MAX_LABEL_NAMES_CHARS = 65536
@@ -51,22 +60,41 @@ def plumb_bob_coefficients(intrinsics: CameraIntrinsics) -> np.ndarray | None:
 
 def decode_frame(color_msg: Any, depth_msg: Any, info_msg: Any, labels_msg: Any = None,
                  depth_scale_m: float = 0.001, max_depth_m: float = 10.0,
-                 max_pixels: int = 4096 * 4096, expected_frame: str = "") -> PosedFrame:
+                 max_pixels: int = 4096 * 4096, expected_frame: str = "",
+                 rectified: bool = False, detections_msg: Any = None,
+                 detection_names: dict[int, str] | None = None) -> PosedFrame:
     """Decode and cross-check one synchronised set (colour may be a CompressedImage) into a
     frame without a pose yet (``T_map_cam`` None): ``rgb``, ``depth_m`` [m], ``K``, the
-    colour image's stamp and ``frame_id``, the label image (uint16 ids) or None, and the
-    plumb-bob ``dist`` or None.
+    colour image's stamp and ``frame_id``, the label image (uint16 ids) or None, the
+    plumb-bob ``dist`` or None, and the boxes of a ``vision_msgs/Detection2DArray`` (see
+    :func:`detections_to_boxes`, ``detection_names`` names numeric class ids) or None.
+
+    ``rectified``: the images are rectified, so ``K`` is the left 3x3 of camera_info's
+    ``P`` and its ``D`` is ignored (see
+    :func:`~ssr_ros.ros.conversions.camera_info_to_intrinsics`).
 
     Raises :class:`InvalidMessage`: the per-message reasons of the conversions, plus
     ``size_mismatch`` (depth, labels or camera_info not of the colour image's size),
-    ``camera_info`` (a distortion model other than plumb-bob, see
-    :func:`plumb_bob_coefficients`) and ``frame_id`` (the colour image is not in
-    ``expected_frame`` when one is configured).
+    ``camera_info`` (a distortion model other than plumb-bob on unrectified images, see
+    :func:`plumb_bob_coefficients`), ``frame_id`` (the colour image is not in
+    ``expected_frame`` when one is configured) and, per input, ``depth_frame_id``,
+    ``camera_info_frame_id``, ``labels_frame_id``, ``detections_frame_id`` (that message
+    is not in the camera frame: ``expected_frame``, or the colour image's frame when none
+    is configured; depth registered in another optical frame must be registered to the
+    colour camera first, e.g. by the driver's ``align_depth``), and the detection
+    reasons of :func:`detections_to_boxes`.
     """
     frame_id = str(color_msg.header.frame_id)
     if expected_frame and frame_id != expected_frame:
         raise InvalidMessage("frame_id", f"image frame {frame_id!r}, expected "
                              f"{expected_frame!r}")
+    camera_frame = expected_frame or frame_id
+    for name, msg in (("depth", depth_msg), ("camera_info", info_msg),
+                      ("labels", labels_msg), ("detections", detections_msg)):
+        if msg is not None and str(msg.header.frame_id) != camera_frame:
+            raise InvalidMessage(f"{name}_frame_id", f"{name} in frame "
+                                 f"{str(msg.header.frame_id)!r}, the images are in "
+                                 f"{camera_frame!r}")
     if hasattr(color_msg, "format"):
         rgb = compressed_to_rgb(color_msg, max_pixels=max_pixels)
     else:
@@ -76,20 +104,108 @@ def decode_frame(color_msg: Any, depth_msg: Any, info_msg: Any, labels_msg: Any 
     if depth_m.shape != (height, width):
         raise InvalidMessage("size_mismatch", f"depth {depth_m.shape[1]}x{depth_m.shape[0]} "
                              f"is not registered to colour {width}x{height}")
-    intrinsics = camera_info_to_intrinsics(info_msg)
+    intrinsics = camera_info_to_intrinsics(info_msg, rectified=rectified)
     if not intrinsics.matches(width, height):
         raise InvalidMessage("size_mismatch", f"camera_info is for {intrinsics.width}x"
                              f"{intrinsics.height}, images are {width}x{height}")
-    dist = plumb_bob_coefficients(intrinsics)
+    dist = None if rectified else plumb_bob_coefficients(intrinsics)
     labels = None
     if labels_msg is not None:
         labels = image_to_labels(labels_msg, max_pixels)
         if labels.shape != (height, width):
             raise InvalidMessage("size_mismatch", f"label image {labels.shape[1]}x"
                                  f"{labels.shape[0]} is not {width}x{height}")
+    boxes = None
+    if detections_msg is not None:
+        boxes = detections_to_boxes(detections_msg, width, height, detection_names or {})
     return PosedFrame(rgb, depth_m, np.asarray(intrinsics.K, dtype=np.float64), None,
                       stamp_to_s(color_msg.header.stamp), labels=labels, dist=dist,
-                      frame_id=frame_id)
+                      frame_id=frame_id, boxes=boxes)
+
+
+def detections_to_boxes(msg: Any, width: int, height: int,
+                        names: dict[int, str]) -> list[Box2D]:
+    """A ``vision_msgs/Detection2DArray`` -> the ``boxes`` proposal source's boxes.
+
+    Each detection's best-scoring hypothesis gives the label and score (kept; no
+    hypothesis: an unlabelled box of score 1, given the source's default label). A
+    ``class_id`` of digits is a numeric id named by ``names`` (from
+    ``vision_msgs/LabelInfo``); any other ``class_id`` is the class name. The box is
+    ``bbox`` (centre [px] and size [px]); a rotated box (``theta`` [rad]) becomes the
+    axis-aligned box around it. Boxes are in the image of ``width`` x ``height`` [px].
+
+    Raises :class:`InvalidMessage` ``detections`` (more than :data:`MAX_DETECTIONS`, a
+    non-finite or empty box, a box outside the image, a score outside [0, 1], an
+    over-long class) or ``detection_class`` (a numeric class id that ``names`` does not
+    name: publish a LabelInfo on ``detections/label_info``); one bad detection rejects
+    the whole set, as a bad pixel buffer rejects an image.
+    """
+    detections = list(msg.detections)
+    if len(detections) > MAX_DETECTIONS:
+        raise InvalidMessage("detections", f"{len(detections)} detections exceeds "
+                             f"{MAX_DETECTIONS}")
+    boxes = []
+    for index, det in enumerate(detections):
+        label, score = _best_hypothesis(det, names, index)
+        bbox = det.bbox
+        cx, cy = float(bbox.center.position.x), float(bbox.center.position.y)
+        sx, sy, theta = float(bbox.size_x), float(bbox.size_y), float(bbox.center.theta)
+        if not all(math.isfinite(v) for v in (cx, cy, sx, sy, theta, score)):
+            raise InvalidMessage("detections", f"detection {index} has non-finite values")
+        if sx <= 0.0 or sy <= 0.0:
+            raise InvalidMessage("detections", f"detection {index} has no area "
+                                 f"({sx} x {sy} px)")
+        if not 0.0 <= score <= 1.0:
+            raise InvalidMessage("detections", f"detection {index} score {score} is "
+                                 "outside [0, 1]")
+        c, s = abs(math.cos(theta)), abs(math.sin(theta))
+        w, h = sx * c + sy * s, sx * s + sy * c
+        x0, y0 = cx - w / 2.0, cy - h / 2.0
+        if x0 >= width or y0 >= height or x0 + w <= 0.0 or y0 + h <= 0.0:
+            raise InvalidMessage("detections", f"detection {index} box lies outside the "
+                                 f"{width}x{height} image")
+        boxes.append(Box2D(x=x0, y=y0, w=w, h=h, label=label, score=score))
+    return boxes
+
+
+def _best_hypothesis(det: Any, names: dict[int, str], index: int) -> tuple[str, float]:
+    """(class name, score) of a detection's best hypothesis; ("", 1.0) without one."""
+    results = list(det.results)
+    if not results:
+        return "", 1.0
+    best = max(results, key=lambda r: float(r.hypothesis.score))
+    class_id = str(best.hypothesis.class_id).strip()
+    score = float(best.hypothesis.score)
+    if len(class_id) > MAX_CLASS_CHARS:
+        raise InvalidMessage("detections", f"detection {index} class id is longer than "
+                             f"{MAX_CLASS_CHARS} characters")
+    if class_id.isascii() and class_id.isdigit():
+        name = names.get(int(class_id))
+        if name is None:
+            raise InvalidMessage("detection_class", f"detection {index} has numeric class "
+                                 f"id {class_id} and no LabelInfo names it")
+        return name, score
+    return class_id, score
+
+
+def label_info_names(msg: Any) -> dict[int, str]:
+    """A ``vision_msgs/LabelInfo`` -> {class id: class name}.
+
+    Raises :class:`InvalidMessage` ``label_info`` for more than :data:`MAX_LABEL_NAMES`
+    classes, an empty or over-long name, or a repeated id."""
+    classes = list(msg.class_map)
+    if len(classes) > MAX_LABEL_NAMES:
+        raise InvalidMessage("label_info", f"{len(classes)} classes exceeds "
+                             f"{MAX_LABEL_NAMES}")
+    names: dict[int, str] = {}
+    for entry in classes:
+        class_id, name = int(entry.class_id), str(entry.class_name).strip()
+        if not 0 < len(name) <= MAX_CLASS_CHARS:
+            raise InvalidMessage("label_info", f"class {class_id} has name {name!r}")
+        if class_id in names:
+            raise InvalidMessage("label_info", f"class id {class_id} appears twice")
+        names[class_id] = name
+    return names
 
 
 def parse_label_names_json(text: str) -> dict[int, str]:

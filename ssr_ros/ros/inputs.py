@@ -6,6 +6,17 @@ Callbacks only count and store: a synchronised colour, depth, camera_info (and l
 set goes to the one-slot mailbox as a :class:`FrameSet` (newest wins), which wakes the
 frame worker thread; poses go to the topic pose source; malformed messages are counted by
 reason and logged with a throttle (:class:`~ssr_ros.ros.diagnostics.ProblemLog`).
+
+With ``proposal_source: detections`` a ``vision_msgs/Detection2DArray`` on ``detections``
+is one more synchronised input (a detector stamps its array with its image's stamp, so it
+matches within the slop), and the class names of numeric ids come from a
+``vision_msgs/LabelInfo`` on ``detections/label_info`` (transient local, as vision_msgs
+recommends for it).
+
+Stamps are checked before a set reaches the mailbox and before a pose reaches the pose
+history (:class:`~ssr_ros.runtime.stamp_guard.StampGuard`, ``max_future_s``): zero or far
+future stamps are counted (``invalid.stamp_zero``, ``invalid.stamp_future``,
+``invalid.pose_stamp_zero``, ``invalid.pose_stamp_future``) and never mapped.
 """
 
 from __future__ import annotations
@@ -26,10 +37,12 @@ from std_msgs.msg import String
 
 from ssr_ros.ros import topics
 from ssr_ros.ros.diagnostics import NodeStats, ProblemLog
-from ssr_ros.ros.frames import parse_label_names_json
+from ssr_ros.ros.conversions import stamp_to_s
+from ssr_ros.ros.frames import label_info_names, parse_label_names_json
 from ssr_ros.ros.params import NodeConfig
 from ssr_ros.ros.pose_source import TopicPoseSource
-from ssr_ros.runtime.errors import InvalidMessage
+from ssr_ros.runtime.errors import ConfigError, InvalidMessage
+from ssr_ros.runtime.stamp_guard import StampGuard
 from ssr_ros.runtime.sync import ApproximateTimeSync, message_filters_available
 from ssr_ros.runtime.worker import LatestSlot
 
@@ -40,6 +53,10 @@ LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
 # never connects to a best-effort odometry source). A lost pose costs little: lookups
 # interpolate between neighbours up to ``pose_max_gap_s``; the depth covers ~1 s of a
 # 100 Hz source waiting for the input callback group.
+#: The detection inputs (relative names, remapped like the camera topics).
+DETECTIONS = "detections"
+DETECTIONS_LABEL_INFO = "detections/label_info"
+
 POSE_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT,
                       durability=DurabilityPolicy.VOLATILE, history=HistoryPolicy.KEEP_LAST)
 
@@ -48,13 +65,17 @@ POSE_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT,
 class FrameSet:
     """One synchronised set of camera messages, as the worker receives it:
     ``received_s`` (``time.monotonic()`` when it was matched), the colour image (Image or
-    CompressedImage), depth image, camera_info, and the label image or None."""
+    CompressedImage), depth image, camera_info, the label image or None, the
+    vision_msgs/Detection2DArray or None, and the class names of numeric detection ids
+    known when the set was matched (from ``detections/label_info``)."""
 
     received_s: float
     color: Any
     depth: Any
     info: Any
     labels: Any = None
+    detections: Any = None
+    detection_names: dict[int, str] | None = None
 
 
 class CameraInputs:
@@ -68,11 +89,21 @@ class CameraInputs:
         pose_source: a :class:`TopicPoseSource` to feed from ``camera_pose``/``odom``, or
             None when poses come from TF.
         group: the callback group of every input callback.
+        clock_s: the node's clock [s] for the stamp check (None: the newest input only).
+
+    Raises :class:`ConfigError` when ``proposal_source`` is ``detections`` and
+    ``vision_msgs`` cannot be imported.
     """
 
     def __init__(self, node: Node, config: NodeConfig, stats: NodeStats, problems: ProblemLog,
                  slot: LatestSlot[FrameSet], pose_source: TopicPoseSource | None,
-                 group: CallbackGroup) -> None:
+                 group: CallbackGroup, clock_s: Callable[[], float] | None = None) -> None:
+        if config.uses_detections:
+            try:
+                import vision_msgs.msg  # noqa: F401
+            except ImportError as exc:
+                raise ConfigError("proposal_source detections needs the vision_msgs "
+                                  "interfaces, which cannot be imported") from exc
         self._node = node
         self._config = config
         self._stats = stats
@@ -85,6 +116,11 @@ class CameraInputs:
         # message_filters objects hold the subscriptions' callbacks: kept while open
         self._message_filters: tuple | None = None
         self.label_names: dict[int, str] = dict(config.label_names)
+        #: Class id -> name of numeric detection class ids (vision_msgs/LabelInfo).
+        self.detection_names: dict[int, str] = {}
+        #: The stamp check shared by frames and poses (``max_future_s``).
+        self.stamp_guard = StampGuard(config.max_future_s, clock_s)
+        self._input_names: list[str] = []
 
     # ------------------------------------------------------------------ lifecycle
     def open(self) -> None:
@@ -105,6 +141,13 @@ class CameraInputs:
         if config.uses_label_image:
             inputs.append((Image, topics.LABELS, "labels"))
             self._subscribe(String, topics.LABEL_NAMES, self._on_label_names, LATCHED_QOS)
+        if config.uses_detections:
+            from vision_msgs.msg import Detection2DArray, LabelInfo
+
+            inputs.append((Detection2DArray, DETECTIONS, "detections"))
+            self._subscribe(LabelInfo, DETECTIONS_LABEL_INFO, self._on_label_info,
+                            LATCHED_QOS)
+        self._input_names = [name for _, _, name in inputs]
         if message_filters_available():
             self._open_message_filters(inputs, sensor_qos)
         else:
@@ -176,8 +219,25 @@ class CameraInputs:
         return callback
 
     def _on_synced(self, *msgs: Any) -> None:
-        """Synchroniser callback: O(1), newest complete set wins the worker's slot."""
-        self._slot.put(FrameSet(time.monotonic(), *msgs))
+        """Synchroniser callback: O(1), newest complete set wins the worker's slot; a set
+        whose colour stamp the stamp guard refuses is counted and dropped here."""
+        by_name = dict(zip(self._input_names, msgs))
+        try:
+            self.stamp_guard.check(stamp_to_s(by_name["color"].header.stamp))
+        except InvalidMessage as exc:
+            self._problems.reject(exc)
+            return
+        self._slot.put(FrameSet(
+            time.monotonic(), by_name["color"], by_name["depth"], by_name["camera_info"],
+            labels=by_name.get("labels"), detections=by_name.get("detections"),
+            detection_names=dict(self.detection_names) if "detections" in by_name else None))
+
+    def _on_label_info(self, msg: Any) -> None:
+        self._stats.count_received("label_info")
+        try:
+            self.detection_names = label_info_names(msg)
+        except InvalidMessage as exc:
+            self._problems.reject(exc)
 
     def _on_label_names(self, msg: String) -> None:
         try:
@@ -188,6 +248,7 @@ class CameraInputs:
     def _on_camera_pose(self, msg: PoseStamped) -> None:
         self._stats.count_received("camera_pose")
         try:
+            self.stamp_guard.check(stamp_to_s(msg.header.stamp), prefix="pose_")
             self._pose_source.add_camera_pose(msg)
         except InvalidMessage as exc:
             self._problems.reject(exc)
@@ -195,6 +256,7 @@ class CameraInputs:
     def _on_odometry(self, msg: Odometry) -> None:
         self._stats.count_received("odom")
         try:
+            self.stamp_guard.check(stamp_to_s(msg.header.stamp), prefix="pose_")
             self._pose_source.add_odometry(msg)
         except InvalidMessage as exc:
             self._problems.reject(exc)

@@ -27,7 +27,7 @@ from ssr_ros.ros.conversions import xyz_rpy_to_matrix
 from ssr_ros.runtime.errors import ConfigError, InvalidMessage
 from ssr_ros.ros.pose_source import POSE_SOURCES
 
-PROPOSAL_SOURCES = ("labels", "boxes", "detector", "none")
+PROPOSAL_SOURCES = ("labels", "boxes", "detector", "detections", "none")
 QOS_RELIABILITIES = ("best_effort", "reliable")
 # Camera optical frame (REP-103: z forward, x right) -> base (REP-103: x forward, z up)
 # for a camera at the base origin looking forward.
@@ -92,7 +92,10 @@ PARAMETERS: dict[str, ParamSpec] = {
     "proposal_source": ParamSpec("labels", "Object proposals: labels (instance label image "
                                  "on labels/image_raw + names), boxes (each label id's "
                                  "bounding box, refined with depth), detector (OpenCV DNN), "
-                                 "none (no objects).", choices=PROPOSAL_SOURCES),
+                                 "detections (vision_msgs/Detection2DArray on 'detections', "
+                                 "synchronised with the images; numeric class ids named by "
+                                 "vision_msgs/LabelInfo on 'detections/label_info'), none "
+                                 "(no objects).", choices=PROPOSAL_SOURCES),
     "label_names": ParamSpec([""], "Instance id -> category for the label image, as "
                              "'id:name' strings; the labels/names topic (JSON) overrides."),
     "depth_scale_m": ParamSpec(0.001, "Metres per unit of 16UC1/mono16 depth (0.001 = mm, "
@@ -101,14 +104,32 @@ PARAMETERS: dict[str, ParamSpec] = {
                              read_only=False, range=(0.1, 100.0)),
     "max_image_pixels": ParamSpec(4096 * 4096, "Largest accepted image (width*height).",
                                   range=(1, 64 * 1024 * 1024)),
+    "images_rectified": ParamSpec(False, "The colour, depth (and label) images are "
+                                  "rectified (image_proc's image_rect): intrinsics come "
+                                  "from camera_info's P and its D is ignored, as "
+                                  "image_geometry does. False: K and D (plumb-bob "
+                                  "distortion is undone per pixel)."),
+    "max_future_s": ParamSpec(10.0, "Largest lead of a frame or pose stamp over the newest "
+                              "accepted input (or the node's clock when it runs) [s]; a "
+                              "stamp further ahead, or zero, is rejected "
+                              "(invalid.stamp_future, invalid.stamp_zero, "
+                              "invalid.pose_stamp_future, invalid.pose_stamp_zero).",
+                              range=(0.001, 86400.0)),
     "map_path": ParamSpec("~/.ros/ssr_ros/map.json", "Map file (versioned JSON): loaded at "
                           "configure, written by save_map, the autosave timer and at "
                           "shutdown. Empty disables persistence."),
     "autosave_period_s": ParamSpec(30.0, "Period of saving a changed map [s]; 0 disables "
                                    "the timer.", range=(0.0, 3600.0)),
-    "scene_graph_period_s": ParamSpec(2.0, "Period of re-publishing the scene graph and "
-                                      "markers when nothing changed [s].",
-                                      range=(0.1, 60.0)),
+    "scene_graph_period_s": ParamSpec(2.0, "The map topics are published when the map "
+                                      "changes; this long after incremental marker "
+                                      "updates, one complete marker array is sent for "
+                                      "late joiners [s].", range=(0.1, 60.0)),
+    # --- issue 18 (engineer K): the object cap ---
+    "max_objects": ParamSpec(5000, "Most objects the map keeps, confirmed and tentative. "
+                             "Beyond it the least observed objects far from the camera are "
+                             "evicted; objects seen at the current keyframe and confirmed "
+                             "objects near the camera never are (docs/scale.md).",
+                             range=(16, 100000)),
     "diagnostics_period_s": ParamSpec(1.0, "Period of /diagnostics [s].", range=(0.1, 60.0)),
     "keyframe_min_translation_m": ParamSpec(0.3, "Camera motion that makes a new keyframe "
                                             "[m].", range=(0.0, 10.0)),
@@ -177,9 +198,12 @@ class NodeConfig:
     depth_scale_m: float
     max_depth_m: float
     max_image_pixels: int
+    images_rectified: bool
+    max_future_s: float
     map_path: str
     autosave_period_s: float
     scene_graph_period_s: float
+    max_objects: int
     diagnostics_period_s: float
     keyframe_min_translation_m: float
     keyframe_min_rotation_deg: float
@@ -195,6 +219,11 @@ class NodeConfig:
     def uses_label_image(self) -> bool:
         """The label image is a synchronised input (labels and boxes sources)."""
         return self.proposal_source in ("labels", "boxes")
+
+    @property
+    def uses_detections(self) -> bool:
+        """A vision_msgs/Detection2DArray is a synchronised input (detections source)."""
+        return self.proposal_source == "detections"
 
 
 def descriptor(name: str, spec: ParamSpec) -> ParameterDescriptor:
@@ -310,9 +339,12 @@ def read_config(node: Any) -> NodeConfig:
         depth_scale_m=float(values["depth_scale_m"]),
         max_depth_m=float(values["max_depth_m"]),
         max_image_pixels=int(values["max_image_pixels"]),
+        images_rectified=bool(values["images_rectified"]),
+        max_future_s=float(values["max_future_s"]),
         map_path=os.path.abspath(os.path.expanduser(map_path)) if map_path else "",
         autosave_period_s=float(values["autosave_period_s"]),
         scene_graph_period_s=float(values["scene_graph_period_s"]),
+        max_objects=int(values["max_objects"]),
         diagnostics_period_s=float(values["diagnostics_period_s"]),
         keyframe_min_translation_m=float(values["keyframe_min_translation_m"]),
         keyframe_min_rotation_deg=float(values["keyframe_min_rotation_deg"]),

@@ -7,6 +7,7 @@ becomes a core ``QueryRequest``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any, Callable
 
@@ -27,8 +28,22 @@ def pipeline_config(config: NodeConfig) -> PipelineConfig:
         min_rotation_rad=math.radians(config.keyframe_min_rotation_deg),
         max_interval_s=config.keyframe_max_interval_s)
     detector = DetectorConfig(model_path=config.detector_model_path or None)
-    return PipelineConfig(source=config.proposal_source, selector=selector,
-                          keyframe_capacity=config.keyframe_buffer_size, detector=detector)
+    object_map = dataclasses.replace(PipelineConfig().object_map,
+                                     max_objects=config.max_objects)
+    # Decoded detections reach the pipeline as the frame's boxes: the boxes source.
+    source = "boxes" if config.proposal_source == "detections" else config.proposal_source
+    return PipelineConfig(source=source, selector=selector,
+                          keyframe_capacity=keyframe_capacity(config), detector=detector,
+                          object_map=object_map)
+
+
+def keyframe_capacity(config: NodeConfig) -> int:
+    """Keyframe images the pipeline keeps: none without a model (nothing reads them; the
+    model runner keeps its own window), else the model's window ``model.max_keyframes``
+    (at least 2), never more than ``keyframe_buffer_size``."""
+    if not config.model.path:
+        return 0
+    return max(2, min(config.keyframe_buffer_size, config.model.max_keyframes))
 
 
 def query_vocabulary(config: NodeConfig) -> tuple[str, ...]:

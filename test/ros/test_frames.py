@@ -42,7 +42,7 @@ def test_wrong_frame_id_is_rejected_when_configured() -> None:
 
 
 def test_label_image_of_another_size_is_rejected() -> None:
-    labels = cv.array_to_image(np.zeros((10, 10), np.uint16), "16UC1")
+    labels = cv.array_to_image(np.zeros((10, 10), np.uint16), "16UC1", frame_id="cam")
     with pytest.raises(InvalidMessage, match="size_mismatch"):
         decode_frame(*_set(), labels_msg=labels)
 

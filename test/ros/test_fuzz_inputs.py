@@ -132,7 +132,7 @@ def test_fuzzed_frames_decode_consistently_or_are_refused(sizes, color, depth, f
     color_msg = _image(h0, w0, color, seed)
     depth_msg = _image(h1, w1, depth, seed + 1)
     K = np.array([[fx, 0.0, w0 / 2], [0.0, 5.0, h0 / 2], [0.0, 0.0, 1.0]])
-    info = cv.intrinsics_to_camera_info(K, w0, h0)
+    info = cv.intrinsics_to_camera_info(K, w0, h0, frame_id="cam")
     labels = _image(h2, w2, "16UC1", seed + 2) if with_labels else None
     try:
         frame = decode_frame(color_msg, depth_msg, info, labels, expected_frame=expected_frame)

@@ -21,6 +21,7 @@ import pathlib
 import shutil
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -91,7 +92,9 @@ def ground_truth():
 
 # frequent diagnostics: the bad-input test waits for each counter to move
 # camera_frame set: an image in another frame is refused (invalid.frame_id)
-NODE_ARGS = ["-p", "diagnostics_period_s:=0.25", "-p", f"camera_frame:={FRAME_ID}"]
+# max_future_s: the bad-input test steps its stamps up to ~120 s past the clock
+NODE_ARGS = ["-p", "diagnostics_period_s:=0.25", "-p", f"camera_frame:={FRAME_ID}",
+             "-p", "max_future_s:=600.0"]
 
 
 @pytest.fixture(scope="module")
@@ -275,6 +278,13 @@ def _bad_sets(stamp_s: float):
                                  stamp, frame)
     elsewhere = cv.array_to_image(np.full((HEIGHT, WIDTH, 3), 128, np.uint8), "rgb8", stamp,
                                   "no_such_frame")
+    # each input in another frame than the images' (issue 14): its own counter
+    depth_elsewhere, info_elsewhere, labels_elsewhere = _valid_set(stamp_s)[1:]
+    for msg in (depth_elsewhere, info_elsewhere, labels_elsewhere):
+        msg.header.frame_id = "camera_depth_optical_frame"
+    zero_set = _valid_set(stamp_s)
+    for msg in zero_set:
+        msg.header.stamp = cv.s_to_stamp(0.0)
     return [("data_length", [short, depth, info, labels]),
             ("encoding", [yuv, depth, info, labels]),
             ("empty", [empty, depth, info, labels]),
@@ -285,7 +295,13 @@ def _bad_sets(stamp_s: float):
             ("size_mismatch", [rgb, small, info, labels]),
             ("camera_info", [rgb, depth, zero_k, labels]),
             ("camera_info", [rgb, depth, nan_k, labels]),
-            ("frame_id", [elsewhere, depth, info, labels])]
+            ("frame_id", [elsewhere, depth, info, labels]),
+            ("depth_frame_id", [rgb, depth_elsewhere, info, labels]),
+            ("camera_info_frame_id", [rgb, depth, info_elsewhere, labels]),
+            ("labels_frame_id", [rgb, depth, info, labels_elsewhere]),
+            ("stamp_zero", zero_set),
+            # a day ahead of the newest input and the clock (max_future_s 600 s)
+            ("stamp_future", _valid_set(stamp_s + 86400.0))]
 
 
 def _objects_key(graph) -> list:
@@ -348,7 +364,9 @@ def test_crafted_bad_messages_are_counted_and_dropped(mapped, node, client) -> N
     its reason; the map does not change; good frames are still mapped afterwards."""
     before = client.late_scene_graph(predicate=lambda g: len(g.objects) > 0)
     inputs = _Inputs(client)
-    stamp_s = 2.0e9  # after the played stamps: none of these must reach the map
+    # after the played (wall-clock) stamps, within max_future_s: none of these must
+    # reach the map
+    stamp_s = time.time() + 1.0
     base = {k: int(v) for k, v in client.latest_diagnostics().items()
             if k.startswith(("invalid.", "pose_drop.", "pose.resets", "frames.processed"))}
     expected: dict[str, int] = {}
@@ -373,9 +391,13 @@ def test_crafted_bad_messages_are_counted_and_dropped(mapped, node, client) -> N
     unknown_ids[50:150, 50:150] = 999
     inputs.send(lambda: _valid_set(stamp_s, unknown_ids), "invalid.unknown_label_error",
                 expect("invalid.unknown_label_error"))
-    # a valid set far ahead of every pose (a clock jump): skipped for lack of a pose
-    inputs.send(lambda: _valid_set(stamp_s + 1.0e7), "pose_drop.pose_not_yet",
+    # a valid set ahead of every pose: skipped for lack of a pose
+    inputs.send(lambda: _valid_set(stamp_s + 5.0), "pose_drop.pose_not_yet",
                 expect("pose_drop.pose_not_yet"))
+    # poses stamped zero or a day ahead: refused before the pose history (issue 14)
+    inputs.poses(_camera_pose(0.0), _camera_pose(stamp_s + 86400.0))
+    expect("invalid.pose_stamp_zero")
+    expect("invalid.pose_stamp_future")
     # poses with NaN, absurd positions or non-unit quaternions, on camera_pose and odom
     nan_pose = _camera_pose(stamp_s)
     nan_pose.pose.position.x = float("nan")
