@@ -6,13 +6,17 @@ current view's cells that the last keyframe's sparse points, re-projected into t
 current camera, do not cover. That test uses a small grid of points (cached per keyframe),
 so a decision costs tens of microseconds, not a full-image warp.
 
-The buffer keeps at most ``capacity`` keyframes. When full it drops the keyframe that is
-most redundant in pose space (nearest to another keyframe in position and viewing
-direction), so the kept set still covers the whole scene rather than the last seconds.
+The buffer keeps at most ``capacity`` keyframes (0: none, for a pipeline whose keyframe
+images nothing reads). When full it drops the keyframe that is most redundant in pose
+space (nearest to another keyframe in position and viewing direction), so the kept set
+still covers the whole scene rather than the last seconds. It copies the images it keeps
+and stores depth as uint16 when that is exact (depth decoded from millimetre or TUM
+integer images): half the memory of float32 metres, given back as float32 on reading.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from dataclasses import dataclass
@@ -172,19 +176,72 @@ class KeyframeSelector:
         self._ref_points_map = self.sample_points(depth_m, camera, T_map_cam)
 
 
+#: Depth units [m] tried for exact uint16 storage: millimetres, TUM's 1/5000 m.
+COMPACT_DEPTH_SCALES_M = (0.001, 0.0002)
+
+
+def compact_depth(depth_m: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """``depth_m`` (H, W) float32 [m] as ``(uint16 units, unit [m])`` when that gives back
+    exactly the same float32 values (``units.astype(float32) * float32(unit)``, how the
+    node decodes integer depth), else None."""
+    depth = np.asarray(depth_m)
+    if depth.dtype != np.float32:
+        return None
+    for scale in COMPACT_DEPTH_SCALES_M:
+        unit = np.float32(scale)
+        units = np.rint(depth / unit)
+        if units.min(initial=0.0) < 0.0 or units.max(initial=0.0) > 65535.0:
+            continue
+        units = units.astype(np.uint16)
+        if np.array_equal(units.astype(np.float32) * unit, depth):
+            return units, scale
+    return None
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """A kept keyframe: the keyframe (its depth replaced by ``depth_units`` when compact)
+    and the unit [m] of its uint16 depth (0 = depth kept as given)."""
+
+    keyframe: Keyframe
+    depth_unit_m: float
+
+    @staticmethod
+    def of(kf: Keyframe) -> "_Stored":
+        compact = compact_depth(kf.depth_m)
+        depth, unit = compact if compact is not None else (np.array(kf.depth_m), 0.0)
+        return _Stored(dataclasses.replace(
+            kf, rgb=np.array(kf.rgb), depth_m=depth,
+            labels=None if kf.labels is None else np.array(kf.labels)), unit)
+
+    def get(self) -> Keyframe:
+        if not self.depth_unit_m:
+            return self.keyframe
+        depth = self.keyframe.depth_m.astype(np.float32) * np.float32(self.depth_unit_m)
+        return dataclasses.replace(self.keyframe, depth_m=depth)
+
+    @property
+    def nbytes(self) -> int:
+        kf = self.keyframe
+        return int(kf.rgb.nbytes + kf.depth_m.nbytes
+                   + (0 if kf.labels is None else kf.labels.nbytes))
+
+
 class KeyframeBuffer:
-    """At most ``capacity`` keyframes; eviction keeps coverage of the scene.
+    """At most ``capacity`` keyframes (0 keeps none); eviction keeps coverage of the scene.
 
     The redundancy of a keyframe is the pose-space distance to its nearest other
     keyframe: ``|dt| [m] + rotation_weight_m_per_rad * angle between optical axes``.
-    The newest keyframe is never evicted. Thread-safe for one writer and many readers."""
+    The newest keyframe is never evicted. Kept keyframes own copies of their images
+    (callers may reuse their buffers); depth is stored as uint16 when exact (see
+    :func:`compact_depth`). Thread-safe for one writer and many readers."""
 
     def __init__(self, capacity: int = 32, rotation_weight_m_per_rad: float = 1.0) -> None:
-        if capacity < 2:
-            raise ValueError(f"keyframe buffer capacity must be >= 2, got {capacity}")
+        if capacity != 0 and capacity < 2:
+            raise ValueError(f"keyframe buffer capacity must be 0 or >= 2, got {capacity}")
         self.capacity = int(capacity)
         self.rotation_weight_m_per_rad = float(rotation_weight_m_per_rad)
-        self._frames: list[Keyframe] = []
+        self._frames: list[_Stored] = []
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -193,31 +250,43 @@ class KeyframeBuffer:
     def __iter__(self):
         return iter(self.frames())
 
-    def frames(self) -> list[Keyframe]:
-        """Kept keyframes, oldest first (a copy of the list)."""
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the kept images (colour, depth, labels)."""
         with self._lock:
-            return list(self._frames)
+            return sum(f.nbytes for f in self._frames)
+
+    def frames(self) -> list[Keyframe]:
+        """Kept keyframes, oldest first (float32 depth [m], as added)."""
+        with self._lock:
+            stored = list(self._frames)
+        return [f.get() for f in stored]
 
     def latest(self) -> Keyframe | None:
         with self._lock:
-            return self._frames[-1] if self._frames else None
+            return self._frames[-1].get() if self._frames else None
 
     def clear(self) -> None:
         with self._lock:
             self._frames.clear()
 
     def add(self, keyframe: Keyframe) -> Keyframe | None:
-        """Append a keyframe; returns the evicted one when the buffer was full."""
+        """Keep a copy of ``keyframe``; returns the evicted one when the buffer was full
+        (None with capacity 0: nothing is kept)."""
+        if self.capacity == 0:
+            return None
+        stored = _Stored.of(keyframe)
         with self._lock:
-            self._frames.append(keyframe)
+            self._frames.append(stored)
             if len(self._frames) <= self.capacity:
                 return None
             victim = self._most_redundant()
-            return self._frames.pop(victim)
+            return self._frames.pop(victim).get()
 
     def _most_redundant(self) -> int:
-        positions = np.array([kf.T_map_cam[:3, 3] for kf in self._frames])
-        axes = np.array([kf.T_map_cam[:3, 2] for kf in self._frames])
+        poses = [f.keyframe.T_map_cam for f in self._frames]
+        positions = np.array([T[:3, 3] for T in poses])
+        axes = np.array([T[:3, 2] for T in poses])
         dist = np.linalg.norm(positions[:, None] - positions[None], axis=2)
         angle = np.arccos(np.clip(axes @ axes.T, -1.0, 1.0))
         cost = dist + self.rotation_weight_m_per_rad * angle

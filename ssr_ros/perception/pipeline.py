@@ -89,7 +89,9 @@ class PipelineConfig:
 
     source: str = "labels"
     selector: KeyframeSelectorConfig = field(default_factory=KeyframeSelectorConfig)
-    keyframe_capacity: int = 32
+    # Keyframe images kept by the pipeline (0: none). Nothing in the pipeline reads them
+    # once a keyframe is mapped; a node keeps them only for a model (its window).
+    keyframe_capacity: int = 0
     lifting: LiftingConfig = field(default_factory=LiftingConfig)
     object_map: ObjectMapConfig = field(
         default_factory=lambda: ObjectMapConfig(compatible_labels=dict(COMPATIBLE)))
@@ -301,10 +303,10 @@ class MappingPipeline:
         t2 = time.perf_counter()
         if not decision.is_keyframe:
             return None
-        # Keyframes own their images: callers may reuse their buffers.
-        kf = Keyframe(frame.rgb.copy(), depth.copy(), frame.K, T, stamp_s,
-                      index=self.keyframe_count,
-                      labels=None if frame.labels is None else frame.labels.copy(),
+        # The keyframe reads the caller's arrays while this call runs; the buffer copies
+        # what it keeps (nothing at capacity 0), so callers may reuse their buffers.
+        kf = Keyframe(frame.rgb, depth, frame.K, T, stamp_s,
+                      index=self.keyframe_count, labels=frame.labels,
                       id_to_category=frame.id_to_category, boxes=frame.boxes,
                       dist=frame.dist, frame_id=frame.frame_id)
         self.keyframe_count += 1
