@@ -892,13 +892,15 @@ class ObjectMap:
                                        "observation count is out of range")
         view_end = np.cumsum(col["views_count"]).tolist()
         point_end = np.cumsum(col["evidence_count"]).tolist()
-        keys = _column(data, "evidence_keys", np.int64, (len(points),))
+        # One copy: views of the loaded file's buffer would keep all of it alive.
+        keys = np.array(_column(data, "evidence_keys", np.int64, (len(points),)))
         starts = np.r_[0, np.cumsum(col["evidence_count"])[:-1]]
         step_ok = np.ones(len(keys), dtype=bool)
         step_ok[1:] = keys[1:] > keys[:-1]
         step_ok[starts[col["evidence_count"] > 0]] = True
         if not np.all(step_ok):
             raise ObjectMapFormatError("evidence keys are not increasing within an object")
+        sums = points * weights[:, None]
         cols = {name: col[name].tolist() for name in col if name not in
                 ("center_m", "size_m")}
         max_points = config.max_points_per_object
@@ -921,7 +923,7 @@ class ObjectMap:
                 first_seen_s=cols["first_seen_s"][k], last_seen_s=cols["last_seen_s"][k],
                 first_seen_order=cols["first_seen_order"][k],
                 last_seen_order=cols["last_seen_order"][k],
-                evidence=_evidence(cols["evidence_voxel_m"][k], points[p0:p1],
+                evidence=_evidence(cols["evidence_voxel_m"][k], sums[p0:p1],
                                    weights[p0:p1], keys[p0:p1], max_points),
                 views_m=views[v0:v1].copy(),
                 size_from_prior=cols["size_from_prior"][k], confirmed=cols["confirmed"][k])
@@ -1003,16 +1005,15 @@ COLUMNS_VERSION = 1
 """Version of the :meth:`ObjectMap.to_columns` layout."""
 
 
-def _evidence(voxel_size_m: float, points_m: np.ndarray, weights: np.ndarray,
+def _evidence(voxel_size_m: float, sums: np.ndarray, weights: np.ndarray,
               keys: np.ndarray, max_points: int) -> VoxelEvidence:
-    """Evidence of one loaded object: its stored voxel centroids, weights and voxel keys
-    (checked by the caller: finite, positive, keys increasing), as
-    :class:`VoxelEvidence` holds them after merging points that are one per voxel."""
+    """Evidence of one loaded object from its stored voxel centroids times weights
+    (``sums``), weights and voxel keys (checked by the caller: finite, positive, keys
+    increasing), as :class:`VoxelEvidence` holds them after merging points that are one
+    per voxel. The arrays are kept as given (slices of the loaded columns)."""
     evidence = VoxelEvidence(voxel_size_m, max_points)
-    if len(points_m):
-        evidence.keys = keys.copy()
-        evidence.counts = weights.copy()
-        evidence.sums = points_m * weights[:, None]
+    if len(sums):
+        evidence.keys, evidence.sums, evidence.counts = keys, sums, weights
     return evidence
 
 
