@@ -6,8 +6,9 @@ A sample becomes exactly the sequence the runner builds at inference (the same
 keyframe with its header and vision block, the question segment) followed by the answer
 and ``<|im_end|>``. Vision tokens are the frozen tower's output plus the gated spatial
 embeddings; both the tower's output and the per-token geometric features are computed
-once per keyframe and cached (the tower never trains), so a training step costs the
-spatial MLP and the language model only. The loss is the mean cross-entropy of the answer
+once per keyframe and cached in host memory (the tower never trains), so a training step
+costs the spatial MLP and the language model only. With ``lora=None`` the same class
+scores a backbone as it is (an adapter's LoRA already merged), without training it. The loss is the mean cross-entropy of the answer
 tokens (``<|im_end|>`` included); prompt tokens carry no loss.
 
 Batches are right-padded: with causal attention, padding after a sequence never reaches
@@ -49,8 +50,8 @@ class LoraSettings:
 
 @dataclass
 class _CachedFrame:
-    visual: torch.Tensor     # (n, hidden) model dtype, frozen tower output
-    features: torch.Tensor   # (n, 9) float32 geometric features per token
+    visual: torch.Tensor     # (n, hidden) model dtype, frozen tower output, on the CPU
+    features: torch.Tensor   # (n, 9) float32 geometric features per token, on the CPU
     grid_thw: torch.Tensor   # (1, 3) int64
     stamp_s: float
     T_map_cam: np.ndarray    # (4, 4) optical frame -> map
@@ -94,7 +95,6 @@ class TrainableSSR:
         self.builder = SequenceBuilder(backbone)
         self._preamble_ids = self.builder.preamble().input_ids.tolist()
         self._im_end = backbone.token_id("<|im_end|>")
-        self._pad = int(backbone.tokenizer.pad_token_id or 0)
         self._frames: dict[str, _CachedFrame] = {}
 
     def _inject_lora(self, lora: LoraSettings) -> None:
@@ -168,12 +168,14 @@ class TrainableSSR:
     def _encode_keyframe(self, kf: Keyframe) -> _CachedFrame:
         bb = self.bb
         pixel_values, grid = bb.preprocess(kf.rgb, self.image_side)
-        visual = bb.encode_image(pixel_values, grid).clone()
+        # Cached in host memory: a 7B tower's output is ~1.8 MB per keyframe, too much to
+        # keep on the GPU for a whole data set.
+        visual = bb.encode_image(pixel_values, grid).cpu().clone()
         grid_hw = (int(grid[0, 1]) // bb.merge, int(grid[0, 2]) // bb.merge)
         with torch.no_grad():
             feats = token_features(grid_hw, kf.T_map_cam, bb.device, depth_m=kf.depth_m,
                                    K=kf.K, token_px=bb.token_px)
-        return _CachedFrame(visual, feats.clone(), grid, kf.stamp_s, kf.T_map_cam)
+        return _CachedFrame(visual, feats.cpu().clone(), grid, kf.stamp_s, kf.T_map_cam)
 
     def sample_ids(self, data_dir: str | Path, sample: dict, with_answer: bool = True
                    ) -> tuple[list[int], list[_CachedFrame], int]:
@@ -205,8 +207,8 @@ class TrainableSSR:
             with torch.no_grad():
                 embeds = bb.embed_tokens(ids_t.to(bb.device))
             if frames:
-                visual = torch.cat([f.visual for f in frames])
-                spatial = self.spatial(torch.cat([f.features for f in frames]))
+                visual = torch.cat([f.visual for f in frames]).to(bb.device)
+                spatial = self.spatial(torch.cat([f.features for f in frames]).to(bb.device))
                 is_image = (ids_t == self.builder.image_token_id).to(bb.device)
                 embeds = embeds.clone()
                 embeds[is_image] = visual.to(embeds.dtype) + spatial.to(embeds.dtype)
