@@ -7,7 +7,8 @@
 #   2. .venv with the locked Python dependencies of the asked groups (SSR_GROUPS;
 #      requirements/lock/); the ROS 2 wheels unless ROS_DISTRO is sourced
 #   3. the CMake path fix for the ROS 2 wheels
-#   4. colcon build of our interfaces into install/ssr_ros
+#   4. colcon build of our interfaces into install/ssr_ros (and, without a sourced
+#      distribution, of vision_msgs and tf2_msgs from interfaces/)
 #   5. editable install of the library's console scripts
 # Any missing requirement stops the script with a message naming it (exit 1).
 set -euo pipefail
@@ -172,14 +173,40 @@ h="$( { find ssr_ros launch config rviz -type f \( -name '*.py' -o -name '*.yaml
         -o -name '*.xml' -o -name '*.rviz' \) -print0 | sort -z | xargs -0 cat;
       cat package.xml CMakeLists.txt msg/* srv/* scripts/ros/* "$VENV/.stamp-deps"; } \
     | sha256sum | cut -c1-16)"
-if stamp_ok build "$h" && [ -f "$INSTALL/ssr_ros/share/ssr_ros/package.xml" ]; then
+# Without a distribution there is no vision_msgs or tf2_msgs on PyPI: build their Kilted
+# definitions (interfaces/*/README.md) into the same prefix. They have a stamp of their
+# own, so an edit of ssr_ros does not regenerate them. With a distribution its packages
+# are used and the links to interfaces/ must not exist.
+upstream_ifaces=(vision_msgs tf2_msgs)
+hi="$( { find interfaces -type f -print0 | sort -z | xargs -0 cat; cat "$VENV/.stamp-deps"; } \
+    | sha256sum | cut -c1-16)"
+selected=()
+if ! stamp_ok build "$h" || [ ! -f "$INSTALL/ssr_ros/share/ssr_ros/package.xml" ]; then
+  selected+=(ssr_ros)
+fi
+if [ -z "${ROS_DISTRO:-}" ]; then
+  ifaces_ok=1
+  stamp_ok ifaces "$hi" || ifaces_ok=""
+  for pkg in "${upstream_ifaces[@]}"; do
+    [ -f "$INSTALL/ssr_ros/share/$pkg/package.xml" ] || ifaces_ok=""
+  done
+  [ -n "$ifaces_ok" ] || selected+=("${upstream_ifaces[@]}")
+fi
+if [ ${#selected[@]} -eq 0 ]; then
   say "interfaces up to date ($INSTALL/ssr_ros)"
 else
-  say "colcon build (interfaces) into $INSTALL/ssr_ros"
+  say "colcon build (interfaces: ${selected[*]}) into $INSTALL/ssr_ros"
   # colcon builds from $BUILD/pkg/ssr_ros, a link to this tree: CMake refuses exported
   # include paths under its source directory, and the venv's numpy headers live in ./.venv.
   mkdir -p "$BUILD/pkg"
   ln -sfn "$ROOT" "$BUILD/pkg/ssr_ros"
+  for pkg in "${upstream_ifaces[@]}"; do
+    if [ -z "${ROS_DISTRO:-}" ]; then
+      ln -sfn "$ROOT/interfaces/$pkg" "$BUILD/pkg/$pkg"
+    else
+      rm -f "$BUILD/pkg/$pkg"
+    fi
+  done
   (
     set +u
     if [ -z "${ROS_DISTRO:-}" ]; then
@@ -187,12 +214,15 @@ else
       export CMAKE_PREFIX_PATH="$VENV${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
     fi
     export PATH="$VENV/bin:$PATH"
-    colcon --log-base "$BUILD/log" build --merge-install --base-paths "$BUILD/pkg" \
+    # Only the stale packages are base paths (colcon-core has no --packages-select).
+    colcon --log-base "$BUILD/log" build --merge-install \
+      --base-paths "${selected[@]/#/$BUILD/pkg/}" \
       --build-base "$BUILD/colcon" --install-base "$INSTALL/ssr_ros" \
       --cmake-args -DPython3_EXECUTABLE="$VENV/bin/python" -DBUILD_TESTING=OFF \
       > "$BUILD/colcon.log" 2>&1
   ) || { tail -40 "$BUILD/colcon.log" >&2; die "colcon build failed (log: $BUILD/colcon.log)"; }
   stamp_set build "$h"
+  [ -n "${ROS_DISTRO:-}" ] || stamp_set ifaces "$hi"
 fi
 
 # --- 5. console scripts ------------------------------------------------------------------
