@@ -111,7 +111,13 @@ def generate_launch_description() -> LaunchDescription:
     ssr_node = LifecycleNode(
         package="ssr_ros", executable="ssr_node", name="ssr_node", namespace="",
         output="screen", parameters=[params_file, {"use_sim_time": use_sim_time}],
-        remappings=remappings)
+        remappings=remappings,
+        # One BLAS/OpenMP thread: the node's matrices are small (per-object boxes, 3x3
+        # and 4x4 poses), so an OpenBLAS helper thread only spins; at HD it burnt 11-13 %
+        # of a core for ~8 % speed (issue 18). The node's own threads (executor, frame
+        # worker, publisher) already use the cores. torch reads OMP_NUM_THREADS too: a
+        # model run on the CPU (model.device cpu) wants this raised to the core count.
+        additional_env={"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})
 
     configure = EmitEvent(event=ChangeState(
         lifecycle_node_matcher=matches_action(ssr_node),
