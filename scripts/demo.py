@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     from std_srvs.srv import Trigger
 
     from ssr_ros.msg import SceneGraph
-    from ssr_ros.ros.topics import sim_remaps
+    from ssr_ros.ros.topics import bag_remaps
 
     map_path = out / "map.json"
     map_path.unlink(missing_ok=True)
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[demo] starting ssr_node (ROS_DOMAIN_ID={domain_id}, log {out / 'node.log'})")
     node_proc = subprocess.Popen(
         [sys.executable, "-m", "ssr_ros.ros.node", "--ros-args", "--params-file",
-         str(ROOT / "config" / "demo.yaml"), "-p", f"map_path:={map_path}", *sim_remaps()],
+         str(ROOT / "config" / "demo.yaml"), "-p", f"map_path:={map_path}", *bag_remaps()],
         env=env, stdout=node_log, stderr=subprocess.STDOUT)
     rclpy.init()
     client = Node("ssr_demo_manager")

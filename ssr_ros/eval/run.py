@@ -24,7 +24,8 @@ horizontal sides, sorted so the heading convention does not matter, and the heig
 count error per category, and time per pipeline stage [ms]. Ground truth is the set of
 objects the sequence shows (``SimSequence.first_seen``). Unless ``--no-qa`` is given,
 VSI-style question scores (generated questions answered by the query engine) are added
-under ``qa``; ``--plot DIR`` writes a bird's-eye PNG of each map.
+under ``qa``; ``--plot DIR`` writes a bird's-eye PNG of each map beside its ground truth
+(missed and false objects marked; :func:`ssr_ros.eval.bev.render_comparison`).
 
 Invalid arguments (a negative seed, an image side the simulator cannot render, a
 non-positive match distance) end with exit status 2 and a one-line message.
@@ -46,7 +47,7 @@ from scipy.optimize import linear_sum_assignment
 
 from ssr_ros.core.types import ObjectState
 from ssr_ros.eval.adapter import benchmark_engine
-from ssr_ros.eval.bev import save_bev
+from ssr_ros.eval.bev import save_comparison
 from ssr_ros.eval.metrics import FAR_ERROR_M, MATCH_RADIUS_M, centre_error_tail
 from ssr_ros.eval.qa import evaluate as evaluate_questions
 from ssr_ros.perception.pipeline import MappingPipeline, PipelineConfig
@@ -229,16 +230,29 @@ def evaluate_seed(seed: int, source: str = "labels", noise: bool = False,
     if with_qa:
         out["qa"] = _qa_scores(scene, seq, pipe, seed)
     if plot_dir is not None:
-        out["plot"] = _plot(plot_dir, seed, pipe)
+        out["plot"] = _plot(plot_dir, seed, pipe, gt, unseen, max_distance_m)
     return out
 
 
-def _plot(plot_dir: str, seed: int, pipe: MappingPipeline) -> str:
-    """Write the bird's-eye picture of the map to ``<plot_dir>/seed_<seed>.png``."""
+def _plot(plot_dir: str, seed: int, pipe: MappingPipeline, gt: Sequence[Any],
+          unseen: Sequence[Any], max_distance_m: float) -> str:
+    """Write the map beside the ground truth to ``<plot_dir>/seed_<seed>.png``, with the
+    objects :func:`score_map` counts as missed and false marked (a map object that matches
+    only an object seen too little to count is neither)."""
+    predicted = pipe.object_map.objects()
+    matched = {i for i, _, _ in match_objects(predicted, gt, max_distance_m)}
+    rest = [p for i, p in enumerate(predicted) if i not in matched]
+    excused = {rest[i].id for i, _, _ in match_objects(rest, list(unseen), max_distance_m)}
+    kept = [p for p in predicted if p.id not in excused]
+    matches = match_objects(kept, gt, max_distance_m)
+    false_ids = {p.id for i, p in enumerate(kept) if i not in {m[0] for m in matches}}
+    missed_ids = {g.id for j, g in enumerate(gt) if j not in {m[1] for m in matches}}
     path = pipe.camera_path()
-    path_m = path[:, 1:] if len(path) else None
-    return str(save_bev(f"{plot_dir}/seed_{seed}.png", pipe.object_map.objects(),
-                        pipe.cogmap, path_m))
+    return str(save_comparison(
+        f"{plot_dir}/seed_{seed}.png", predicted, gt, false_ids=false_ids,
+        missed_ids=missed_ids, cogmap=pipe.cogmap,
+        path_m=path[:, 1:] if len(path) else None,
+        title=f"seed {seed}: match within {max_distance_m:g} m"))
 
 
 def aggregate(per_seed: list[dict[str, Any]]) -> dict[str, Any]:

@@ -51,3 +51,21 @@ def sim_remaps(prefix: str = "") -> list[str]:
     for node_input in PLAYER_TOPICS:
         out += ["-r", f"{node_input}:={player_topic(node_input, prefix)}"]
     return out
+
+
+#: node input -> key of the sim bag's topic table (:data:`ssr_ros.sim.bag.TOPICS`)
+_BAG_KEYS = {COLOR: "color", DEPTH: "depth", CAMERA_INFO: "color_info", LABELS: "labels",
+             LABEL_NAMES: "label_names", CAMERA_POSE: "pose"}
+
+
+def bag_remaps(prefix: str = "/camera") -> list[str]:
+    """``-r from:=to`` arguments that point the node's inputs at the topics of a sim bag
+    (``ssr-sim``, ``ssr-play --record``: the camera topics under ``prefix``, the pose on
+    ``<prefix>/pose``), for a node in the root namespace playing it with ``--bag``."""
+    from ssr_ros.sim.bag import topics as bag_topics
+
+    names = bag_topics(prefix)
+    out: list[str] = []
+    for node_input, key in _BAG_KEYS.items():
+        out += ["-r", f"{node_input}:={names[key][0]}"]
+    return out
