@@ -40,7 +40,7 @@ from ssr_ros.ros.diagnostics import NodeStats, ProblemLog
 from ssr_ros.ros.conversions import stamp_to_s
 from ssr_ros.ros.frames import label_info_names, parse_label_names_json
 from ssr_ros.ros.params import NodeConfig
-from ssr_ros.ros.pose_source import TopicPoseSource
+from ssr_ros.ros.pose_source import TfSubscriptions, TopicPoseSource
 from ssr_ros.runtime.errors import ConfigError, InvalidMessage
 from ssr_ros.runtime.stamp_guard import StampGuard
 from ssr_ros.runtime.sync import ApproximateTimeSync, message_filters_available
@@ -121,6 +121,7 @@ class CameraInputs:
         #: The stamp check shared by frames and poses (``max_future_s``).
         self.stamp_guard = StampGuard(config.max_future_s, clock_s)
         self._input_names: list[str] = []
+        self._tf: TfSubscriptions | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def open(self) -> None:
@@ -159,12 +160,18 @@ class CameraInputs:
         if self._pose_source is not None:
             self._subscribe(PoseStamped, topics.CAMERA_POSE, self._on_camera_pose, POSE_QOS)
             self._subscribe(Odometry, topics.ODOM, self._on_odometry, POSE_QOS)
+            if self._pose_source.tf_buffer is not None:  # map <- odom for odom poses
+                self._tf = TfSubscriptions(self._node, self._pose_source.tf_buffer,
+                                           self._group)
 
     def close(self) -> None:
         """Destroy the subscriptions and forget unmatched messages (idempotent)."""
         for subscription in self._subscriptions:
             self._node.destroy_subscription(subscription)
         self._subscriptions.clear()
+        if self._tf is not None:
+            self._tf.close()
+            self._tf = None
         self._message_filters = None
         sync, self._sync = self._sync, None
         if sync is not None:

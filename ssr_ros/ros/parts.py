@@ -33,12 +33,14 @@ from ssr_ros.ros.diagnostics import NodeStats, ProblemLog
 from ssr_ros.ros.frame_mapper import FrameMapper
 from ssr_ros.ros.inputs import CameraInputs, FrameSet
 from ssr_ros.ros.params import NodeConfig
-from ssr_ros.ros.pose_source import TfPoseSource, TopicPoseSource, tf2_available
+from ssr_ros.ros.pose_source import (BufferTfPoseSource, TfPoseSource, TopicPoseSource,
+                                     tf2_available, tf_messages_available)
 from ssr_ros.ros.publishing import DiagnosticsPublisher, MapPublisher, clock_s, map_values
 from ssr_ros.ros.services import MapFileService, QueryService
 from ssr_ros.runtime.cogmap_check import CogmapCheck
 from ssr_ros.runtime.errors import ConfigError
 from ssr_ros.runtime.map_state import MapKeeper
+from ssr_ros.runtime.tf_buffer import TfBuffer
 from ssr_ros.runtime.worker import LatestSlot
 
 
@@ -70,7 +72,7 @@ class NodeParts:
         self.diagnostics.destroy()
         self.queries.destroy()
         self.map_files.destroy()
-        if isinstance(self.pose_source, TfPoseSource):
+        if isinstance(self.pose_source, (TfPoseSource, BufferTfPoseSource)):
             self.pose_source.close()
 
 
@@ -122,13 +124,21 @@ def build_parts(node: Node, config: NodeConfig, model: ModelBridge, keeper: MapK
                 hooks: NodeHooks) -> NodeParts:
     """Create the parts of a configured node (see the module docstring)."""
     g = hooks.groups
-    if pose_mode(config) == "tf":
-        pose_source: TopicPoseSource | TfPoseSource = TfPoseSource(node, config.map_frame)
+    pose_source: TopicPoseSource | TfPoseSource | BufferTfPoseSource
+    if pose_mode(config) == "tf" and tf2_available():
+        pose_source = TfPoseSource(node, config.map_frame)
+    elif pose_mode(config) == "tf":  # no tf2_ros: the in-package buffer (issue 14)
+        pose_source = BufferTfPoseSource(
+            node, config.map_frame, group=g["input"],
+            on_refused=lambda _n: hooks.stats.count_invalid("tf"))
     else:
+        # poses in odom are composed with map <- odom from /tf when it can be read
         pose_source = TopicPoseSource(
             config.T_base_cam, accepted_frames=(config.map_frame, config.odom_frame),
             max_age_s=config.pose_history_s, max_gap_s=config.pose_max_gap_s,
-            mode=config.pose_source if config.pose_source != "tf" else "auto")
+            mode=config.pose_source if config.pose_source != "tf" else "auto",
+            tf_buffer=TfBuffer() if tf_messages_available() else None,
+            map_frame=config.map_frame, odom_frame=config.odom_frame)
     publisher = MapPublisher(node, keeper, config.map_frame, config.scene_graph_period_s,
                              g["timer"])
     inputs = CameraInputs(node, config, hooks.stats, hooks.problems, hooks.slot,
