@@ -49,13 +49,14 @@ from ssr_ros.core.frames import PosedFrame
 from ssr_ros.core.geometry import quaternion_from_rotation
 from ssr_ros.msg import SceneGraph
 from ssr_ros.ros import messages, topics
+from ssr_ros.ros.conversions import s_to_stamp
 from ssr_ros.ros.diagnostics import NodeStats
 from ssr_ros.ros.inputs import LATCHED_QOS
 from ssr_ros.ros.markers import MarkerBuilder
 from ssr_ros.runtime.map_state import MapKeeper, MapSnapshot
 
 #: Orientation of a path pose whose keyframe this process did not map (a loaded map file
-#: records keyframe positions only): identity, as documented in docs/publishing.md.
+#: records keyframe positions only): identity, as docs/publishing.md says.
 UNKNOWN_ORIENTATION_XYZW = (0.0, 0.0, 0.0, 1.0)
 
 
@@ -101,8 +102,7 @@ class CameraPathBuilder:
         """``path_m`` (N, 3) [m, map frame], oldest first, as a Path stamped ``stamp_s``."""
         msg = Path()
         msg.header.frame_id = self.frame_id
-        msg.header.stamp = messages.pose_stamped_msg((0, 0, 0), UNKNOWN_ORIENTATION_XYZW,
-                                                     stamp_s, self.frame_id).header.stamp
+        msg.header.stamp = s_to_stamp(max(0.0, float(stamp_s)))
         poses: dict[tuple, Any] = {}
         with self._lock:
             noted = dict(self._noted)
@@ -239,6 +239,9 @@ class MapPublisher:
     def _publish(self, requests: dict[str, bool]) -> None:
         with self._lock:
             if not self.active or self._graph_pub is None:
+                if requests["reset"]:  # the DELETEALL goes out at the next activation
+                    with self._wake:
+                        self._requests["reset"] = True
                 return
             if requests["reset"]:
                 self._markers_pub.publish(self._markers.delete_all(self._now_s()))
