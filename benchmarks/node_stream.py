@@ -6,7 +6,8 @@ and 30 Hz (the first ``--loop`` frames are rendered once, then replayed with fre
 stamps), ``ssr_node`` maps it, and a query client sends ``spatial_query`` requests at
 20 per second. After ``--duration`` seconds the node's /diagnostics give frames received,
 synchronised, processed as keyframes and dropped (by reason) and the frame-to-map
-latency; the client reports query latency p50/p99.
+latency; the client reports query latency p50/p99; /proc gives the node process's CPU
+share and RSS over the query window.
 
 Baselines in the same run, on the same frames and map, without ROS: the pipeline's own
 time per keyframe (in-process ``MappingPipeline``) and the query engine's time per
@@ -76,6 +77,20 @@ def query_client(duration_s: float, rate_hz: float, question: str, out_path: str
     node.destroy_node()
     rclpy.try_shutdown()
     return 0
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU time [s] of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_mib(pid: int) -> float:
+    """Resident set size [MiB] of process ``pid`` (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
 
 
 def read_diagnostics(timeout_s: float = 10.0) -> dict[str, str]:
@@ -199,8 +214,11 @@ def main(argv: list[str] | None = None) -> int:
                          "--query-rate", str(args.query_rate), "--query-client", question,
                          str(work / "queries.json")], "queries")
         start_diag = read_diagnostics()
+        cpu0, t_cpu0 = _cpu_s(procs[0].pid), time.monotonic()
         queries.wait(args.duration + 120)
         _require_running(procs[0], work / "node.log")
+        node_cpu_pct = 100.0 * (_cpu_s(procs[0].pid) - cpu0) / (time.monotonic() - t_cpu0)
+        node_rss_mib = _rss_mib(procs[0].pid)
         end_diag = read_diagnostics()
         elapsed = time.monotonic() - t_start
     finally:
@@ -238,6 +256,9 @@ def main(argv: list[str] | None = None) -> int:
                      "p50": float(np.percentile(lat, 50)) if lat.size else float("nan"),
                      "p99": float(np.percentile(lat, 99)) if lat.size else float("nan")},
     }
+    # the node process over the query window (all its threads; 100 % = one core)
+    figures["node"] = {"cpu_pct": round(node_cpu_pct, 1), "rss_mib": round(node_rss_mib, 1),
+                       "dds_profile": env["FASTDDS_DEFAULT_PROFILES_FILE"]}
     figures["keyframe_rate_hz"] = round(figures["keyframes"] / max(elapsed, 1e-6), 2)
     print("[bench] baselines (in-process, no ROS) ...")
     base = baselines(args.seed, args.loop, args.width, args.height, args.fps, map_path,
