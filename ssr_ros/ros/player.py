@@ -210,24 +210,62 @@ def record_bag(frames: Iterator[PosedFrame], path: str, prefix: str = "camera") 
     return write_frames(frames, path, prefix=prefix, start_ns=0, tf=False).frame_count
 
 
+def recorded_qos(conn) -> QoSProfile:
+    """The QoS a rosbag2 connection was recorded with (its first offered profile: history,
+    depth, reliability, durability), so /tf_static goes out transient local as its
+    broadcaster offered it; topics ending in ``labels/names`` are latched (transient local)
+    as the live player does; without a recorded profile: reliable, volatile, depth 10."""
+    from rosbags.interfaces import QosDurability, QosHistory, QosReliability
+
+    latched = conn.topic.endswith("labels/names")
+    profiles = list(getattr(getattr(conn, "ext", None), "offered_qos_profiles", None) or [])
+    qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.VOLATILE, history=HistoryPolicy.KEEP_LAST)
+    if profiles and not isinstance(profiles[0], str):
+        rec = profiles[0]
+        if rec.history == QosHistory.KEEP_ALL:
+            qos.history = HistoryPolicy.KEEP_ALL
+        elif int(rec.depth) > 0:
+            qos.depth = int(rec.depth)
+        if rec.reliability == QosReliability.BEST_EFFORT:
+            qos.reliability = ReliabilityPolicy.BEST_EFFORT
+        if rec.durability == QosDurability.TRANSIENT_LOCAL:
+            qos.durability = DurabilityPolicy.TRANSIENT_LOCAL
+    if latched:
+        qos.durability = DurabilityPolicy.TRANSIENT_LOCAL
+        qos.reliability = ReliabilityPolicy.RELIABLE
+    return qos
+
+
+def _message_type(msgtype: str):
+    """The Python class of ``pkg/msg/Name``, or None when it cannot be imported."""
+    package, _, name = msgtype.partition("/msg/")
+    try:
+        return getattr(importlib.import_module(f"{package}.msg"), name)
+    except (ImportError, AttributeError, ValueError):
+        return None
+
+
 def play_bag(node: Node, path: str, rate: float, use_clock: bool,
              wait_subscribers_s: float = 0.0) -> int:
-    """Re-publish every message of a rosbag2 as recorded (serialized, recorded stamps).
-
-    Topics ending in ``labels/names`` are published latched (transient local), like the
-    live player does."""
+    """Re-publish every message of a rosbag2 as recorded (serialized, recorded stamps),
+    each topic with the QoS it was recorded with (:func:`recorded_qos`; /tf_static
+    transient local). A topic whose message type cannot be imported here (e.g.
+    ``tf2_msgs`` without its interfaces) is skipped with one warning; the others play."""
     from rosbags.rosbag2 import Reader
 
-    latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
     count = 0
     with Reader(path) as reader:
         publishers = {}
         for conn in reader.connections:
-            package, _, name = conn.msgtype.split("/")
-            msg_type = getattr(importlib.import_module(f"{package}.msg"), name)
-            qos = latched if conn.topic.endswith("labels/names") else 10
-            publishers[conn.id] = node.create_publisher(msg_type, conn.topic, qos)
+            msg_type = _message_type(conn.msgtype)
+            if msg_type is None:
+                node.get_logger().warning(
+                    f"skipping {conn.topic}: its type {conn.msgtype} cannot be imported "
+                    f"here ({conn.msgcount} messages not played)")
+                continue
+            publishers[conn.id] = node.create_publisher(msg_type, conn.topic,
+                                                        recorded_qos(conn))
         clock_pub = node.create_publisher(Clock, "/clock", 10) if use_clock else None
         deadline = time.monotonic() + wait_subscribers_s
         while time.monotonic() < deadline and not all(
@@ -236,7 +274,8 @@ def play_bag(node: Node, path: str, rate: float, use_clock: bool,
         if wait_subscribers_s > 0.0:
             time.sleep(min(0.3, wait_subscribers_s))
         start_wall, t0 = None, None
-        for conn, t_ns, raw in reader.messages():
+        wanted = [c for c in reader.connections if c.id in publishers]
+        for conn, t_ns, raw in reader.messages(connections=wanted):
             if start_wall is None:
                 start_wall, t0 = time.monotonic(), t_ns
             delay = start_wall + (t_ns - t0) * 1e-9 / rate - time.monotonic()
