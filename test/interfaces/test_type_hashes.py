@@ -281,11 +281,15 @@ def test_detections_and_tf_cross_dds_with_kilted_type_names_and_hashes(ros_conte
         assert got["tf"].transforms[1].child_frame_id == "base_link"
 
         # What discovery told this participant about the other process's endpoints: the
-        # type name and hash a Kilted peer compares before it matches.
+        # type name and hash a Kilted peer compares before it matches. The node name comes
+        # with the graph information, which may arrive after the first samples.
         for topic, type_name in ((DETECTIONS_TOPIC, "vision_msgs/msg/Detection2DArray"),
                                  (TF_TOPIC, "tf2_msgs/msg/TFMessage")):
-            remote = [i for i in node.get_publishers_info_by_topic(topic)
-                      if i.node_name == PUBLISHER_NODE]
+            def remote_publishers(topic=topic):
+                return [i for i in node.get_publishers_info_by_topic(topic)
+                        if i.node_name == PUBLISHER_NODE]
+            assert _spin_until(executor, remote_publishers, 20.0), f"{topic}: no publisher"
+            remote = remote_publishers()
             assert len(remote) == 1, topic
             assert remote[0].topic_type == type_name
             assert str(remote[0].topic_type_hash) == KILTED_HASHES[type_name][0]
@@ -294,6 +298,41 @@ def test_detections_and_tf_cross_dds_with_kilted_type_names_and_hashes(ros_conte
         publisher.stdin.close()
         publisher.wait(timeout=30)
 
+
+
+def test_lookup_transform_action_round_trips(ros_context):
+    """The action's generated parts (goal, result, the services rclpy builds on) work."""
+    from rclpy.action import ActionClient, ActionServer
+    from tf2_msgs.action import LookupTransform
+    from tf2_msgs.msg import TF2Error
+
+    def execute(goal_handle):
+        goal_handle.succeed()
+        result = LookupTransform.Result()
+        result.transform = _sample_tf().transforms[1]
+        result.transform.header.frame_id = goal_handle.request.target_frame
+        result.error.error = TF2Error.NO_ERROR
+        return result
+
+    node = Node("lookup_transform_test", context=ros_context)
+    executor = rclpy.executors.SingleThreadedExecutor(context=ros_context)
+    executor.add_node(node)
+    server = ActionServer(node, LookupTransform, "type_hash_test/lookup", execute)
+    client = ActionClient(node, LookupTransform, "type_hash_test/lookup")
+    assert _spin_until(executor, client.server_is_ready, 20.0), "action server not discovered"
+    goal = LookupTransform.Goal(target_frame="odom", source_frame="base_link", advanced=False)
+    sent = client.send_goal_async(goal)
+    assert _spin_until(executor, sent.done, 20.0) and sent.result().accepted
+    result = sent.result().get_result_async()
+    assert _spin_until(executor, result.done, 20.0), "no result within 20 s"
+    got = result.result().result
+    assert got.transform.header.frame_id == "odom"
+    assert got.transform.child_frame_id == "base_link"
+    assert got.transform.transform.translation.x == 2.25
+    assert got.error.error == TF2Error.NO_ERROR
+    client.destroy()
+    server.destroy()
+    node.destroy_node()
 
 if __name__ == "__main__" and sys.argv[1:] == ["--publish"]:
     _publish_until_stdin_closes()
