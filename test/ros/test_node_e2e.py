@@ -246,8 +246,8 @@ def test_spatial_queries_answer_from_the_map(mapped, client, ground_truth) -> No
     client.node.destroy_client(burst_client)
 
 
-INPUT_TOPICS = [(Image, "camera/color/image_raw"), (Image, "camera/depth/image_raw"),
-                (CameraInfo, "camera/color/camera_info"), (Image, "camera/labels/image_raw")]
+INPUT_TOPICS = [(Image, "color/image_raw"), (Image, "depth/image_raw"),
+                (CameraInfo, "color/camera_info"), (Image, "labels/image_raw")]
 
 
 def _depth32(value: float, stamp, frame: str = FRAME_ID) -> Image:
@@ -318,9 +318,9 @@ class _Inputs:
         node = client.node
         self.pubs = [node.create_publisher(t, n, qos_profile_sensor_data)
                      for t, n in INPUT_TOPICS]
-        self.pose_pub = node.create_publisher(PoseStamped, "camera/pose", 10)
+        self.pose_pub = node.create_publisher(PoseStamped, "camera_pose", 10)
         self.odom_pub = node.create_publisher(Odometry, "odom", 10)
-        self.names_pub = node.create_publisher(String, "camera/labels/names", LATCHED)
+        self.names_pub = node.create_publisher(String, "labels/names", LATCHED)
         publishers = [*self.pubs, self.pose_pub, self.odom_pub, self.names_pub]
         assert client.spin_until(lambda: all(p.get_subscription_count() for p in publishers),
                                  10.0)
