@@ -47,8 +47,12 @@ def test_installed_venv_equals_the_lock():
     groups = lockfile.parse_groups(groups_file.read_text())
     diff = lockfile.differences(groups, distribution=bool(os.environ.get("ROS_DISTRO")))
     assert diff == [], "venv and lock differ:\n" + "\n".join(diff)
+    # The venv alone: scripts/env.sh puts this tree and install/ (our interfaces, and
+    # vision_msgs/tf2_msgs on the PyPI route) on PYTHONPATH, which pip would list too.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     freeze = subprocess.run([sys.executable, "-m", "pip", "freeze", "--exclude-editable"],
-                            capture_output=True, text=True, timeout=120, check=True).stdout
+                            capture_output=True, text=True, timeout=120, check=True,
+                            env=env).stdout
     frozen = {lockfile.canonicalize_name(line.split("==")[0])
               for line in freeze.splitlines() if "==" in line}
     frozen -= lockfile.embedded()  # a ROS wheel's inner egg-info (lockfile.embedded)
