@@ -46,8 +46,13 @@ _ssr_prepend PYTHONPATH "$SSR_ROOT"
 export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"
 export RMW_IMPLEMENTATION="${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"
 # Fast DDS's default 512 KB shared-memory segment drops most 640x480 RGB-D frames between
-# processes; this profile enlarges it and keeps UDP on 127.0.0.1 (config/fastdds_local.xml).
-export FASTDDS_DEFAULT_PROFILES_FILE="${FASTDDS_DEFAULT_PROFILES_FILE:-$SSR_ROOT/config/fastdds_local.xml}"
+# processes; this profile enlarges it and keeps UDP on 127.0.0.1 (config/fastdds_local.xml),
+# so it is applied only when discovery is local: other hosts could never connect through it.
+if [ "$ROS_AUTOMATIC_DISCOVERY_RANGE" = "LOCALHOST" ]; then
+  export FASTDDS_DEFAULT_PROFILES_FILE="${FASTDDS_DEFAULT_PROFILES_FILE:-$SSR_ROOT/config/fastdds_local.xml}"
+elif [ "${FASTDDS_DEFAULT_PROFILES_FILE:-}" = "$SSR_ROOT/config/fastdds_local.xml" ]; then
+  unset FASTDDS_DEFAULT_PROFILES_FILE  # left by an earlier, local sourcing
+fi
 # Hugging Face must never try the network (weights load from local paths only).
 export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
 export TRANSFORMERS_OFFLINE="${TRANSFORMERS_OFFLINE:-1}"

@@ -21,14 +21,29 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict, deque
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
+from ssr_ros.ros.params import ParamSpec
 from ssr_ros.runtime.errors import InvalidMessage, PoseUnavailable
+from ssr_ros.runtime.input_health import ERROR, OK, WARN, Check, HealthBoard, \
+    depth_unit_problem
 
 LATENCY_WINDOW = 512
+#: Parameters of the input checks, declared by the node beside ``params.PARAMETERS``.
+HEALTH_PARAMETERS: dict[str, ParamSpec] = {
+    "input_timeout_s": ParamSpec(5.0, "A subscribed input with no message for this long is "
+                                 "an ERROR on /diagnostics naming its topic and the likely "
+                                 "fix [s]; also the window of rates and of WARN states.",
+                                 range=(0.5, 600.0)),
+    "input_min_rate_hz": ParamSpec(1.0, "Expected minimum rate of each synchronised input "
+                                   "over that window; below it is WARN [Hz] (0 = no check).",
+                                   range=(0.0, 1000.0)),
+}
+#: Seconds between two depth-unit checks (a median of a subsampled frame).
+DEPTH_CHECK_PERIOD_S = 1.0
 
 
 class Throttle:
@@ -58,29 +73,38 @@ class ProblemLog:
         self.stats = stats
         self.logger = logger
         self.throttle = Throttle(period_s)
+        #: the resolved pose topics frames wait on ("" with tf), named in pose warnings
+        self.pose_topics = ""
 
     def reject(self, exc: InvalidMessage) -> None:
         """An input message or frame that cannot be used: ``invalid.<reason>``."""
         self.stats.count_invalid(exc.reason)
+        self.stats.report(f"invalid.{exc.reason}", WARN,
+                          f"inputs dropped ({exc.reason}): {exc.detail}")
         if self.throttle.ready(f"invalid.{exc.reason}"):
             self.logger.warning(f"dropped input ({exc.reason}): {exc.detail}")
 
     def pose_drop(self, exc: PoseUnavailable) -> None:
         """A frame without a pose at its stamp: ``pose_drop.<reason>``."""
         self.stats.count_pose_drop(exc.reason)
+        waits = f" waiting on {self.pose_topics}" if self.pose_topics else ""
+        self.stats.report(f"pose_drop.{exc.reason}", WARN,
+                          f"frames skipped, no pose ({exc.reason}){waits}: {exc.detail}")
         if self.throttle.ready(f"pose.{exc.reason}"):
-            self.logger.warning(f"frame skipped, no pose ({exc.reason}): {exc.detail}")
+            self.logger.warning(f"frame skipped, no pose ({exc.reason}){waits}: {exc.detail}")
 
     def failure(self, reason: str, message: str) -> None:
         """Something that should not happen but must not stop the node:
         ``invalid.<reason>`` and an error log."""
         self.stats.count_invalid(reason)
+        self.stats.report(f"invalid.{reason}", WARN, message)
         if self.throttle.ready(reason):
             self.logger.error(message)
 
     def warn(self, reason: str, message: str) -> None:
         """A refused step that is counted as ``invalid.<reason>`` with a warning."""
         self.stats.count_invalid(reason)
+        self.stats.report(f"invalid.{reason}", WARN, message)
         if self.throttle.ready(reason):
             self.logger.warning(message)
 
@@ -102,10 +126,23 @@ class NodeStats:
         self.queries = 0
         self.saves = 0
         self.save_failures = 0
+        #: the input checks (set by the node at configure; None before)
+        self.health: HealthBoard | None = None
+        #: ``(publishers(topic), topic_names())`` of the ROS graph, for the checks' hints
+        self.graph: tuple[Callable[[str], int], Callable[[], list[str]]] | None = None
 
     def count_received(self, name: str) -> None:
         with self._lock:
             self._received[name] += 1
+        health = self.health
+        if health is not None:
+            health.arrived(name, time.monotonic())
+
+    def report(self, key: str, level: int, message: str) -> None:
+        """An event check that fails until the health window passes without a repeat."""
+        health = self.health
+        if health is not None:
+            health.report(Check(key, level, message), time.monotonic())
 
     def count_invalid(self, reason: str) -> None:
         with self._lock:
@@ -183,14 +220,83 @@ class NodeStats:
                 values[f"latency_ms.{stage}.p50"] = f"{pct[0]:.2f}"
                 values[f"latency_ms.{stage}.p95"] = f"{pct[1]:.2f}"
         values.update(extra)
+        level, message = self._health_level(values, any_invalid)
         status = DiagnosticStatus()
         status.name = name
         status.hardware_id = "ssr_node"
-        status.level = DiagnosticStatus.WARN if any_invalid else DiagnosticStatus.OK
-        status.message = ("inputs dropped (see invalid.* / pose_drop.*)" if any_invalid
-                          else "running")
+        status.level = {OK: DiagnosticStatus.OK, WARN: DiagnosticStatus.WARN,
+                        ERROR: DiagnosticStatus.ERROR}[level]
+        status.message = message
         status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
         return status
+
+
+    def _health_level(self, values: dict[str, Any], any_invalid: bool) -> tuple[int, str]:
+        """Level and message from the input checks (adding their values), or, before
+        configure, from the counters since start."""
+        health = self.health
+        if health is None:
+            return (WARN, "inputs dropped (see invalid.* / pose_drop.*)") if any_invalid \
+                else (OK, "running")
+        publishers = topic_names = None
+        if self.graph is not None:
+            publishers, list_topics = self.graph
+            topic_names = list_topics()
+        level, message, input_values = health.evaluate(time.monotonic(), publishers,
+                                                       topic_names)
+        values.update(input_values)
+        return level, message or "running"
+
+
+def board_logger(logger: Any) -> Callable[[bool, Check], None]:
+    """``HealthBoard``'s log callback: each check once when it starts (warning or error)
+    and once when it clears (info)."""
+    def log(started: bool, check: Check) -> None:
+        if not started:
+            logger.info(f"cleared: {check.message}")
+        elif check.level >= ERROR:
+            logger.error(check.message)
+        else:
+            logger.warning(check.message)
+    return log
+
+
+def depth_array(msg: Any, step: int = 4) -> np.ndarray | None:
+    """Every ``step``-th row and column of a depth ``sensor_msgs/Image`` (32FC1 metres,
+    16UC1/mono16 units) as an array, without copying the full image; None for other
+    encodings or a malformed message (the decoder reports those)."""
+    dtype = {"32FC1": np.float32, "16UC1": np.uint16, "mono16": np.uint16}.get(msg.encoding)
+    if dtype is None or msg.height == 0 or msg.width == 0:
+        return None
+    item = np.dtype(dtype).newbyteorder(">" if msg.is_bigendian else "<")
+    if msg.step < msg.width * item.itemsize or len(msg.data) < msg.step * msg.height:
+        return None
+    rows = np.frombuffer(bytes(msg.data), dtype=np.uint8).reshape(msg.height, msg.step)
+    rows = rows[::step, :msg.width * item.itemsize]
+    return np.ascontiguousarray(rows).view(item)[:, ::step].astype(dtype)
+
+
+class DepthUnitCheck:
+    """At most once per :data:`DEPTH_CHECK_PERIOD_S`, the depth-unit plausibility check
+    (:func:`~ssr_ros.runtime.input_health.depth_unit_problem`) of a frame set's depth
+    image, reported to ``stats`` as the ``depth_units`` WARN (it clears when good frames
+    follow for the health window)."""
+
+    def __init__(self, stats: NodeStats) -> None:
+        self._stats = stats
+        self._next_s = 0.0
+
+    def maybe_check(self, depth_msg: Any, depth_scale_m: float) -> None:
+        now = time.monotonic()
+        if now < self._next_s:
+            return
+        self._next_s = now + DEPTH_CHECK_PERIOD_S
+        depth = depth_array(depth_msg)
+        if depth is None:
+            return
+        problem = depth_unit_problem(depth, depth_msg.encoding, depth_scale_m)
+        if problem is not None:
+            self._stats.report("depth_units", WARN, problem)
 
 
 def status_values(status: DiagnosticStatus) -> dict[str, str]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import threading
+import time
 from typing import Any
 
 import rclpy
@@ -30,23 +31,32 @@ import rclpy.logging
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import Node, State, TransitionCallbackReturn
+from rclpy.signals import SignalHandlerOptions
 from rcl_interfaces.msg import SetParametersResult
 
 from ssr_ros.core.frames import PosedFrame
 from ssr_ros.model.errors import ModelError
-from ssr_ros.ros.diagnostics import NodeStats, ProblemLog
+from ssr_ros.ros.diagnostics import (HEALTH_PARAMETERS, DepthUnitCheck, NodeStats,
+                                     ProblemLog, board_logger)
+from ssr_ros.ros import topics
 from ssr_ros.ros.inputs import FrameSet
-from ssr_ros.ros.params import (configure_time_problem, declare_parameters, read_config,
-                                validate_parameter)
+from ssr_ros.ros.node_cli import StopRequested, StopSignals, usage, wants_help
+from ssr_ros.ros.params import (NodeConfig, configure_time_problem, declare_parameters,
+                                descriptor, read_config, validate_parameter)
 from ssr_ros.ros.parts import NodeHooks, NodeParts, build_parts, load_models, pose_mode
 from ssr_ros.ros.pipeline_factory import build_pipeline_factory, query_vocabulary
-from ssr_ros.ros.pose_source import TopicPoseSource, tf2_available
+from ssr_ros.ros.pose_source import TopicPoseSource, tf_source_available
 from ssr_ros.ros.publishing import clock_s
 from ssr_ros.runtime.errors import ConfigError
+from ssr_ros.runtime.input_health import HealthBoard
 from ssr_ros.runtime.map_state import MapKeeper
 from ssr_ros.runtime.worker import FrameWorker, LatestSlot
 
 RUNTIME_PARAMETERS = ("pose_timeout_s", "depth_scale_m", "max_depth_m")
+#: Longest teardown after SIGINT/SIGTERM before the process exits regardless [s].
+STOP_GRACE_S = 3.0
+#: Longest executor wait: a signal is acted on within this [s].
+SPIN_PERIOD_S = 0.1
 
 
 class SsrNode(Node):
@@ -55,8 +65,11 @@ class SsrNode(Node):
     def __init__(self, node_name: str = "ssr_node", **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         declare_parameters(self)
+        for name, spec in HEALTH_PARAMETERS.items():
+            self.declare_parameter(name, spec.default, descriptor(name, spec))
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.stats = NodeStats()
+        self._depth_check = DepthUnitCheck(self.stats)
         self.problems = ProblemLog(self.stats, self.get_logger(),
                                    float(self.get_parameter("log_throttle_s").value))
         self.slot: LatestSlot[FrameSet] = LatestSlot()
@@ -69,6 +82,8 @@ class SsrNode(Node):
                         "input": MutuallyExclusiveCallbackGroup()}
         # held by the worker for a whole frame and by the teardown (see the docstring)
         self._frame_lock = threading.Lock()
+        #: "ExceptionType: message" of the last failed transition ("" when none failed)
+        self.last_failure = ""
 
     def _on_set_parameters(self, params: list) -> SetParametersResult:
         parts = self.parts
@@ -92,20 +107,21 @@ class SsrNode(Node):
     def on_configure(self, state: State) -> TransitionCallbackReturn:
         try:
             config = read_config(self)
-            if config.pose_source == "tf" and not tf2_available():
-                raise ConfigError("pose_source tf needs tf2_ros, which is not installed; use "
-                                  "odom or camera_pose")
+            if config.pose_source == "tf" and not tf_source_available():
+                raise ConfigError("pose_source tf needs tf2_ros or the tf2_msgs interfaces, "
+                                  "neither imports; use odom or camera_pose")
             factory = build_pipeline_factory(config)
             model, embedder = load_models(config)
-        except (ConfigError, ValueError) as exc:
-            self.get_logger().error(f"configure failed: {exc}")
-            return TransitionCallbackReturn.FAILURE
-        keeper = MapKeeper(factory, config.map_frame, embedder=embedder, clock_s=clock_s(self),
-                           vocabulary=query_vocabulary(config))
-        hooks = NodeHooks(self.stats, self.problems, self.slot, self._groups,
-                          self._on_keyframe, self._node_values)
-        self.parts = build_parts(self, config, model, keeper, hooks)
-        self.parts.map_files.load_at_start()
+            keeper = MapKeeper(factory, config.map_frame, embedder=embedder,
+                               clock_s=clock_s(self), vocabulary=query_vocabulary(config))
+            hooks = NodeHooks(self.stats, self.problems, self.slot, self._groups,
+                              self._on_keyframe, self._node_values)
+            self.parts = build_parts(self, config, model, keeper, hooks)
+            self.parts.map_files.load_at_start()
+            self._start_health(config)
+        except Exception as exc:  # every failed configure says why (issue 15)
+            self._teardown()
+            return self._failed("configure", exc)
         self.worker = FrameWorker(self.slot, self.map_item, self._on_worker_error)
         self.worker.start()
         self.get_logger().info(
@@ -116,8 +132,20 @@ class SsrNode(Node):
             f"{len(keeper.snapshot.objects)} objects")
         return super().on_configure(state)
 
+    def _failed(self, transition: str, exc: BaseException) -> TransitionCallbackReturn:
+        """Log why ``transition`` failed (exception type and message), keep it for
+        ``main``'s autostart line, and return FAILURE (the state stays as it was)."""
+        self.last_failure = f"{type(exc).__name__}: {exc}"
+        self.get_logger().error(f"{transition} failed: {self.last_failure}")
+        return TransitionCallbackReturn.FAILURE
+
     def on_activate(self, state: State) -> TransitionCallbackReturn:
-        self.parts.inputs.open()
+        try:
+            self.parts.inputs.open()
+            self._watch_inputs(self.parts.config)
+        except Exception as exc:  # a bad remap or QoS: say so, stay inactive
+            self.parts.inputs.close()
+            return self._failed("activate", exc)
         result = super().on_activate(state)
         self.parts.publisher.active = True
         self.parts.publisher.publish(force=True)
@@ -127,6 +155,8 @@ class SsrNode(Node):
     def on_deactivate(self, state: State) -> TransitionCallbackReturn:
         self.parts.publisher.active = False
         self.parts.inputs.close()
+        if self.stats.health is not None:
+            self.stats.health.close_inputs()
         self.slot.clear()
         self.get_logger().info("inactive: camera inputs closed, services still answer")
         return super().on_deactivate(state)
@@ -142,7 +172,10 @@ class SsrNode(Node):
         return super().on_shutdown(state)
 
     def on_error(self, state: State) -> TransitionCallbackReturn:
-        self.get_logger().error("error transition: saving the map and releasing resources")
+        self.get_logger().error(
+            f"error transition from '{state.label}' (last failure: "
+            f"{self.last_failure or 'an exception in a transition callback'}): saving the "
+            "map and releasing resources")
         self.save_map_now("error")
         self._teardown()
         return TransitionCallbackReturn.SUCCESS
@@ -161,6 +194,47 @@ class SsrNode(Node):
             return False, "node is not configured"
         return parts.map_files.save_now(reason, only_dirty=True)
 
+    # ------------------------------------------------------------------ input checks
+    def _start_health(self, config: NodeConfig) -> None:
+        """The input checks of /diagnostics (:mod:`ssr_ros.runtime.input_health`), and
+        the pose topics named in pose warnings."""
+        timeout_s = float(self.get_parameter("input_timeout_s").value)
+        self.stats.health = HealthBoard(
+            window_s=timeout_s, min_rate_hz=float(self.get_parameter("input_min_rate_hz").value),
+            timeout_s=timeout_s, log=board_logger(self.get_logger()))
+        self.stats.graph = (self.count_publishers, lambda: [
+            name for name, _types in self.get_topic_names_and_types()])
+        mode = pose_mode(config)
+        names = {"camera_pose": [topics.CAMERA_POSE], "odom": [topics.ODOM],
+                 "topics": [topics.CAMERA_POSE, topics.ODOM]}.get(mode, [])
+        self.problems.pose_topics = " or ".join(self.resolve_topic_name(t) for t in names)
+
+    def _watch_inputs(self, config: NodeConfig) -> None:
+        """Watch the inputs :class:`CameraInputs` subscribed to (resolved names)."""
+        board = self.stats.health
+        now = time.monotonic()
+        color = topics.COLOR_COMPRESSED if config.use_compressed else topics.COLOR
+        synced = [("color", color, ""), ("depth", topics.DEPTH, ""),
+                  ("camera_info", topics.CAMERA_INFO, "")]
+        if config.uses_label_image:
+            synced.append(("labels", topics.LABELS, (
+                f"; proposal_source {config.proposal_source} needs an instance label image"
+                " (without one set proposal_source:=detector, or none)")))
+        for name, topic, hint in synced:
+            board.open_input(name, self.resolve_topic_name(topic), now, hint, synced=True,
+                             remap_from=topic)
+        mode = pose_mode(config)
+        if mode in ("camera_pose", "odom"):
+            topic = topics.CAMERA_POSE if mode == "camera_pose" else topics.ODOM
+            board.open_input(mode, self.resolve_topic_name(topic), now,
+                             "; frames wait for this pose (pose_source " + mode + ")",
+                             remap_from=topic)
+        elif mode == "topics":
+            for name, topic in (("camera_pose", topics.CAMERA_POSE), ("odom", topics.ODOM)):
+                board.open_input(name, self.resolve_topic_name(topic), now, required=False,
+                                 remap_from=topic)
+            board.require_one_of("pose", ("camera_pose", "odom"))
+
     def _stop_worker(self) -> None:
         worker, self.worker = self.worker, None
         if worker is not None and not worker.stop():
@@ -171,6 +245,7 @@ class SsrNode(Node):
         with self._frame_lock:
             parts, self.parts = self.parts, None
             self.slot.clear()
+            self.stats.health = None
             if parts is not None:
                 parts.destroy(self)
 
@@ -187,6 +262,7 @@ class SsrNode(Node):
         with self._frame_lock:
             parts = self.parts
             if parts is not None and parts.publisher.active:
+                self._depth_check.maybe_check(item.depth, parts.mapper.config.depth_scale_m)
                 parts.mapper.map(item)
 
     def _on_keyframe(self, frame: PosedFrame) -> None:
@@ -209,33 +285,76 @@ class SsrNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    """Run ssr_node until interrupted (SIGINT/SIGTERM), then save and tear down."""
-    rclpy.init(args=args)
-    node = SsrNode()
-    # One thread: every executor callback is short; the frame worker and model questions
-    # have threads of their own (docs/architecture.md, "Executor").
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
+    """Run ssr_node until SIGINT or SIGTERM, then save a dirty map and tear down.
+
+    ``--help``/``-h`` prints the usage and returns 0 before rclpy is initialised (no node,
+    no DDS). Signals are handled by :class:`StopSignals` in every lifecycle state; the
+    teardown is bounded by ``STOP_GRACE_S`` (:mod:`ssr_ros.ros.node_cli`)."""
+    argv = sys.argv[1:] if args is None else list(args)
+    if wants_help(argv):
+        sys.stdout.write(usage())
+        return 0
+    log = rclpy.logging.get_logger("ssr_node.lifecycle")
+    signals = StopSignals(lambda line: log.info(line), STOP_GRACE_S, lambda: log.error(
+        f"teardown did not finish within {STOP_GRACE_S:.1f} s of the signal: exiting now"))
+    signals.install()
+    node = executor = None
     code = 0
     try:
+        # rclpy's own handlers stay off: StopSignals is the one stop path (raising in the
+        # main thread reaches a transition in progress too, a guard condition does not).
+        rclpy.init(args=[sys.argv[0]] + argv,
+                   signal_handler_options=SignalHandlerOptions.NO)
+        if signals.inherited_ignored_sigint:
+            log.info("SIGINT was ignored by the parent process; ssr_node handles it anyway")
+        node = SsrNode()
+        # One thread: every executor callback is short; the frame worker and model
+        # questions have threads of their own (docs/architecture.md, "Threads").
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
         if node.get_parameter("autostart").value:
             if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-                node.get_logger().error("autostart: configure failed")
+                log.error(f"autostart: configure failed: {node.last_failure}")
                 code = 1
             elif node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
-                node.get_logger().error("autostart: activate failed")
+                log.error(f"autostart: activate failed: {node.last_failure}")
                 code = 1
-        if code == 0:
-            executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        rclpy.logging.get_logger("ssr_node.persistence").info(
-            "interrupted: saving the map and shutting down")
+        else:
+            log.info("unconfigured: waiting for a lifecycle manager (or set autostart:=true)")
+        while code == 0 and rclpy.ok():
+            # a bounded wait: the Python signal handler runs between two waits
+            executor.spin_once(timeout_sec=SPIN_PERIOD_S)
+    except StopRequested as stop:
+        log.info(f"{stop}: stopping in state '{_state_label(node)}'")
+    except ExternalShutdownException:
+        log.info("rclpy was shut down: stopping")
     finally:
-        node.save_map_now("shutdown")
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
+        _teardown_process(node, executor, log)
+        signals.finished()
     return code
+
+
+def _state_label(node: "SsrNode | None") -> str:
+    if node is None:
+        return "starting"
+    try:
+        return node._state_machine.current_state[1]
+    except Exception:  # a label for a log line only
+        return "unknown"
+
+
+def _teardown_process(node: "SsrNode | None", executor: Any, log: Any) -> None:
+    """Save a dirty map, log what was done, destroy the node, shut rclpy down. A second
+    signal during this is logged and ignored (StopSignals), never raised here."""
+    if node is not None:
+        saved, message = node.save_map_now("shutdown")
+        log.info(f"map {'saved' if saved else 'not saved'} at stop: {message}")
+    if executor is not None:
+        executor.shutdown(timeout_sec=0.5)
+    if node is not None:
+        node.destroy_node()
+    rclpy.try_shutdown()
+    log.info("stopped")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,153 @@
+"""ssr_node's process edge: ``--help`` and stopping on SIGINT/SIGTERM.
+
+``--help``/``-h`` is answered from the parameter declarations (:data:`PARAMETERS`) and the
+topic names (:mod:`ssr_ros.ros.topics`) before ``rclpy.init``: no node, no DDS participant.
+
+Signals: :class:`StopSignals` installs Python handlers for SIGINT and SIGTERM (rclpy's own
+are not installed, so one path stops the node). The first signal raises
+:class:`StopRequested` in the main thread, which unwinds whatever it is doing (spinning or
+a transition) into ``main``'s teardown: save a dirty map, destroy the node, shut rclpy
+down. A later signal is only logged. A watchdog thread ends the process with
+``os._exit`` when that teardown has not finished ``grace_s`` after the first signal, so a
+blocked teardown can never keep the process alive.
+
+SIGINT inherited as ignored (a node started with ``&`` by a non-interactive shell) is
+handled anyway: a node is a long-running service whose only clean stop is a signal, and
+launch systems stop their processes with SIGINT first (docs/reliability-and-security.md).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import textwrap
+import threading
+from typing import Any, Callable
+
+from ssr_ros.ros import topics
+from ssr_ros.ros.diagnostics import HEALTH_PARAMETERS
+from ssr_ros.ros.params import PARAMETERS as NODE_PARAMETERS
+
+PARAMETERS = {**NODE_PARAMETERS, **HEALTH_PARAMETERS}
+
+HELP_FLAGS = ("-h", "--help")
+#: Parameters listed first in ``--help`` (the ones a first run sets); the rest follow.
+MAIN_PARAMETERS = ("autostart", "pose_source", "proposal_source", "depth_scale_m", "map_path",
+                   "map_frame", "camera_frame", "model.path", "input_timeout_s")
+
+
+class StopRequested(BaseException):
+    """Raised in the main thread by the first SIGINT/SIGTERM (a BaseException, like
+    KeyboardInterrupt, so ``except Exception`` blocks do not swallow it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def wants_help(argv: list[str]) -> bool:
+    """True when ``argv`` (without the program name) asks for help before any
+    ``--ros-args`` section (after it, ``-h`` would be a ROS argument)."""
+    for arg in argv:
+        if arg == "--ros-args":
+            return False
+        if arg in HELP_FLAGS:
+            return True
+    return False
+
+
+def _format_default(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(f"{v:.4g}" if isinstance(v, float) else repr(v)
+                               for v in value) + "]"
+    return str(value)
+
+
+def usage() -> str:
+    """The ``ssr_node --help`` text: how to run it, the parameters (default and the
+    description of each declaration), the topics and services."""
+    wrap = dict(width=99, initial_indent="      ", subsequent_indent="      ")
+    lines = [
+        "usage: ssr_node [-h] [--ros-args [--params-file FILE] [-p NAME:=VALUE]... "
+        "[-r FROM:=TO]...]",
+        "",
+        "ssr_node: a lifecycle node that maps objects from a synchronised RGB-D stream and",
+        "answers spatial queries. Without autostart:=true it waits, unconfigured, for a",
+        "lifecycle manager (configure, then activate).",
+        "",
+        "parameters file: --ros-args --params-file config/ssr.yaml (the defaults below;",
+        "  installed under share/ssr_ros/config/ssr.yaml)",
+        "",
+        "parameters (name = default: description):",
+    ]
+    names = [n for n in MAIN_PARAMETERS if n in PARAMETERS]
+    names += [n for n in PARAMETERS if n not in names]
+    for name in names:
+        spec = PARAMETERS[name]
+        lines.append(f"  {name} = {_format_default(spec.default)}")
+        lines += textwrap.wrap(spec.description, **wrap)
+    lines += [
+        "",
+        "subscribed topics (relative: a namespace or -r remaps place them):",
+        f"  {topics.COLOR}, {topics.DEPTH}, {topics.CAMERA_INFO} (synchronised);",
+        f"  {topics.COLOR_COMPRESSED} with use_compressed; {topics.LABELS} and "
+        f"{topics.LABEL_NAMES}",
+        f"  with proposal_source labels/boxes; {topics.CAMERA_POSE} or {topics.ODOM} "
+        "without tf",
+        "published: "
+        f"{topics.SCENE_GRAPH}, {topics.MARKERS}, {topics.DIAGNOSTICS}",
+        f"services: {topics.SPATIAL_QUERY}, {topics.SAVE_MAP}, {topics.LOAD_MAP}, "
+        f"{topics.CLEAR_MAP}",
+        "",
+        "examples:",
+        "  ssr_node --ros-args -p autostart:=true -p pose_source:=camera_pose",
+        "  ssr_node --ros-args -r __ns:=/camera --params-file config/ssr.yaml "
+        "-p autostart:=true",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+class StopSignals:
+    """SIGINT/SIGTERM handling of ``main`` (see the module docstring).
+
+    Args:
+        log: called with one line when a signal arrives (from the main thread).
+        grace_s: the teardown's time limit after the first signal [s].
+        on_timeout: called by the watchdog before ``os._exit(1)`` (a last log line).
+    """
+
+    def __init__(self, log: Callable[[str], None], grace_s: float,
+                 on_timeout: Callable[[], None]) -> None:
+        self._log = log
+        self.grace_s = float(grace_s)
+        self._on_timeout = on_timeout
+        self._done = threading.Event()
+        self.received: int | None = None
+        self.inherited_ignored_sigint = False
+
+    def install(self) -> None:
+        """Handle SIGINT and SIGTERM from now on (main thread only)."""
+        self.inherited_ignored_sigint = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._handle)
+
+    def finished(self) -> None:
+        """The teardown is complete: the watchdog stands down."""
+        self._done.set()
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if self.received is not None:
+            self._log(f"{name} received again: already stopping")
+            return
+        self.received = signum
+        threading.Thread(target=self._watchdog, name="ssr-stop-watchdog", daemon=True).start()
+        raise StopRequested(signum)
+
+    def _watchdog(self) -> None:
+        if self._done.wait(self.grace_s):
+            return
+        self._on_timeout()
+        os._exit(1)
