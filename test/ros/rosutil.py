@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import pathlib
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_srvs.srv import Trigger
 
+from procutil import ChildProcess, child_env
 from ssr_ros.msg import SceneGraph
 from ssr_ros.ros import conversions as cv
 from ssr_ros.ros.topics import sim_remaps
@@ -29,7 +29,6 @@ from ssr_ros.srv import SpatialQuery
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 DEMO_PARAMS = REPO / "config" / "demo.yaml"
-DDS_PROFILE = REPO / "config" / "fastdds_local.xml"
 # Every graph name of this test run lives under its own namespace, so a concurrent run
 # that happens to draw the same ROS_DOMAIN_ID cannot answer our calls (/diagnostics is
 # absolute: it is filtered by the node's fully qualified name).
@@ -83,16 +82,10 @@ def camera_pose(stamp_s: float, x_m: float = 100.0) -> PoseStamped:
     return pose
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    env["PYTHONUNBUFFERED"] = "1"
-    # images of a frame exceed Fast DDS's default 512 KB shared-memory segment
-    env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(DDS_PROFILE))
-    return env
+_env = child_env
 
 
-class NodeProcess:
+class NodeProcess(ChildProcess):
     """``ssr_node`` in its own process with the demo parameters and sim remaps."""
 
     def __init__(self, map_path: pathlib.Path, log_path: pathlib.Path,
@@ -100,29 +93,7 @@ class NodeProcess:
         cmd = [sys.executable, "-m", "ssr_ros.ros.node", "--ros-args",
                "--params-file", str(DEMO_PARAMS), "-p", f"map_path:={map_path}",
                *sim_remaps(), *ns_args(ns), *(extra or [])]
-        self.log_path = log_path
-        self._log = open(log_path, "w")
-        self.proc = subprocess.Popen(cmd, env=_env(), stdout=self._log,
-                                     stderr=subprocess.STDOUT, cwd=str(map_path.parent))
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def log(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text()
-
-    def stop(self, timeout_s: float = 20.0) -> int:
-        """SIGINT (the node saves its map) and wait; returns the exit status."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self._log.close()
-        return self.proc.returncode
+        super().__init__(cmd, log_path, cwd=map_path.parent)
 
 
 def run_player(args: list[str], log_path: pathlib.Path, timeout_s: float = 120.0,

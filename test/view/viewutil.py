@@ -8,57 +8,22 @@ import os
 import pathlib
 import random
 import re
-import signal
 import subprocess
 import sys
 import time
 from typing import Any, Callable
 
+from procutil import ChildProcess, child_env
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 DEMO_PARAMS = REPO / "config" / "demo.yaml"
-DDS_PROFILE = REPO / "config" / "fastdds_local.xml"
 # Our own namespace: a concurrent run that drew the same ROS_DOMAIN_ID cannot answer us.
 NAMESPACE = f"/ssr_view_test_{os.getpid()}_{random.SystemRandom().randrange(16**6):06x}"
 NS_ARGS = ["-r", f"__ns:={NAMESPACE}"]
 URL_LINE = re.compile(r"ssr-view: open (http://\S+)")
 
 
-def child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    env["PYTHONUNBUFFERED"] = "1"
-    env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(DDS_PROFILE))
-    return env
-
-
-class Process:
-    """A child process with its output in ``log_path``."""
-
-    def __init__(self, cmd: list[str], log_path: pathlib.Path) -> None:
-        self.log_path = log_path
-        self._log = open(log_path, "w")
-        self.proc = subprocess.Popen(cmd, env=child_env(), stdout=self._log,
-                                     stderr=subprocess.STDOUT, cwd=str(log_path.parent))
-
-    def log(self) -> str:
-        if not self._log.closed:
-            self._log.flush()
-        return self.log_path.read_text()
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stop(self, timeout_s: float = 20.0) -> int:
-        """SIGINT (ssr_node saves its map) and wait; returns the exit status."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self._log.close()
-        return self.proc.returncode
+Process = ChildProcess
 
 
 def start_node(map_path: pathlib.Path, log_path: pathlib.Path) -> Process:
