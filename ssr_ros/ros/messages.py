@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import threading
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
@@ -85,32 +86,54 @@ class ObjectMessageCache:
     rebuilt only for objects whose state changed since the previous :meth:`messages`
     call. The object map shares an ``ObjectState`` until its object changes, so "the same
     state object with the same observation count and last sighting" means unchanged.
-    One caller at a time; messages handed out must not be modified."""
+    Thread-safe; messages handed out are shared and must not be modified."""
 
-    def __init__(self, build: Callable[[ObjectState], Any]) -> None:
+    def __init__(self, build: Callable[[ObjectState], Any], max_entries: int = 20000) -> None:
         self._build = build
         self._cache: dict[int, tuple[ObjectState, Any]] = {}
+        self._lock = threading.Lock()
+        self.max_entries = int(max_entries)
         self.built = 0  # messages built in the last call (tests, benchmarks)
+
+    def _hit(self, obj: ObjectState) -> tuple[ObjectState, Any] | None:
+        hit = self._cache.get(obj.id)
+        if hit is None or hit[0] is not obj \
+                or hit[0].observation_count != obj.observation_count \
+                or hit[0].last_seen_s != obj.last_seen_s:
+            return None
+        return hit
 
     def messages(self, objects: Iterable[ObjectState]) -> list[Any]:
         """One message per object, in the given order; forgets objects not given."""
-        cache: dict[int, tuple[ObjectState, Any]] = {}
-        out = []
-        self.built = 0
-        for obj in objects:
-            hit = self._cache.get(obj.id)
-            if hit is None or hit[0] is not obj \
-                    or hit[0].observation_count != obj.observation_count \
-                    or hit[0].last_seen_s != obj.last_seen_s:
+        with self._lock:
+            cache: dict[int, tuple[ObjectState, Any]] = {}
+            out = []
+            self.built = 0
+            for obj in objects:
+                hit = self._hit(obj)
+                if hit is None:
+                    hit = (obj, self._build(obj))
+                    self.built += 1
+                cache[obj.id] = hit
+                out.append(hit[1])
+            self._cache = cache
+            return out
+
+    def message(self, obj: ObjectState) -> Any:
+        """The message of one object, built once per state; keeps the others (at most
+        ``max_entries``: beyond, the cache starts over)."""
+        with self._lock:
+            hit = self._hit(obj)
+            if hit is None:
+                if len(self._cache) >= self.max_entries:
+                    self._cache.clear()
                 hit = (obj, self._build(obj))
-                self.built += 1
-            cache[obj.id] = hit
-            out.append(hit[1])
-        self._cache = cache
-        return out
+                self._cache[obj.id] = hit
+            return hit[1]
 
     def clear(self) -> None:
-        self._cache.clear()
+        with self._lock:
+            self._cache.clear()
 
 
 def scene_graph_msg(objects: Iterable[ObjectState], triplets: Iterable[Any], revision: int,
@@ -247,9 +270,16 @@ def request_fields(request: Any) -> dict[str, Any]:
     }
 
 
+#: The ``SceneObject`` of each object named in answers, built once per object state: an
+#: answer about "the chair" in a 5,000-object floor lists hundreds of candidates, and
+#: building their messages was most of a query's time in the node (issue 18).
+_ANSWER_OBJECTS = ObjectMessageCache(object_to_msg)
+
+
 def fill_response(response: Any, answer: Any, objects_by_id: dict[int, ObjectState]) -> Any:
     """Copy a core ``QueryAnswer`` into a ``SpatialQuery.Response``; ``objects`` lists the
-    answer's ``object_ids`` that are in the map, in the answer's order."""
+    answer's ``object_ids`` that are in the map, in the answer's order (messages shared
+    between responses while their object is unchanged)."""
     response.success = bool(answer.success)
     response.error_code = int(answer.error_code)
     response.message = str(answer.message)
@@ -258,7 +288,7 @@ def fill_response(response: Any, answer: Any, objects_by_id: dict[int, ObjectSta
     response.unit = str(answer.unit or "")
     response.choice = str(answer.choice or "")
     response.answered_by = str(answer.answered_by or "geometry")
-    response.objects = [object_to_msg(objects_by_id[i]) for i in answer.object_ids
+    response.objects = [_ANSWER_OBJECTS.message(objects_by_id[i]) for i in answer.object_ids
                         if i in objects_by_id]
     return response
 

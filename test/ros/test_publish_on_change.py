@@ -276,3 +276,19 @@ def test_message_cache_rebuilds_only_changed_objects() -> None:
 def test_path_message_checks_its_lengths() -> None:
     with pytest.raises(ValueError, match="2 positions, 1 orientations"):
         messages.path_msg(np.zeros((2, 3)), np.zeros((1, 4)), np.zeros(2), 0.0, "map")
+
+
+def test_answers_share_object_messages_until_the_object_changes() -> None:
+    from ssr_ros.core.query_types import ErrorCode, QueryAnswer
+    from ssr_ros.srv import SpatialQuery
+
+    objects = {i: _obj(i, float(i)) for i in (1, 2, 3)}
+    answer = QueryAnswer(True, ErrorCode.NONE, "three chairs", object_ids=[3, 1, 2])
+    first = messages.fill_response(SpatialQuery.Response(), answer, objects)
+    second = messages.fill_response(SpatialQuery.Response(), answer, objects)
+    assert [o.id for o in second.objects] == [3, 1, 2]
+    assert all(a is b for a, b in zip(first.objects, second.objects))
+    objects[1] = _obj(1, 4.5, count=5)
+    third = messages.fill_response(SpatialQuery.Response(), answer, objects)
+    assert third.objects[1].position.x == pytest.approx(4.5)
+    assert third.objects[1].observation_count == 5 and third.objects[0] is first.objects[0]
