@@ -292,3 +292,24 @@ def test_env_applies_the_local_dds_profile_only_for_local_discovery(
     expected_range = discovery or "LOCALHOST"
     profile = "config/fastdds_local.xml" if profile_expected else "[none]"
     assert f"[{expected_range}]" in out.stdout and profile in out.stdout, out.stdout
+
+
+def test_depth_array_subsamples_both_byte_orders() -> None:
+    from ssr_ros.ros.diagnostics import depth_array
+
+    depth = np.arange(12 * 16, dtype=np.uint16).reshape(12, 16)
+    msg = cv.array_to_image(depth, "16UC1")
+    assert np.array_equal(depth_array(msg, step=4), depth[::4, ::4])
+    msg.is_bigendian = 1
+    msg.data = depth.astype(">u2").tobytes()
+    assert np.array_equal(depth_array(msg, step=4), depth[::4, ::4])
+    msg.data = msg.data[:-2]  # malformed: left to the decoder
+    assert depth_array(msg) is None
+
+
+def test_help_flag_is_found_before_ros_args_only() -> None:
+    from ssr_ros.ros.node_cli import wants_help
+
+    assert wants_help(["--help"]) and wants_help(["-h"])
+    assert not wants_help(["--ros-args", "-p", "a:=1", "-h"])
+    assert not wants_help([])
