@@ -183,12 +183,16 @@ class CameraInputs:
 
     def sync_counts(self) -> dict[str, int]:
         """``sync.matched``, ``sync.dropped``, ``sync.pending`` of the in-package
-        synchroniser while open ({} with message_filters, whose drops are not observable)."""
+        synchroniser while open (absent with message_filters, whose drops are not
+        observable), and ``stamp.rebases`` (forward clock jumps the stamp check accepted,
+        see :mod:`~ssr_ros.runtime.stamp_guard`)."""
+        counts = {"stamp.rebases": self.stamp_guard.rebases}
         sync = self._sync
         if sync is None:
-            return {}
-        return {"sync.matched": sync.matched, "sync.dropped": sync.dropped,
-                "sync.pending": sum(sync.pending())}
+            return counts
+        counts.update({"sync.matched": sync.matched, "sync.dropped": sync.dropped,
+                       "sync.pending": sum(sync.pending())})
+        return counts
 
     # ------------------------------------------------------------------ subscriptions
     def _subscribe(self, msg_type: type, topic: str, callback: Callable[[Any], None],

@@ -44,7 +44,7 @@ from ssr_ros.core.query_types import (MAX_CANDIDATES, MAX_NAME_CHARS,  # noqa: E
                                       MAX_QUESTION_CHARS)
 from ssr_ros.ros import conversions as cv  # noqa: E402
 from ssr_ros.ros.frames import label_names_json  # noqa: E402
-from ssr_ros.ros.pose_source import tf2_available  # noqa: E402
+from ssr_ros.ros.pose_source import tf_source_available  # noqa: E402
 from ssr_ros.sim import make_scene, render_sequence  # noqa: E402
 from ssr_ros.sim.planar import box_distance  # noqa: E402
 from ssr_ros.srv import SpatialQuery  # noqa: E402
@@ -738,11 +738,11 @@ def test_corrupt_map_is_moved_aside_and_node_starts_empty(own_client, workdir) -
         proc.stop()
 
 
-@pytest.mark.skipif(tf2_available(), reason="tf2_ros is installed: pose_source tf works "
-                    "here (frames missing from TF are counted as pose_drop.tf_lookup)")
+@pytest.mark.skipif(tf_source_available(), reason="tf2_ros or the tf2_msgs interfaces "
+                    "are installed: pose_source tf works here (test_tf_bag_dds.py)")
 def test_pose_source_tf_without_tf2_fails_configure_with_the_reason(own_client,
                                                                     workdir) -> None:
-    """Without tf2_ros (the PyPI-only install) no frame id can be looked up in TF:
+    """Without tf2_ros and tf2_msgs no frame id can be looked up in TF:
     pose_source tf fails configure with the reason, leaving the node unconfigured and
     its map file untouched; the parameter is read-only, so the fix is to start it with
     a topic source (odom, camera_pose or auto)."""
