@@ -241,7 +241,8 @@ class CameraInputs:
         self._slot.put(FrameSet(
             time.monotonic(), by_name["color"], by_name["depth"], by_name["camera_info"],
             labels=by_name.get("labels"), detections=by_name.get("detections"),
-            detection_names=dict(self.detection_names) if "detections" in by_name else None))
+            # each LabelInfo replaces the dict, so the set keeps the names it was matched with
+            detection_names=self.detection_names if "detections" in by_name else None))
 
     def _on_label_info(self, msg: Any) -> None:
         self._stats.count_received("label_info")
