@@ -271,7 +271,8 @@ def depth_array(msg: Any, step: int = 4) -> np.ndarray | None:
     item = np.dtype(dtype).newbyteorder(">" if msg.is_bigendian else "<")
     if msg.step < msg.width * item.itemsize or len(msg.data) < msg.step * msg.height:
         return None
-    rows = np.frombuffer(bytes(msg.data), dtype=np.uint8).reshape(msg.height, msg.step)
+    rows = np.frombuffer(msg.data, dtype=np.uint8)[:msg.step * msg.height]
+    rows = rows.reshape(msg.height, msg.step)
     rows = rows[::step, :msg.width * item.itemsize]
     return np.ascontiguousarray(rows).view(item)[:, ::step].astype(dtype)
 

@@ -139,8 +139,9 @@ def test_no_remaps_is_an_error_naming_the_topic_and_the_fix(scenario) -> None:
     driver = DiagClient(name="camera_driver", ns=ns + "/camera")
     try:
         pubs = driver.publishers(["color"])
+        # the hint names the driver's topic once discovery has seen it
         status = client.wait_status(
-            lambda d: d["_level"] == ERROR and f"{ns}/color/image_raw" in d["_message"],
+            lambda d: d["_level"] == ERROR and f"{ns}/camera/color/image_raw" in d["_message"],
             tick=lambda: (pubs["color"].publish(valid_set(time.time())[0]),
                           driver.executor.spin_once(timeout_sec=0)))
     finally:
@@ -248,6 +249,24 @@ def test_one_bad_label_id_at_start_up_warns_then_clears(scenario) -> None:
     status = client.wait_status(_level(OK), tick=tick)
     assert status["_message"] == "running"
     node.wait_log("cleared: inputs dropped")
+
+
+def test_labels_source_without_a_label_topic_says_so(scenario) -> None:
+    node, client, ns = scenario({"proposal_source": "labels", "pose_source": "camera_pose"})
+    pubs = client.publishers(["color", "depth", "camera_info", "pose"])
+
+    def tick() -> None:
+        stamp = time.time()
+        for name, msg in zip(("color", "depth", "camera_info"), valid_set(stamp)):
+            pubs[name].publish(msg)
+        pubs["pose"].publish(camera_pose(stamp))
+
+    text = "proposal_source labels needs an instance label image"
+    missing = f"labels ({ns}/labels/image_raw) missing while color, depth, camera_info arrive"
+    status = client.wait_status(lambda d: text in d["_message"] and missing in d["_message"],
+                                tick=tick)
+    assert status["_level"] == ERROR
+    node.wait_log(text)
 
 
 def test_detector_that_cannot_load_logs_the_reason(scenario, tmp_path) -> None:
