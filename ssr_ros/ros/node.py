@@ -21,10 +21,11 @@ of freeing the parts under it. docs/architecture.md describes the parts and the 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 import rclpy
 import rclpy.logging
@@ -57,6 +58,22 @@ RUNTIME_PARAMETERS = ("pose_timeout_s", "depth_scale_m", "max_depth_m")
 STOP_GRACE_S = 3.0
 #: Longest executor wait: a signal is acted on within this [s].
 SPIN_PERIOD_S = 0.1
+
+
+def _logs_its_failure(transition: str) -> Callable:
+    """Wrap a transition callback so that an exception is logged with its type and
+    message (rclpy turns it into the error transition silently), then returns ERROR as
+    rclpy would (on_error tears the parts down)."""
+    def wrap(callback: Callable) -> Callable:
+        @functools.wraps(callback)
+        def run(self: "SsrNode", state: State) -> TransitionCallbackReturn:
+            try:
+                return callback(self, state)
+            except Exception as exc:
+                self._failed(transition, exc)
+                return TransitionCallbackReturn.ERROR
+        return run
+    return wrap
 
 
 class SsrNode(Node):
@@ -104,6 +121,7 @@ class SsrNode(Node):
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------------ lifecycle
+    @_logs_its_failure("configure")
     def on_configure(self, state: State) -> TransitionCallbackReturn:
         try:
             config = read_config(self)
@@ -139,6 +157,7 @@ class SsrNode(Node):
         self.get_logger().error(f"{transition} failed: {self.last_failure}")
         return TransitionCallbackReturn.FAILURE
 
+    @_logs_its_failure("activate")
     def on_activate(self, state: State) -> TransitionCallbackReturn:
         try:
             self.parts.inputs.open()
@@ -152,6 +171,7 @@ class SsrNode(Node):
         self.get_logger().info("active: listening to the camera")
         return result
 
+    @_logs_its_failure("deactivate")
     def on_deactivate(self, state: State) -> TransitionCallbackReturn:
         self.parts.publisher.active = False
         self.parts.inputs.close()
@@ -161,16 +181,19 @@ class SsrNode(Node):
         self.get_logger().info("inactive: camera inputs closed, services still answer")
         return super().on_deactivate(state)
 
+    @_logs_its_failure("cleanup")
     def on_cleanup(self, state: State) -> TransitionCallbackReturn:
         self.save_map_now("cleanup")
         self._teardown()
         return super().on_cleanup(state)
 
+    @_logs_its_failure("shutdown")
     def on_shutdown(self, state: State) -> TransitionCallbackReturn:
         self.save_map_now("shutdown")
         self._teardown()
         return super().on_shutdown(state)
 
+    @_logs_its_failure("error")
     def on_error(self, state: State) -> TransitionCallbackReturn:
         self.get_logger().error(
             f"error transition from '{state.label}' (last failure: "
@@ -337,6 +360,8 @@ def main(args: list[str] | None = None) -> int:
 def _state_label(node: "SsrNode | None") -> str:
     if node is None:
         return "starting"
+    # rclpy's lifecycle Node has no public getter of its state (its trigger_shutdown
+    # reads the same attribute)
     try:
         return node._state_machine.current_state[1]
     except Exception:  # a label for a log line only

@@ -332,3 +332,40 @@ def test_help_flag_is_found_before_ros_args_only() -> None:
     assert wants_help(["--help"]) and wants_help(["-h"])
     assert not wants_help(["--ros-args", "-p", "a:=1", "-h"])
     assert not wants_help([])
+
+
+def test_every_failed_transition_keeps_and_logs_its_reason(monkeypatch) -> None:
+    """In process: an exception in any transition callback is logged with its type and
+    message (rclpy alone would take the error transition silently)."""
+    import rclpy
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.parameter import Parameter
+
+    from ssr_ros.ros.node import SsrNode
+
+    context = rclpy.context.Context()
+    rclpy.init(context=context)
+    node = SsrNode(context=context, namespace=namespace("transitions"),
+                   parameter_overrides=[Parameter("pose_source", value="camera_pose"),
+                                        Parameter("map_path", value="")])
+    errors: list[str] = []
+    logger = node.get_logger()
+    monkeypatch.setattr(node, "get_logger", lambda: type("L", (), {
+        "error": lambda _self, m: errors.append(m), "info": lambda _self, m: None,
+        "warning": lambda _self, m: None})())
+    try:
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+
+        def broken_close() -> None:
+            raise RuntimeError("subscription handle already gone")
+        monkeypatch.setattr(node.parts.inputs, "close", broken_close)
+        assert node.trigger_deactivate() == TransitionCallbackReturn.ERROR
+        assert node.last_failure == "RuntimeError: subscription handle already gone"
+        assert "deactivate failed: RuntimeError: subscription handle already gone" in errors
+        assert any("error transition from" in e and "RuntimeError" in e for e in errors)
+        assert node.parts is None  # on_error tore the parts down
+    finally:
+        monkeypatch.setattr(node, "get_logger", lambda: logger)
+        node.destroy_node()
+        rclpy.shutdown(context=context)
