@@ -352,6 +352,7 @@ def main(args: list[str] | None = None) -> int:
     except ExternalShutdownException:
         log.info("rclpy was shut down: stopping")
     finally:
+        signals.stopping()
         _teardown_process(node, executor, log)
         signals.finished()
     return code

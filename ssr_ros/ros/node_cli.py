@@ -133,6 +133,12 @@ class StopSignals:
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._handle)
 
+    def stopping(self) -> None:
+        """The teardown begins (after a signal or not): a signal from now on only logs and
+        arms the watchdog, so it cannot cut the teardown short."""
+        if self.received is None:
+            self.received = 0
+
     def finished(self) -> None:
         """The teardown is complete: the watchdog stands down."""
         self._done.set()
@@ -140,7 +146,11 @@ class StopSignals:
     def _handle(self, signum: int, _frame: Any) -> None:
         name = signal.Signals(signum).name
         if self.received is not None:
-            self._log(f"{name} received again: already stopping")
+            self._log(f"{name} received: already stopping")
+            if self.received == 0:  # the teardown began without a signal: bound it too
+                self.received = signum
+                threading.Thread(target=self._watchdog, name="ssr-stop-watchdog",
+                                 daemon=True).start()
             return
         self.received = signum
         threading.Thread(target=self._watchdog, name="ssr-stop-watchdog", daemon=True).start()

@@ -369,3 +369,40 @@ def test_every_failed_transition_keeps_and_logs_its_reason(monkeypatch) -> None:
         monkeypatch.setattr(node, "get_logger", lambda: logger)
         node.destroy_node()
         rclpy.shutdown(context=context)
+
+
+def test_stop_signals_raise_once_then_only_log(monkeypatch) -> None:
+    import signal as sig
+
+    from ssr_ros.ros.node_cli import StopRequested, StopSignals
+
+    lines: list[str] = []
+    previous = {s: sig.getsignal(s) for s in (sig.SIGINT, sig.SIGTERM)}
+    stops = StopSignals(lines.append, grace_s=30.0, on_timeout=lambda: None)
+    try:
+        stops.install()
+        with pytest.raises(StopRequested):
+            os.kill(os.getpid(), sig.SIGTERM)
+            time.sleep(1.0)  # the handler runs here
+        os.kill(os.getpid(), sig.SIGINT)
+        time.sleep(0.05)
+        assert lines == ["SIGINT received: already stopping"]
+        stops.finished()
+    finally:
+        for signum, handler in previous.items():
+            sig.signal(signum, handler)
+
+
+def test_a_teardown_that_hangs_is_ended_by_the_watchdog() -> None:
+    """A signal during a teardown that never finishes: the process exits after grace_s."""
+    code = ("import os, signal, time\n"
+            "from ssr_ros.ros.node_cli import StopSignals\n"
+            "s = StopSignals(print, 0.3, lambda: print('watchdog', flush=True))\n"
+            "s.install(); s.stopping()\n"
+            "os.kill(os.getpid(), signal.SIGTERM)\n"
+            "time.sleep(20)\n")
+    t0 = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True,
+                         text=True, timeout=DEADLINE_S)
+    assert out.returncode == 1 and "watchdog" in out.stdout, (out.stdout, out.stderr)
+    assert time.monotonic() - t0 < 5.0

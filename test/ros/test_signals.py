@@ -18,7 +18,7 @@ import time
 
 import pytest
 from lifecycle_msgs.msg import Transition
-from lifecycle_msgs.srv import ChangeState
+from lifecycle_msgs.srv import ChangeState, GetState
 
 from rosutil import _env, namespace, ns_args
 
@@ -74,14 +74,42 @@ class SignalledNode:
         return time.monotonic() - t0
 
 
+TARGETS = {Transition.TRANSITION_CONFIGURE: "inactive",
+           Transition.TRANSITION_ACTIVATE: "active",
+           Transition.TRANSITION_UNCONFIGURED_SHUTDOWN: "finalized"}
+
+
+def _call(ros_client, srv_type, name: str, request, timeout_s: float):
+    """The response, or None when none came within ``timeout_s`` (a response can be lost
+    while DDS is still matching the service's reply path to a new client)."""
+    key = (srv_type, name)
+    if key not in ros_client._clients:
+        ros_client._clients[key] = ros_client.node.create_client(srv_type, name)
+    client = ros_client._clients[key]
+    if not ros_client.spin_until(client.service_is_ready, timeout_s):
+        return None
+    future = client.call_async(request)
+    return future.result() if ros_client.spin_until(future.done, timeout_s) else None
+
+
 def _drive(ros_client, node: SignalledNode, state: str) -> None:
+    """Take ``node`` to ``state``; a lost reply is resolved by asking the state."""
     node.wait_log("unconfigured: waiting", 30.0)
     for transition in PATHS[state]:
         request = ChangeState.Request()
         request.transition = Transition(id=transition)
-        response = ros_client.call(ChangeState, f"{node.ns}/ssr_node/change_state", request,
-                                   timeout_s=30.0)
-        assert response.success, f"transition {transition} refused:\n{node.log()}"
+        for _attempt in range(5):
+            response = _call(ros_client, ChangeState, f"{node.ns}/ssr_node/change_state",
+                             request, 5.0)
+            if response is not None:
+                assert response.success, f"transition {transition} refused:\n{node.log()}"
+                break
+            current = _call(ros_client, GetState, f"{node.ns}/ssr_node/get_state",
+                            GetState.Request(), 5.0)
+            if current is not None and current.current_state.label == TARGETS[transition]:
+                break
+        else:
+            raise AssertionError(f"transition {transition}: no answer\n{node.log()}")
 
 
 @pytest.mark.parametrize("state", STATES)
@@ -112,5 +140,8 @@ def test_signals_stop_the_node_within_a_second(ros_client, tmp_path, state) -> N
                 if node.proc.poll() is None:
                     node.proc.kill()
                     node.proc.wait(5.0)
+    median = sorted(stop_times)[len(stop_times) // 2]
+    print(f"{state}: {len(stop_times)} stops, median {median:.3f} s, "
+          f"max {max(stop_times):.3f} s")
     assert not failures, failures[0]
     assert len(stop_times) == REPETITIONS and max(stop_times) <= STOP_LIMIT_S
