@@ -41,8 +41,8 @@ from PIL import Image, ImageDraw
 ARMS = {"A": [], "B": ["--freeze-spatial"], "C": ["--skip-stage1"]}
 COLOURS = {"A": (200, 60, 40), "B": (40, 90, 200), "C": (40, 150, 70)}
 METRICS = ("ground3d_median_m", "ground3d_p90_m", "ground3d_parsed", "triplet_accuracy",
-           "cogmap_valid_lines", "cogmap_disagreement", "vsi_overall", "nll_stage1",
-           "nll_stage2", "nll_ground3d", "nll_cogmap", "nll_vsi")
+           "cogmap_valid_lines", "cogmap_disagreement", "vsi_overall", "nll_stage2",
+           "nll_ground3d", "nll_cogmap", "nll_vsi")
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -115,7 +115,7 @@ def _nll_job(args: argparse.Namespace, arm: str, seed: int | None) -> dict:
         adapter = out / "adapter.safetensors"
         _run(_python() + ["eval", "--model", str(work / "base"), "--data", str(work / "data"),
                           "--image-side", str(args.image_side), "--threads", "1", "--nll",
-                          "--no-generate", "--stage1", "--json", str(path)]
+                          "--no-generate", "--json", str(path)]
              + (["--adapter", str(adapter)] if arm != "D" else []), out / "nll.log")
     return json.loads(path.read_text())
 

@@ -6,10 +6,10 @@ import pytest
 
 from ssr_ros.train.data import SimDataConfig, write_sim_dataset
 
-TRAIN_SEEDS = [0, 1]
+TRAIN_SEEDS = [0, 1, 2]
 HELDOUT_SEEDS = [1000]
-DATA_CONFIG = SimDataConfig(keyframes=2, width=112, height=84, stage1_frames=3, sequences=2,
-                            ground_per_sequence=4, vsi_per_sequence=2)
+DATA_CONFIG = SimDataConfig(keyframes=2, width=112, height=84, stage1_frames=4, sequences=3,
+                            ground_per_sequence=8, vsi_per_sequence=2)
 
 
 @pytest.fixture(scope="session")

@@ -20,8 +20,8 @@ from ssr_ros.train.data import (SimDataConfig, TrainDataError, load_keyframe, lo
                                 write_sim_dataset)
 from ssr_ros.train.data_cli import main as data_main
 
-DATA_CONFIG = SimDataConfig(keyframes=2, width=112, height=84, stage1_frames=3, sequences=2,
-                            ground_per_sequence=4, vsi_per_sequence=2)
+DATA_CONFIG = SimDataConfig(keyframes=2, width=112, height=84, stage1_frames=4, sequences=3,
+                            ground_per_sequence=8, vsi_per_sequence=2)
 
 
 def _all(dataset, stage):
