@@ -31,6 +31,7 @@ node's clock, never wall time, so they agree with /clock under ``use_sim_time``.
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections import OrderedDict
 from typing import Any, Callable
@@ -54,6 +55,14 @@ from ssr_ros.ros.diagnostics import NodeStats
 from ssr_ros.ros.inputs import LATCHED_QOS
 from ssr_ros.ros.markers import MarkerBuilder
 from ssr_ros.runtime.map_state import MapKeeper, MapSnapshot
+
+#: A publish that built at least this many new cached messages (a map loaded or
+#: published for the first time) ends with ``gc.collect(); gc.freeze()``: the cached
+#: messages of a 5,000-object map are ~290,000 tracked objects, which tripled every full
+#: garbage collection (47 -> 150 ms measured, a pause that holds the GIL and so every
+#: query). Frozen objects are skipped by later collections and still freed by reference
+#: counting when their object changes (messages hold no reference cycles).
+FREEZE_AFTER_BUILT = 2000
 
 #: Orientation of a path pose whose keyframe this process did not map (a loaded map file
 #: records keyframe positions only): identity, as docs/publishing.md says.
@@ -253,8 +262,10 @@ class MapPublisher:
             map_changed = force or snap.revision != self._published_revision
             path_changed = force or not _same_path(snap.path_m, self._published_path)
             stamp_s = snap.stamp_s or self._now_s()
+            built = 0
             if map_changed:
                 self._publish_map(snap, stamp_s)
+                built = self._graph_cache.built + self._detection_cache.built
             if map_changed or path_changed:
                 changes = self._markers.update(snap.objects, snap.triplets, snap.path_m,
                                                max(stamp_s, self._path.latest_stamp_s))
@@ -271,6 +282,9 @@ class MapPublisher:
                     snap.path_m, max(stamp_s, self._path.latest_stamp_s)))
                 self.sent["path"] += 1
                 self._published_path = snap.path_m
+        if built >= FREEZE_AFTER_BUILT:
+            gc.collect()
+            gc.freeze()
 
     def _publish_map(self, snap: MapSnapshot, stamp_s: float) -> None:
         self._graph_pub.publish(messages.scene_graph_msg(

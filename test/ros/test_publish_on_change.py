@@ -292,3 +292,24 @@ def test_answers_share_object_messages_until_the_object_changes() -> None:
     third = messages.fill_response(SpatialQuery.Response(), answer, objects)
     assert third.objects[1].position.x == pytest.approx(4.5)
     assert third.objects[1].observation_count == 5 and third.objects[0] is first.objects[0]
+
+
+def test_a_large_first_publish_freezes_its_messages_for_the_collector(rig) -> None:
+    import gc
+
+    from ssr_ros.ros.publishing import FREEZE_AFTER_BUILT
+
+    gc.unfreeze()
+    try:
+        rig.pipe.objects = [_obj(i, 0.01 * i) for i in range(1, FREEZE_AFTER_BUILT + 1)]
+        rig.map_keyframe(1.0)
+        assert gc.get_freeze_count() > FREEZE_AFTER_BUILT
+        gc.unfreeze()
+        # a keyframe that changes one object builds one message: nothing is frozen
+        objects = list(rig.pipe.objects)
+        objects[0] = _obj(1, 9.0, count=7)
+        rig.pipe.objects = objects
+        rig.map_keyframe(2.0)
+        assert gc.get_freeze_count() == 0
+    finally:
+        gc.unfreeze()
