@@ -57,8 +57,9 @@ from ssr_ros.model.errors import (BadRequest, ModelError, ModelFailed, ModelTime
                                   ModelUnavailable)
 from ssr_ros.model.interleave import (SYSTEM_PROMPT, Segment, SequenceBuilder, frame_header,
                                       place)
+from ssr_ros.model.lora import load_trained_adapter
 from ssr_ros.model.spatial import (SpatialEncoder, SpatialEncoderConfig,
-                                   check_keyframe_inputs, load_adapter, token_features)
+                                   check_keyframe_inputs, token_features)
 
 COGMAP_INSTRUCTION = (
     "List the objects of this scene as LocalCogMap lines, one per line, in exactly the "
@@ -590,7 +591,8 @@ def load_runner(config: ModelConfig, start: bool = False) -> ModelRunner:
     if not config.enabled:
         raise ModelUnavailable("no model configured (model.path is empty)")
     backbone = load_backbone(config)
-    encoder = load_adapter(config.adapter, backbone.hidden_size) if config.adapter else None
+    # A trained adapter (ssr-train) may carry LoRA weights: merged into the backbone here.
+    encoder = load_trained_adapter(config.adapter, backbone) if config.adapter else None
     runner = ModelRunner(backbone, config, encoder)
     if start:
         runner.start()

@@ -11,7 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="torch is not installed")
 
-from conftest import make_frame  # noqa: E402
+from modelutil import make_frame  # noqa: E402
 from ssr_ros.core.cogmap import LocalCogMap, parse_cogmap_text  # noqa: E402
 from ssr_ros.core.frames import PosedFrame  # noqa: E402
 from ssr_ros.core.query_types import ErrorCode  # noqa: E402

@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="torch is not installed")
 
-from conftest import make_frame  # noqa: E402
+from modelutil import make_frame  # noqa: E402
 from ssr_ros.model.config import ModelConfig  # noqa: E402
 from ssr_ros.model.errors import (AdapterError, ModelArchitectureError,  # noqa: E402
                                   ModelConfigError, ModelLoadError, ModelOutOfMemory,
@@ -101,3 +101,42 @@ def test_config_from_node_parameters():
     assert config.max_tokens_per_frame == 256
     with pytest.raises(ModelConfigError, match="unknown"):
         ModelConfig.from_mapping({"model.colour": "red"})
+
+
+def test_trained_adapter_with_lora_loads_through_the_node_path(tiny, tmp_path, monkeypatch):
+    """load_runner (the node's, ssr-ask's and the benchmark's load) merges the LoRA half
+    of an ssr-train adapter: the answers' logits are those of the merged backbone."""
+    from ssr_ros.model.lora import save_trained_adapter
+    from ssr_ros.model.runner import ModelRunner
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    save_checkpoint(tiny, str(tmp_path / "ckpt"))
+    encoder = ModelRunner(tiny, ModelConfig(device="cpu", image_side=112)).spatial
+    q_proj = tiny.language_model.layers[0].self_attn.q_proj
+    gen = torch.Generator().manual_seed(3)
+    A = torch.randn(4, q_proj.in_features, generator=gen)
+    B = torch.randn(q_proj.out_features, 4, generator=gen)
+    save_trained_adapter(encoder, str(tmp_path / "trained.safetensors"),
+                         {"layers.0.self_attn.q_proj": (A, B, 0.5)},
+                         num_layers=len(tiny.language_model.layers))
+    config = dict(path=str(tmp_path / "ckpt"), device="cpu", image_side=112, max_new_tokens=4)
+    plain = load_runner(ModelConfig(**config), start=True)
+    trained = load_runner(ModelConfig(adapter=str(tmp_path / "trained.safetensors"), **config),
+                          start=True)
+    # The same merge by hand on the in-memory model: the loaded runner must equal it.
+    with torch.no_grad():
+        q_proj.weight += 0.5 * (B @ A)
+    by_hand = ModelRunner(tiny, ModelConfig(device="cpu", image_side=112, max_new_tokens=4))
+    by_hand.start()
+    try:
+        frame = make_frame(np.random.default_rng(7), 0)
+        for r in (plain, trained, by_hand):
+            r.add_keyframe(**frame).result(30)
+        got = trained.question_logits("Where is the lamp?")
+        torch.testing.assert_close(got, by_hand.question_logits("Where is the lamp?"),
+                                   rtol=1e-4, atol=1e-4)
+        assert not torch.allclose(got, plain.question_logits("Where is the lamp?"), atol=1e-3)
+    finally:
+        plain.close()
+        trained.close()
+        by_hand.close()

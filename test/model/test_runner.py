@@ -14,7 +14,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="torch is not installed")
 
-from conftest import make_frame  # noqa: E402
+from modelutil import make_frame  # noqa: E402
 from ssr_ros.model.config import ModelConfig  # noqa: E402
 from ssr_ros.model.errors import (BadRequest, ModelFailed, ModelTimeout,  # noqa: E402
                                   ModelUnavailable, SpatialInputError)

@@ -12,7 +12,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="torch is not installed")
 
-from conftest import make_frame  # noqa: E402
+from modelutil import make_frame  # noqa: E402
 from ssr_ros.model.config import ModelConfig  # noqa: E402
 from ssr_ros.model.errors import ModelFailed, ModelTimeout  # noqa: E402
 from ssr_ros.model.runner import ModelRunner  # noqa: E402
