@@ -5,7 +5,8 @@ SIGINT and half SIGTERM, each started the way a non-interactive script starts it
 inherited as ignored, which the node overrides). Nodes run in parallel batches, each in a
 namespace of its own; the in-test client drives them to the state over the lifecycle
 services, then the signal is sent and the exit timed. The log must say what the node did
-(the signal, the state, the map at stop).
+(the signal, the state, the map at stop); in the active state every other node's map is
+changed (``clear_map``) first, so the stop must save it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 import pytest
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
+from std_srvs.srv import Trigger
 
 from rosutil import _env, namespace, ns_args
 
@@ -39,11 +41,13 @@ class SignalledNode:
     def __init__(self, ns: str, tmp: pathlib.Path) -> None:
         self.ns = ns
         self.log_path = tmp / f"{ns.strip('/')}.log"
+        self.map_path = tmp / f"{ns.strip('/')}.json"
+        self.dirty = False
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "ssr_ros.ros.node", "--ros-args", *ns_args(ns),
              "-p", "proposal_source:=none", "-p", "pose_source:=camera_pose",
-             "-p", f"map_path:={tmp / (ns.strip('/') + '.json')}"],
+             "-p", f"map_path:={self.map_path}"],
             env=_env(), stdout=self._log, stderr=subprocess.STDOUT,
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
 
@@ -116,12 +120,18 @@ def _drive(ros_client, node: SignalledNode, state: str) -> None:
 def test_signals_stop_the_node_within_a_second(ros_client, tmp_path, state) -> None:
     failures: list[str] = []
     stop_times: list[float] = []
+    dirty = 0
     for batch_start in range(0, REPETITIONS, BATCH):
         nodes = [SignalledNode(namespace(f"sig_{state[:5]}_{batch_start + i}"), tmp_path)
                  for i in range(BATCH)]
         try:
-            for node in nodes:
+            for i, node in enumerate(nodes):
                 _drive(ros_client, node, state)
+                if state == "active" and (batch_start + i) % 2 == 0:  # a changed map
+                    cleared = _call(ros_client, Trigger, f"{node.ns}/clear_map",
+                                    Trigger.Request(), 10.0)
+                    node.dirty = cleared is not None and cleared.success
+                    dirty += node.dirty
             for i, node in enumerate(nodes):
                 signum = signal.SIGINT if (batch_start + i) % 2 == 0 else signal.SIGTERM
                 elapsed = node.stop_timed(signum)
@@ -133,8 +143,11 @@ def test_signals_stop_the_node_within_a_second(ros_client, tmp_path, state) -> N
                 elif f"{name}: stopping in state '{state}'" not in log or \
                         "] [ssr_node.lifecycle]: stopped" not in log:
                     failures.append(f"{node.ns}: {name} not logged as expected\n{log}")
-                elif state in ("inactive", "active") and "at stop: map unchanged" not in log:
+                elif state in ("inactive", "active") and "at stop: " + (
+                        "saved 0 objects" if node.dirty else "map unchanged") not in log:
                     failures.append(f"{node.ns}: the map at stop not logged\n{log}")
+                elif node.dirty and not node.map_path.exists():
+                    failures.append(f"{node.ns}: the changed map was not saved\n{log}")
         finally:
             for node in nodes:
                 if node.proc.poll() is None:
@@ -144,4 +157,5 @@ def test_signals_stop_the_node_within_a_second(ros_client, tmp_path, state) -> N
     print(f"{state}: {len(stop_times)} stops, median {median:.3f} s, "
           f"max {max(stop_times):.3f} s")
     assert not failures, failures[0]
+    assert dirty == (REPETITIONS // 2 if state == "active" else 0)
     assert len(stop_times) == REPETITIONS and max(stop_times) <= STOP_LIMIT_S
