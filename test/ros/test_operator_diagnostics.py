@@ -168,7 +168,7 @@ def test_one_missing_input_is_named(scenario) -> None:
                                tick=tick)
     assert f"camera_info ({ns}/color/camera_info) missing while color, depth arrive" in \
         status["_message"], status["_message"]
-    assert float(status["input.color.rate_hz"]) > 1.0
+    assert float(status["input.color.rate_hz"]) > 0.0  # arriving (rate: load-dependent)
     node.wait_log("sync: no set can be matched")
 
 
