@@ -243,6 +243,10 @@ class SsrNode(Node):
             synced.append(("labels", topics.LABELS, (
                 f"; proposal_source {config.proposal_source} needs an instance label image"
                 " (without one set proposal_source:=detector, or none)")))
+        if config.uses_detections:
+            synced.append(("detections", topics.DETECTIONS, (
+                "; proposal_source detections needs vision_msgs/Detection2DArray from a "
+                "detector node")))
         for name, topic, hint in synced:
             board.open_input(name, self.resolve_topic_name(topic), now, hint, synced=True,
                              remap_from=topic)
