@@ -12,6 +12,14 @@ waiting for partners), ``queue.dropped``, ``queue.waiting`` (0 or 1),
 bridge's ``model.*`` keys (``model.state``, ``model.reason``, ...; see
 :meth:`ssr_ros.model.bridge.ModelBridge.status`).
 
+Level and message follow diagnostic_updater's rules (no ROS 2 wheel of it exists on PyPI,
+so the in-package :class:`~ssr_ros.runtime.input_health.HealthBoard` computes them): per
+subscribed input ``input.<name>.topic`` (resolved), ``input.<name>.rate_hz`` and
+``input.<name>.stale_s``; ERROR for a silent input or an unmatched synchronised set,
+WARN for a low rate, a depth-unit mix-up (:class:`DepthUnitCheck`) or inputs dropped
+within the last ``input_timeout_s`` (so the level clears); the message is the failing
+checks', worst first, each logged once when it starts and once when it clears.
+
 :class:`Throttle` limits repeated logs of the same key; :class:`ProblemLog` counts and
 logs (throttled) what the node drops.
 """

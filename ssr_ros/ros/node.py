@@ -16,6 +16,10 @@ The frame worker (:mod:`ssr_ros.runtime.worker` says why it is a thread) maps fr
 with :class:`~ssr_ros.ros.frame_mapper.FrameMapper` under ``_frame_lock``; a teardown
 stops the worker and takes the same lock, so it waits for the frame in flight instead
 of freeing the parts under it. docs/architecture.md describes the parts and the state.
+
+Process edge (:mod:`ssr_ros.ros.node_cli`): ``--help`` answers without rclpy; SIGINT and
+SIGTERM stop the node from any state, saving a changed map (docs/reliability-and-security.md).
+Every failed transition logs the exception's type and message.
 """
 
 from __future__ import annotations
