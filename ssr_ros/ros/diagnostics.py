@@ -34,6 +34,7 @@ from typing import Any, Callable
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
+from ssr_ros.ros import topics
 from ssr_ros.ros.params import ParamSpec
 from ssr_ros.runtime.errors import InvalidMessage, PoseUnavailable
 from ssr_ros.runtime.input_health import ERROR, OK, WARN, Check, HealthBoard, \
@@ -267,6 +268,48 @@ def board_logger(logger: Any) -> Callable[[bool, Check], None]:
         else:
             logger.warning(check.message)
     return log
+
+
+def start_input_checks(node: Any, pose_mode: str, timeout_s: float, min_rate_hz: float
+                       ) -> tuple[HealthBoard, str]:
+    """A :class:`HealthBoard` logging through ``node``'s logger (window and timeout
+    ``timeout_s`` [s]), and the resolved pose topics frames wait on for ``pose_mode``
+    (``tf``, ``odom``, ``camera_pose`` or ``topics``; "" with tf)."""
+    board = HealthBoard(window_s=timeout_s, min_rate_hz=min_rate_hz, timeout_s=timeout_s,
+                        log=board_logger(node.get_logger()))
+    names = {"camera_pose": [topics.CAMERA_POSE], "odom": [topics.ODOM],
+             "topics": [topics.CAMERA_POSE, topics.ODOM]}.get(pose_mode, [])
+    return board, " or ".join(node.resolve_topic_name(t) for t in names)
+
+
+def watch_inputs(board: HealthBoard, node: Any, config: Any, pose_mode: str) -> None:
+    """Watch the inputs :class:`~ssr_ros.ros.inputs.CameraInputs` subscribed to for
+    ``config`` (a ``NodeConfig``), by their resolved names, from now on."""
+    now = time.monotonic()
+    color = topics.COLOR_COMPRESSED if config.use_compressed else topics.COLOR
+    synced = [("color", color, ""), ("depth", topics.DEPTH, ""),
+              ("camera_info", topics.CAMERA_INFO, "")]
+    if config.uses_label_image:
+        synced.append(("labels", topics.LABELS, (
+            f"; proposal_source {config.proposal_source} needs an instance label image"
+            " (without one set proposal_source:=detector, or none)")))
+    if config.uses_detections:
+        synced.append(("detections", topics.DETECTIONS, (
+            "; proposal_source detections needs vision_msgs/Detection2DArray from a "
+            "detector node")))
+    for name, topic, hint in synced:
+        board.open_input(name, node.resolve_topic_name(topic), now, hint, synced=True,
+                         remap_from=topic)
+    if pose_mode in ("camera_pose", "odom"):
+        topic = topics.CAMERA_POSE if pose_mode == "camera_pose" else topics.ODOM
+        board.open_input(pose_mode, node.resolve_topic_name(topic), now,
+                         f"; frames wait for this pose (pose_source {pose_mode})",
+                         remap_from=topic)
+    elif pose_mode == "topics":
+        for name, topic in (("camera_pose", topics.CAMERA_POSE), ("odom", topics.ODOM)):
+            board.open_input(name, node.resolve_topic_name(topic), now, required=False,
+                             remap_from=topic)
+        board.require_one_of("pose", ("camera_pose", "odom"))
 
 
 def depth_array(msg: Any, step: int = 4) -> np.ndarray | None:

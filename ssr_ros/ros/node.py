@@ -28,7 +28,6 @@ import dataclasses
 import functools
 import sys
 import threading
-import time
 from typing import Any, Callable
 
 import rclpy
@@ -42,8 +41,7 @@ from rcl_interfaces.msg import SetParametersResult
 from ssr_ros.core.frames import PosedFrame
 from ssr_ros.model.errors import ModelError
 from ssr_ros.ros.diagnostics import (HEALTH_PARAMETERS, DepthUnitCheck, NodeStats,
-                                     ProblemLog, board_logger)
-from ssr_ros.ros import topics
+                                     ProblemLog, start_input_checks, watch_inputs)
 from ssr_ros.ros.inputs import FrameSet
 from ssr_ros.ros.node_cli import StopRequested, StopSignals, usage, wants_help
 from ssr_ros.ros.params import (NodeConfig, configure_time_problem, declare_parameters,
@@ -53,7 +51,6 @@ from ssr_ros.ros.pipeline_factory import build_pipeline_factory, query_vocabular
 from ssr_ros.ros.pose_source import TopicPoseSource, tf_source_available
 from ssr_ros.ros.publishing import clock_s
 from ssr_ros.runtime.errors import ConfigError
-from ssr_ros.runtime.input_health import HealthBoard
 from ssr_ros.runtime.map_state import MapKeeper
 from ssr_ros.runtime.worker import FrameWorker, LatestSlot
 
@@ -223,48 +220,15 @@ class SsrNode(Node):
 
     # ------------------------------------------------------------------ input checks
     def _start_health(self, config: NodeConfig) -> None:
-        """The input checks of /diagnostics (:mod:`ssr_ros.runtime.input_health`), and
-        the pose topics named in pose warnings."""
-        timeout_s = float(self.get_parameter("input_timeout_s").value)
-        self.stats.health = HealthBoard(
-            window_s=timeout_s, min_rate_hz=float(self.get_parameter("input_min_rate_hz").value),
-            timeout_s=timeout_s, log=board_logger(self.get_logger()))
+        """The input checks of /diagnostics and the pose topics named in pose warnings."""
+        self.stats.health, self.problems.pose_topics = start_input_checks(
+            self, pose_mode(config), float(self.get_parameter("input_timeout_s").value),
+            float(self.get_parameter("input_min_rate_hz").value))
         self.stats.graph = (self.count_publishers, lambda: [
             name for name, _types in self.get_topic_names_and_types()])
-        mode = pose_mode(config)
-        names = {"camera_pose": [topics.CAMERA_POSE], "odom": [topics.ODOM],
-                 "topics": [topics.CAMERA_POSE, topics.ODOM]}.get(mode, [])
-        self.problems.pose_topics = " or ".join(self.resolve_topic_name(t) for t in names)
 
     def _watch_inputs(self, config: NodeConfig) -> None:
-        """Watch the inputs :class:`CameraInputs` subscribed to (resolved names)."""
-        board = self.stats.health
-        now = time.monotonic()
-        color = topics.COLOR_COMPRESSED if config.use_compressed else topics.COLOR
-        synced = [("color", color, ""), ("depth", topics.DEPTH, ""),
-                  ("camera_info", topics.CAMERA_INFO, "")]
-        if config.uses_label_image:
-            synced.append(("labels", topics.LABELS, (
-                f"; proposal_source {config.proposal_source} needs an instance label image"
-                " (without one set proposal_source:=detector, or none)")))
-        if config.uses_detections:
-            synced.append(("detections", topics.DETECTIONS, (
-                "; proposal_source detections needs vision_msgs/Detection2DArray from a "
-                "detector node")))
-        for name, topic, hint in synced:
-            board.open_input(name, self.resolve_topic_name(topic), now, hint, synced=True,
-                             remap_from=topic)
-        mode = pose_mode(config)
-        if mode in ("camera_pose", "odom"):
-            topic = topics.CAMERA_POSE if mode == "camera_pose" else topics.ODOM
-            board.open_input(mode, self.resolve_topic_name(topic), now,
-                             "; frames wait for this pose (pose_source " + mode + ")",
-                             remap_from=topic)
-        elif mode == "topics":
-            for name, topic in (("camera_pose", topics.CAMERA_POSE), ("odom", topics.ODOM)):
-                board.open_input(name, self.resolve_topic_name(topic), now, required=False,
-                                 remap_from=topic)
-            board.require_one_of("pose", ("camera_pose", "odom"))
+        watch_inputs(self.stats.health, self, config, pose_mode(config))
 
     def _stop_worker(self) -> None:
         worker, self.worker = self.worker, None
