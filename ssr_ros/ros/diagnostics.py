@@ -35,22 +35,11 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
 from ssr_ros.ros import topics
-from ssr_ros.ros.params import ParamSpec
 from ssr_ros.runtime.errors import InvalidMessage, PoseUnavailable
 from ssr_ros.runtime.input_health import ERROR, OK, WARN, Check, HealthBoard, \
     depth_unit_problem
 
 LATENCY_WINDOW = 512
-#: Parameters of the input checks, declared by the node beside ``params.PARAMETERS``.
-HEALTH_PARAMETERS: dict[str, ParamSpec] = {
-    "input_timeout_s": ParamSpec(5.0, "A subscribed input with no message for this long is "
-                                 "an ERROR on /diagnostics naming its topic and the likely "
-                                 "fix [s]; also the window of rates and of WARN states.",
-                                 range=(0.5, 600.0)),
-    "input_min_rate_hz": ParamSpec(1.0, "Expected minimum rate of each synchronised input "
-                                   "over that window; below it is WARN [Hz] (0 = no check).",
-                                   range=(0.0, 1000.0)),
-}
 #: Seconds between two depth-unit checks (a median of a subsampled frame).
 DEPTH_CHECK_PERIOD_S = 1.0
 

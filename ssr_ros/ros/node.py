@@ -40,12 +40,12 @@ from rcl_interfaces.msg import SetParametersResult
 
 from ssr_ros.core.frames import PosedFrame
 from ssr_ros.model.errors import ModelError
-from ssr_ros.ros.diagnostics import (HEALTH_PARAMETERS, DepthUnitCheck, NodeStats,
+from ssr_ros.ros.diagnostics import (DepthUnitCheck, NodeStats,
                                      ProblemLog, start_input_checks, watch_inputs)
 from ssr_ros.ros.inputs import FrameSet
 from ssr_ros.ros.node_cli import StopRequested, StopSignals, usage, wants_help
 from ssr_ros.ros.params import (NodeConfig, configure_time_problem, declare_parameters,
-                                descriptor, read_config, validate_parameter)
+                                read_config, validate_parameter)
 from ssr_ros.ros.parts import NodeHooks, NodeParts, build_parts, load_models, pose_mode
 from ssr_ros.ros.pipeline_factory import build_pipeline_factory, query_vocabulary
 from ssr_ros.ros.pose_source import TopicPoseSource, tf_source_available
@@ -83,8 +83,6 @@ class SsrNode(Node):
     def __init__(self, node_name: str = "ssr_node", **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         declare_parameters(self)
-        for name, spec in HEALTH_PARAMETERS.items():
-            self.declare_parameter(name, spec.default, descriptor(name, spec))
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.stats = NodeStats()
         self._depth_check = DepthUnitCheck(self.stats)
@@ -222,8 +220,7 @@ class SsrNode(Node):
     def _start_health(self, config: NodeConfig) -> None:
         """The input checks of /diagnostics and the pose topics named in pose warnings."""
         self.stats.health, self.problems.pose_topics = start_input_checks(
-            self, pose_mode(config), float(self.get_parameter("input_timeout_s").value),
-            float(self.get_parameter("input_min_rate_hz").value))
+            self, pose_mode(config), config.input_timeout_s, config.input_min_rate_hz)
         self.stats.graph = (self.count_publishers, lambda: [
             name for name, _types in self.get_topic_names_and_types()])
 

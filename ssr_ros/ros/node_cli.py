@@ -25,10 +25,7 @@ import threading
 from typing import Any, Callable
 
 from ssr_ros.ros import topics
-from ssr_ros.ros.diagnostics import HEALTH_PARAMETERS
-from ssr_ros.ros.params import PARAMETERS as NODE_PARAMETERS
-
-PARAMETERS = {**NODE_PARAMETERS, **HEALTH_PARAMETERS}
+from ssr_ros.ros.params import PARAMETERS
 
 HELP_FLAGS = ("-h", "--help")
 #: Parameters listed first in ``--help`` (the ones a first run sets); the rest follow.

@@ -131,6 +131,13 @@ PARAMETERS: dict[str, ParamSpec] = {
                              "objects near the camera never are (docs/scale.md).",
                              range=(16, 100000)),
     "diagnostics_period_s": ParamSpec(1.0, "Period of /diagnostics [s].", range=(0.1, 60.0)),
+    "input_timeout_s": ParamSpec(5.0, "A subscribed input with no message for this long is "
+                                 "an ERROR on /diagnostics naming its topic and the likely "
+                                 "fix [s]; also the window of rates and of WARN states.",
+                                 range=(0.5, 600.0)),
+    "input_min_rate_hz": ParamSpec(1.0, "Expected minimum rate of each synchronised input "
+                                   "over that window; below it is WARN [Hz] (0 = no check).",
+                                   range=(0.0, 1000.0)),
     "keyframe_min_translation_m": ParamSpec(0.3, "Camera motion that makes a new keyframe "
                                             "[m].", range=(0.0, 10.0)),
     "keyframe_min_rotation_deg": ParamSpec(15.0, "Camera rotation that makes a new "
@@ -205,6 +212,8 @@ class NodeConfig:
     scene_graph_period_s: float
     max_objects: int
     diagnostics_period_s: float
+    input_timeout_s: float
+    input_min_rate_hz: float
     keyframe_min_translation_m: float
     keyframe_min_rotation_deg: float
     keyframe_max_interval_s: float
@@ -346,6 +355,8 @@ def read_config(node: Any) -> NodeConfig:
         scene_graph_period_s=float(values["scene_graph_period_s"]),
         max_objects=int(values["max_objects"]),
         diagnostics_period_s=float(values["diagnostics_period_s"]),
+        input_timeout_s=float(values["input_timeout_s"]),
+        input_min_rate_hz=float(values["input_min_rate_hz"]),
         keyframe_min_translation_m=float(values["keyframe_min_translation_m"]),
         keyframe_min_rotation_deg=float(values["keyframe_min_rotation_deg"]),
         keyframe_max_interval_s=float(values["keyframe_max_interval_s"]),
