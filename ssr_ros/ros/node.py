@@ -1,41 +1,28 @@
 """``ssr_node``: the lifecycle node that maps objects from RGB-D and answers spatial
-queries. This file is the lifecycle and the wiring; the parts live in their modules.
+queries. This file is the lifecycle and the wiring; the parts live in their modules
+(docs/architecture.md describes the parts, the state and the threads).
 
-* configure: read parameters, load the model (``model.path``; one that cannot load FAILS
-  the transition with the reason, and configure can be tried again once the parameter
-  is fixed) and the name embedder (``names.embeddings``, same rule), then build the parts
-  (:class:`NodeParts`), load the saved map and start the frame worker. Queries are
-  answered from here on (inactive included).
-* activate: subscribe to the camera streams and the pose topics; start publishing.
+* configure: read parameters, load the model and the name embedder (one that cannot load
+  FAILS the transition with the reason), build the parts (:class:`NodeParts`), load the
+  saved map, start the frame worker. Queries are answered from here on.
+* activate: subscribe to the camera streams and pose topics; start publishing.
 * deactivate: unsubscribe; the map and the services stay.
-* cleanup: save, then stop the worker and destroy every part; shutdown: save and stop.
+* cleanup / shutdown: save, then stop the worker and destroy every part.
 
-Threads: ``main`` spins a single-threaded executor that runs only short callbacks
-(store a message, answer a geometric query, publish on a timer, lifecycle transitions).
-The frame worker (:mod:`ssr_ros.runtime.worker` says why it is a thread) maps frames
-with :class:`~ssr_ros.ros.frame_mapper.FrameMapper` under ``_frame_lock``; a teardown
-stops the worker and takes the same lock, so it waits for the frame in flight instead
-of freeing the parts under it. docs/architecture.md describes the parts and the state.
-
-Process edge (:mod:`ssr_ros.ros.node_cli`): ``--help`` answers without rclpy; SIGINT and
-SIGTERM stop the node from any state, saving a changed map (docs/reliability-and-security.md).
-Every failed transition logs the exception's type and message.
+Threads: ``main`` spins a single-threaded executor of short callbacks; the frame worker
+maps frames under ``_frame_lock``, which a teardown also takes, so it waits for the
+frame in flight. The process edge (``--help``, SIGINT/SIGTERM from any state, failed
+transitions logged with their reason) is :mod:`ssr_ros.ros.node_cli`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import sys
 import threading
-from typing import Any, Callable
+from typing import Any
 
-import rclpy
-import rclpy.logging
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import Node, State, TransitionCallbackReturn
-from rclpy.signals import SignalHandlerOptions
 from rcl_interfaces.msg import SetParametersResult
 
 from ssr_ros.core.frames import PosedFrame
@@ -43,38 +30,16 @@ from ssr_ros.model.errors import ModelError
 from ssr_ros.ros.diagnostics import (DepthUnitCheck, NodeStats,
                                      ProblemLog, start_input_checks, watch_inputs)
 from ssr_ros.ros.inputs import FrameSet
-from ssr_ros.ros.node_cli import StopRequested, StopSignals, usage, wants_help
+from ssr_ros.ros.node_cli import logs_its_failure, run_node
 from ssr_ros.ros.params import (NodeConfig, configure_time_problem, declare_parameters,
                                 read_config, validate_parameter)
 from ssr_ros.ros.parts import NodeHooks, NodeParts, build_parts, load_models, pose_mode
 from ssr_ros.ros.pipeline_factory import build_pipeline_factory, query_vocabulary
-from ssr_ros.ros.pose_source import TopicPoseSource, tf_source_available
+from ssr_ros.ros.pose_source import tf_source_available
 from ssr_ros.ros.publishing import clock_s
 from ssr_ros.runtime.errors import ConfigError
 from ssr_ros.runtime.map_state import MapKeeper
 from ssr_ros.runtime.worker import FrameWorker, LatestSlot
-
-RUNTIME_PARAMETERS = ("pose_timeout_s", "depth_scale_m", "max_depth_m")
-#: Longest teardown after SIGINT/SIGTERM before the process exits regardless [s].
-STOP_GRACE_S = 3.0
-#: Longest executor wait: a signal is acted on within this [s].
-SPIN_PERIOD_S = 0.1
-
-
-def _logs_its_failure(transition: str) -> Callable:
-    """Wrap a transition callback so that an exception is logged with its type and
-    message (rclpy turns it into the error transition silently), then returns ERROR as
-    rclpy would (on_error tears the parts down)."""
-    def wrap(callback: Callable) -> Callable:
-        @functools.wraps(callback)
-        def run(self: "SsrNode", state: State) -> TransitionCallbackReturn:
-            try:
-                return callback(self, state)
-            except Exception as exc:
-                self._failed(transition, exc)
-                return TransitionCallbackReturn.ERROR
-        return run
-    return wrap
 
 
 class SsrNode(Node):
@@ -111,16 +76,12 @@ class SsrNode(Node):
         for param in params:
             if param.name == "log_throttle_s":
                 self.problems.throttle.period_s = float(param.value)
-            elif parts is not None and param.name in RUNTIME_PARAMETERS:
-                parts.mapper.config = dataclasses.replace(
-                    parts.mapper.config, **{param.name: float(param.value)})
-            elif parts is not None and param.name == "pose_max_gap_s" \
-                    and isinstance(parts.pose_source, TopicPoseSource):
-                parts.pose_source.max_gap_s = float(param.value)
+            elif parts is not None:
+                parts.apply_runtime_parameter(param.name, param.value)
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------------ lifecycle
-    @_logs_its_failure("configure")
+    @logs_its_failure("configure")
     def on_configure(self, state: State) -> TransitionCallbackReturn:
         try:
             config = read_config(self)
@@ -156,11 +117,12 @@ class SsrNode(Node):
         self.get_logger().error(f"{transition} failed: {self.last_failure}")
         return TransitionCallbackReturn.FAILURE
 
-    @_logs_its_failure("activate")
+    @logs_its_failure("activate")
     def on_activate(self, state: State) -> TransitionCallbackReturn:
         try:
             self.parts.inputs.open()
-            self._watch_inputs(self.parts.config)
+            watch_inputs(self.stats.health, self, self.parts.config,
+                         pose_mode(self.parts.config))
         except Exception as exc:  # a bad remap or QoS: say so, stay inactive
             self.parts.inputs.close()
             return self._failed("activate", exc)
@@ -170,7 +132,7 @@ class SsrNode(Node):
         self.get_logger().info("active: listening to the camera")
         return result
 
-    @_logs_its_failure("deactivate")
+    @logs_its_failure("deactivate")
     def on_deactivate(self, state: State) -> TransitionCallbackReturn:
         self.parts.publisher.active = False
         self.parts.inputs.close()
@@ -180,19 +142,19 @@ class SsrNode(Node):
         self.get_logger().info("inactive: camera inputs closed, services still answer")
         return super().on_deactivate(state)
 
-    @_logs_its_failure("cleanup")
+    @logs_its_failure("cleanup")
     def on_cleanup(self, state: State) -> TransitionCallbackReturn:
         self.save_map_now("cleanup")
         self._teardown()
         return super().on_cleanup(state)
 
-    @_logs_its_failure("shutdown")
+    @logs_its_failure("shutdown")
     def on_shutdown(self, state: State) -> TransitionCallbackReturn:
         self.save_map_now("shutdown")
         self._teardown()
         return super().on_shutdown(state)
 
-    @_logs_its_failure("error")
+    @logs_its_failure("error")
     def on_error(self, state: State) -> TransitionCallbackReturn:
         self.get_logger().error(
             f"error transition from '{state.label}' (last failure: "
@@ -216,16 +178,12 @@ class SsrNode(Node):
             return False, "node is not configured"
         return parts.map_files.save_now(reason, only_dirty=True)
 
-    # ------------------------------------------------------------------ input checks
     def _start_health(self, config: NodeConfig) -> None:
         """The input checks of /diagnostics and the pose topics named in pose warnings."""
         self.stats.health, self.problems.pose_topics = start_input_checks(
             self, pose_mode(config), config.input_timeout_s, config.input_min_rate_hz)
         self.stats.graph = (self.count_publishers, lambda: [
             name for name, _types in self.get_topic_names_and_types()])
-
-    def _watch_inputs(self, config: NodeConfig) -> None:
-        watch_inputs(self.stats.health, self, config, pose_mode(config))
 
     def _stop_worker(self) -> None:
         worker, self.worker = self.worker, None
@@ -267,6 +225,11 @@ class SsrNode(Node):
         except (ModelError, ValueError) as exc:
             self.problems.warn("model_keyframe", f"keyframe refused by the model: {exc}")
 
+    def state_label(self) -> str:
+        """The lifecycle state's label, for log lines ("unconfigured", "active", ...)."""
+        # rclpy's lifecycle Node has no public getter (its trigger_shutdown reads the same)
+        return self._state_machine.current_state[1]
+
     def _on_worker_error(self, exc: BaseException) -> None:
         self.problems.failure("internal_error", f"frame worker failed on a frame: {exc!r}")
 
@@ -277,79 +240,9 @@ class SsrNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    """Run ssr_node until SIGINT or SIGTERM, then save a dirty map and tear down.
-
-    ``--help``/``-h`` prints the usage and returns 0 before rclpy is initialised (no node,
-    no DDS). Signals are handled by :class:`StopSignals` in every lifecycle state; the
-    teardown is bounded by ``STOP_GRACE_S`` (:mod:`ssr_ros.ros.node_cli`)."""
-    argv = sys.argv[1:] if args is None else list(args)
-    if wants_help(argv):
-        sys.stdout.write(usage())
-        return 0
-    log = rclpy.logging.get_logger("ssr_node.lifecycle")
-    signals = StopSignals(lambda line: log.info(line), STOP_GRACE_S, lambda: log.error(
-        f"teardown did not finish within {STOP_GRACE_S:.1f} s of the signal: exiting now"))
-    signals.install()
-    node = executor = None
-    code = 0
-    try:
-        # rclpy's own handlers stay off: StopSignals is the one stop path (raising in the
-        # main thread reaches a transition in progress too, a guard condition does not).
-        rclpy.init(args=[sys.argv[0]] + argv,
-                   signal_handler_options=SignalHandlerOptions.NO)
-        if signals.inherited_ignored_sigint:
-            log.info("SIGINT was ignored by the parent process; ssr_node handles it anyway")
-        node = SsrNode()
-        # One thread: every executor callback is short; the frame worker and model
-        # questions have threads of their own (docs/architecture.md, "Threads").
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        if node.get_parameter("autostart").value:
-            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-                log.error(f"autostart: configure failed: {node.last_failure}")
-                code = 1
-            elif node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
-                log.error(f"autostart: activate failed: {node.last_failure}")
-                code = 1
-        else:
-            log.info("unconfigured: waiting for a lifecycle manager (or set autostart:=true)")
-        while code == 0 and rclpy.ok():
-            # a bounded wait: the Python signal handler runs between two waits
-            executor.spin_once(timeout_sec=SPIN_PERIOD_S)
-    except StopRequested as stop:
-        log.info(f"{stop}: stopping in state '{_state_label(node)}'")
-    except ExternalShutdownException:
-        log.info("rclpy was shut down: stopping")
-    finally:
-        signals.stopping()
-        _teardown_process(node, executor, log)
-        signals.finished()
-    return code
-
-
-def _state_label(node: "SsrNode | None") -> str:
-    if node is None:
-        return "starting"
-    # rclpy's lifecycle Node has no public getter of its state (its trigger_shutdown
-    # reads the same attribute)
-    try:
-        return node._state_machine.current_state[1]
-    except Exception:  # a label for a log line only
-        return "unknown"
-
-
-def _teardown_process(node: "SsrNode | None", executor: Any, log: Any) -> None:
-    """Save a dirty map, log what was done, destroy the node, shut rclpy down. A second
-    signal during this is logged and ignored (StopSignals), never raised here."""
-    if node is not None:
-        saved, message = node.save_map_now("shutdown")
-        log.info(f"map {'saved' if saved else 'not saved'} at stop: {message}")
-    if executor is not None:
-        executor.shutdown(timeout_sec=0.5)
-    if node is not None:
-        node.destroy_node()
-    rclpy.try_shutdown()
-    log.info("stopped")
+    """Run ssr_node until SIGINT or SIGTERM, then save a dirty map and tear down
+    (:func:`ssr_ros.ros.node_cli.run_node`: ``--help``, signals, the bounded teardown)."""
+    return run_node(SsrNode, sys.argv[1:] if args is None else list(args))
 
 
 if __name__ == "__main__":

@@ -18,11 +18,19 @@ launch systems stop their processes with SIGINT first (docs/reliability-and-secu
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
+import sys
 import textwrap
 import threading
 from typing import Any, Callable
+
+import rclpy
+import rclpy.logging
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.lifecycle import TransitionCallbackReturn
+from rclpy.signals import SignalHandlerOptions
 
 from ssr_ros.ros import topics
 from ssr_ros.ros.params import PARAMETERS
@@ -158,3 +166,99 @@ class StopSignals:
             return
         self._on_timeout()
         os._exit(1)
+
+
+def logs_its_failure(transition: str) -> Callable:
+    """Wrap a lifecycle transition callback so that an exception is logged with its type
+    and message through the node's ``_failed(transition, exc)`` (rclpy turns it into the
+    error transition silently), then return ERROR as rclpy would (on_error tears down)."""
+    def wrap(callback: Callable) -> Callable:
+        @functools.wraps(callback)
+        def run(self: Any, state: Any) -> TransitionCallbackReturn:
+            try:
+                return callback(self, state)
+            except Exception as exc:
+                self._failed(transition, exc)
+                return TransitionCallbackReturn.ERROR
+        return run
+    return wrap
+
+
+#: Longest teardown after SIGINT/SIGTERM before the process exits regardless [s].
+STOP_GRACE_S = 3.0
+#: Longest executor wait: a signal is acted on within this [s].
+SPIN_PERIOD_S = 0.1
+
+
+def run_node(make_node: Callable[[], Any], argv: list[str]) -> int:
+    """Run the node ``make_node()`` builds until SIGINT or SIGTERM, then save a dirty map
+    and tear down (``ssr_node``'s main).
+
+    ``--help``/``-h`` prints the usage and returns 0 before rclpy is initialised (no node,
+    no DDS). Signals are handled by :class:`StopSignals` in every lifecycle state; the
+    teardown is bounded by ``STOP_GRACE_S`` (:mod:`ssr_ros.ros.node_cli`)."""
+    if wants_help(argv):
+        sys.stdout.write(usage())
+        return 0
+    log = rclpy.logging.get_logger("ssr_node.lifecycle")
+    signals = StopSignals(lambda line: log.info(line), STOP_GRACE_S, lambda: log.error(
+        f"teardown did not finish within {STOP_GRACE_S:.1f} s of the signal: exiting now"))
+    signals.install()
+    node = executor = None
+    code = 0
+    try:
+        # rclpy's own handlers stay off: StopSignals is the one stop path (raising in the
+        # main thread reaches a transition in progress too, a guard condition does not).
+        rclpy.init(args=[sys.argv[0]] + argv,
+                   signal_handler_options=SignalHandlerOptions.NO)
+        if signals.inherited_ignored_sigint:
+            log.info("SIGINT was ignored by the parent process; ssr_node handles it anyway")
+        node = make_node()
+        # One thread: every executor callback is short; the frame worker and model
+        # questions have threads of their own (docs/architecture.md, "Threads").
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        if node.get_parameter("autostart").value:
+            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                log.error(f"autostart: configure failed: {node.last_failure}")
+                code = 1
+            elif node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+                log.error(f"autostart: activate failed: {node.last_failure}")
+                code = 1
+        else:
+            log.info("unconfigured: waiting for a lifecycle manager (or set autostart:=true)")
+        while code == 0 and rclpy.ok():
+            # a bounded wait: the Python signal handler runs between two waits
+            executor.spin_once(timeout_sec=SPIN_PERIOD_S)
+    except StopRequested as stop:
+        log.info(f"{stop}: stopping in state '{_state_label(node)}'")
+    except ExternalShutdownException:
+        log.info("rclpy was shut down: stopping")
+    finally:
+        signals.stopping()
+        _teardown_process(node, executor, log)
+        signals.finished()
+    return code
+
+
+def _state_label(node: Any) -> str:
+    if node is None:
+        return "starting"
+    try:
+        return node.state_label()
+    except Exception:  # a label for a log line only
+        return "unknown"
+
+
+def _teardown_process(node: Any, executor: Any, log: Any) -> None:
+    """Save a dirty map, log what was done, destroy the node, shut rclpy down. A second
+    signal during this is logged and ignored (StopSignals), never raised here."""
+    if node is not None:
+        saved, message = node.save_map_now("shutdown")
+        log.info(f"map {'saved' if saved else 'not saved'} at stop: {message}")
+    if executor is not None:
+        executor.shutdown(timeout_sec=0.5)
+    if node is not None:
+        node.destroy_node()
+    rclpy.try_shutdown()
+    log.info("stopped")

@@ -20,7 +20,7 @@ destroying the entities it created (typed handles, no dispatch on entity types):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from rclpy.callback_groups import CallbackGroup
@@ -60,6 +60,14 @@ class NodeParts:
     diagnostics: DiagnosticsPublisher
     cogmap_check: CogmapCheck | None
     cogmap_timer: Timer | None
+
+    def apply_runtime_parameter(self, name: str, value: Any) -> None:
+        """Take a validated parameter that may change while configured into the part
+        that reads it (others are read at configure: params.configure_time_problem)."""
+        if name in ("pose_timeout_s", "depth_scale_m", "max_depth_m"):
+            self.mapper.config = replace(self.mapper.config, **{name: float(value)})
+        elif name == "pose_max_gap_s" and isinstance(self.pose_source, TopicPoseSource):
+            self.pose_source.max_gap_s = float(value)
 
     def destroy(self, node: Node) -> None:
         """Free the model and destroy every entity the parts made on ``node``."""
