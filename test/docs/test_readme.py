@@ -2,7 +2,8 @@
 
 Every fenced ``bash`` block of the README is preceded by a marker comment saying whether
 this test runs it: ``<!-- readme-test: run (why) -->`` or ``<!-- readme-test: skip
-(why) -->`` (a block that needs a ROS install, a camera or minutes of streaming). The
+(why) -->`` (a block that needs a ROS install, a camera or minutes of streaming), or
+``stream``: the node-and-player block that ``test_readme_stream.py`` runs over DDS. The
 ``run`` blocks are cheap: each console script's ``--help`` and ``ssr-sim`` of a short
 sequence. Their commands run one by one from the repository root in the environment of
 this test run (``scripts/env.sh``), with ``/tmp/`` replaced by a fresh temporary folder.
@@ -22,7 +23,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 MAX_README_BYTES = 12 * 1024
-BLOCK_RE = re.compile(r"(?:<!-- readme-test: (?P<mode>run|skip)\b[^>]*-->\s*\n)?"
+BLOCK_RE = re.compile(r"(?:<!-- readme-test: (?P<mode>run|skip|stream)\b[^>]*-->\s*\n)?"
                       r"```(?P<lang>[a-z]*)\n(?P<body>.*?)```", re.S)
 
 
