@@ -32,6 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from procstat import cpu_s, rss_mib
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -83,18 +84,6 @@ def write_map(tree: Path, payload_path: Path, out: Path) -> None:
                    env=_env(tree, "0"), cwd=str(tree))
 
 
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024.0
-    return float("nan")
-
-
 def query_client(namespace: str, duration_s: float, rate_hz: float, out_path: str,
                  node_pid: int) -> int:
     """Wait until the node's map answers, then ask at ``rate_hz`` for ``duration_s``;
@@ -127,7 +116,7 @@ def query_client(namespace: str, duration_s: float, rate_hz: float, out_path: st
         return 1
     latencies, errors, refused = [], 0, 0
     period = 1.0 / rate_hz
-    cpu0, t0_wall = _cpu_s(node_pid), time.monotonic()
+    cpu0, t0_wall = cpu_s(node_pid), time.monotonic()
     end = t0_wall + duration_s
     next_at = t0_wall
     k = 0
@@ -143,11 +132,11 @@ def query_client(namespace: str, duration_s: float, rate_hz: float, out_path: st
             # an ambiguous name is an answer too (an error code with a message)
             refused += int(not answer.success)
         time.sleep(max(0.0, next_at - time.monotonic()))
-    cpu = 100.0 * (_cpu_s(node_pid) - cpu0) / (time.monotonic() - t0_wall)
+    cpu = 100.0 * (cpu_s(node_pid) - cpu0) / (time.monotonic() - t0_wall)
     Path(out_path).write_text(json.dumps({"latency_ms": latencies, "errors": errors,
                                           "refused": refused,
                                           "node_cpu_pct": cpu,
-                                          "node_rss_mib": _rss_mib(node_pid)}))
+                                          "node_rss_mib": rss_mib(node_pid)}))
     node.destroy_node()
     rclpy.try_shutdown()
     return 0

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from procstat import cpu_s, rss_mib
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -77,20 +78,6 @@ def query_client(duration_s: float, rate_hz: float, question: str, out_path: str
     node.destroy_node()
     rclpy.try_shutdown()
     return 0
-
-
-def _cpu_s(pid: int) -> float:
-    """User + system CPU time [s] of process ``pid`` so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _rss_mib(pid: int) -> float:
-    """Resident set size [MiB] of process ``pid`` (Linux /proc)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024.0
-    return float("nan")
 
 
 def read_diagnostics(timeout_s: float = 10.0) -> dict[str, str]:
@@ -214,11 +201,11 @@ def main(argv: list[str] | None = None) -> int:
                          "--query-rate", str(args.query_rate), "--query-client", question,
                          str(work / "queries.json")], "queries")
         start_diag = read_diagnostics()
-        cpu0, t_cpu0 = _cpu_s(procs[0].pid), time.monotonic()
+        cpu0, t_cpu0 = cpu_s(procs[0].pid), time.monotonic()
         queries.wait(args.duration + 120)
         _require_running(procs[0], work / "node.log")
-        node_cpu_pct = 100.0 * (_cpu_s(procs[0].pid) - cpu0) / (time.monotonic() - t_cpu0)
-        node_rss_mib = _rss_mib(procs[0].pid)
+        node_cpu_pct = 100.0 * (cpu_s(procs[0].pid) - cpu0) / (time.monotonic() - t_cpu0)
+        node_rss_mib = rss_mib(procs[0].pid)
         end_diag = read_diagnostics()
         elapsed = time.monotonic() - t_start
     finally:
