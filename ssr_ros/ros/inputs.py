@@ -53,10 +53,6 @@ LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
 # never connects to a best-effort odometry source). A lost pose costs little: lookups
 # interpolate between neighbours up to ``pose_max_gap_s``; the depth covers ~1 s of a
 # 100 Hz source waiting for the input callback group.
-#: The detection inputs (relative names, remapped like the camera topics).
-DETECTIONS = "detections"
-DETECTIONS_LABEL_INFO = "detections/label_info"
-
 POSE_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT,
                       durability=DurabilityPolicy.VOLATILE, history=HistoryPolicy.KEEP_LAST)
 
@@ -145,8 +141,8 @@ class CameraInputs:
         if config.uses_detections:
             from vision_msgs.msg import Detection2DArray, LabelInfo
 
-            inputs.append((Detection2DArray, DETECTIONS, "detections"))
-            self._subscribe(LabelInfo, DETECTIONS_LABEL_INFO, self._on_label_info,
+            inputs.append((Detection2DArray, topics.DETECTIONS, "detections"))
+            self._subscribe(LabelInfo, topics.DETECTIONS_LABEL_INFO, self._on_label_info,
                             LATCHED_QOS)
         self._input_names = [name for _, _, name in inputs]
         if message_filters_available():

@@ -18,6 +18,8 @@ LABELS = "labels/image_raw"
 LABEL_NAMES = "labels/names"
 CAMERA_POSE = "camera_pose"
 ODOM = "odom"
+DETECTIONS = "detections"
+DETECTIONS_LABEL_INFO = "detections/label_info"
 # ssr_node outputs and services
 SCENE_GRAPH = "cogmap/scene_graph"
 MARKERS = "cogmap/markers"

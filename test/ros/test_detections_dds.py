@@ -31,7 +31,7 @@ from vision_msgs.msg import Detection2DArray, LabelInfo  # noqa: E402
 import detections_feed as feed  # noqa: E402
 from ssr_ros.eval.run import score_map  # noqa: E402
 from ssr_ros.ros import topics  # noqa: E402
-from ssr_ros.ros.inputs import DETECTIONS, DETECTIONS_LABEL_INFO  # noqa: E402
+from ssr_ros.ros.topics import DETECTIONS, DETECTIONS_LABEL_INFO  # noqa: E402
 
 SEEDS = (211, 212)
 FRAMES, WIDTH, HEIGHT, RATE_HZ = 120, 320, 240, 10.0
