@@ -27,35 +27,57 @@ from ssr_ros.train.data import TrainDataError
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="local Qwen2.5-VL checkpoint directory")
-    p.add_argument("--data", required=True, help="data directory written by ssr-data")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--dtype", default="auto", help="auto (bfloat16 on CUDA), float32, ...")
+    p.add_argument("--model", required=True,
+                   help="local Qwen2.5-VL checkpoint directory (required)")
+    p.add_argument("--data", required=True,
+                   help="data directory written by ssr-data (required)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    p.add_argument("--dtype", default="auto",
+                   help="auto (bfloat16 on CUDA, else float32), float32, bfloat16 or float16 "
+                   "(default auto)")
     p.add_argument("--image-side", type=int, default=448,
-                   help="keyframes resized as the node's model.image_side [px]")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = "
-                   "torch's default)")
+                   help="keyframes resized as the node's model.image_side [px] (default 448)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default 0 "
+                   "= torch's default)")
+
+
+EXAMPLES = """examples:
+  ssr-train --model /models/Qwen2.5-VL-7B-Instruct --data /data/ssr --out /runs/a
+  ssr-train --model /models/Qwen2.5-VL-7B-Instruct --data /data/ssr --out /runs/a --resume"""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ssr-train", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="ssr-train", description=__doc__.split("\n\n")[0].replace("``", "")
+        + " (ssr-train eval --help: the evaluation's options)", epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(p)
-    p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--stage1-steps", type=int, default=200)
-    p.add_argument("--stage2-steps", type=int, default=400)
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--warmup-steps", type=int, default=20)
-    p.add_argument("--lora-rank", type=int, default=16)
-    p.add_argument("--lora-alpha", type=float, default=32.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--skip-stage1", action="store_true", help="stage 2 only")
+    p.add_argument("--out", required=True,
+                   help="output directory: adapter, checkpoint and log (required)")
+    p.add_argument("--stage1-steps", type=int, default=200,
+                   help="optimiser steps of stage 1, 3D grounding (default 200)")
+    p.add_argument("--stage2-steps", type=int, default=400,
+                   help="optimiser steps of stage 2, spatial questions (default 400)")
+    p.add_argument("--batch-size", type=int, default=4, help="samples per step (default 4)")
+    p.add_argument("--lr", type=float, default=1e-3,
+                   help="peak learning rate of AdamW (default 1e-3)")
+    p.add_argument("--warmup-steps", type=int, default=20,
+                   help="linear warm-up steps per stage (default 20)")
+    p.add_argument("--lora-rank", type=int, default=16, help="LoRA rank r (default 16)")
+    p.add_argument("--lora-alpha", type=float, default=32.0,
+                   help="LoRA scale alpha, applied as alpha / r (default 32)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of initialisation and sample order (default 0)")
+    p.add_argument("--skip-stage1", action="store_true", help="flag: stage 2 only")
     p.add_argument("--freeze-spatial", action="store_true",
-                   help="keep the spatial branch off (gate frozen at zero)")
-    p.add_argument("--checkpoint-every", type=int, default=100)
-    p.add_argument("--log-every", type=int, default=10)
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+                   help="flag: keep the spatial branch off (gate frozen at zero)")
+    p.add_argument("--checkpoint-every", type=int, default=100,
+                   help="write OUT/checkpoint.pt every N steps (default 100)")
+    p.add_argument("--log-every", type=int, default=10,
+                   help="append a line to OUT/log.jsonl every N steps (default 10)")
+    p.add_argument("--resume", action="store_true",
+                   help="flag: continue from OUT/checkpoint.pt")
+    p.add_argument("--no-progress", action="store_true", help="flag: no progress bar")
     return p
 
 

@@ -51,25 +51,42 @@ def _size(text: str) -> tuple[int, int]:
     return width, height
 
 
+EXAMPLES = """examples:
+  ssr-data --out /data/ssr --train-seeds 0-63 --heldout-seeds 1000-1015 --noise
+  ssr-data --out /data/tum1 --tum /data/tum_folder --tum-split heldout --box-label chair"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ssr-data", description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", required=True, help="output directory (created)")
+    p = argparse.ArgumentParser(prog="ssr-data", description=__doc__.split("\n\n")[0]
+                                .replace("``", ""), epilog=EXAMPLES,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", required=True, help="output directory, created (required)")
     p.add_argument("--train-seeds", type=parse_seeds, default=parse_seeds("0-31"),
                    help="rooms to train on (default 0-31)")
     p.add_argument("--heldout-seeds", type=parse_seeds, default=parse_seeds("1000-1007"),
                    help="held-out rooms, disjoint from the train seeds (default 1000-1007)")
-    p.add_argument("--keyframes", type=int, default=4, help="K keyframes per stage-2 sample")
+    p.add_argument("--keyframes", type=int, default=4,
+                   help="K keyframes per stage-2 sample, 1-64 (default 4)")
     p.add_argument("--size", type=_size, default=(224, 168),
                    help="image WIDTHxHEIGHT, multiples of 28 px (default 224x168)")
-    p.add_argument("--stage1-frames", type=int, default=8, help="stage-1 keyframes per room")
-    p.add_argument("--sequences", type=int, default=2, help="stage-2 sequences per room")
-    p.add_argument("--ground-per-sequence", type=int, default=3)
-    p.add_argument("--vsi-per-sequence", type=int, default=3)
-    p.add_argument("--noise", action="store_true", help="simulated sensor noise")
+    p.add_argument("--stage1-frames", type=int, default=8,
+                   help="stage-1 keyframes per room, 1-64 (default 8)")
+    p.add_argument("--sequences", type=int, default=2,
+                   help="stage-2 sequences per room, 1-64 (default 2)")
+    p.add_argument("--ground-per-sequence", type=int, default=3,
+                   help="at most this many 3D-grounding samples per sequence, 0-64 "
+                   "(default 3)")
+    p.add_argument("--vsi-per-sequence", type=int, default=3,
+                   help="at most this many VSI question samples per sequence, 0-64 "
+                   "(default 3)")
+    p.add_argument("--noise", action="store_true",
+                   help="flag: the simulator's sensor noise on (default off)")
     p.add_argument("--tum", default="", help="a TUM key-frame folder with boxes_2d/ "
-                   "(stage 1 only) instead of the simulator")
-    p.add_argument("--tum-split", choices=SPLITS, default="train")
-    p.add_argument("--box-label", default="object", help="label of unlabelled TUM boxes")
+                   "(stage 1 only) instead of the simulator (default: the simulator)")
+    p.add_argument("--tum-split", choices=SPLITS, default="train",
+                   help="which split the TUM frames go to (default train)")
+    p.add_argument("--box-label", default="object",
+                   help="label of unlabelled TUM boxes (default object)")
     return p
 
 

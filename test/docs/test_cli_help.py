@@ -18,6 +18,8 @@ TOOLS = {
     "ssr-ask": "ssr_ros.ros.ask",
     "ssr-eval": "ssr_ros.eval.run",
     "ssr-view": "ssr_ros.view.cli",
+    "ssr-data": "ssr_ros.train.data_cli",
+    "ssr-train": "ssr_ros.train.cli",
 }
 # ``literal``, :role:`x`, `link`_, .. directive::, and a trailing :: before a literal block
 RST_MARKUP = re.compile(r"``|:[a-z]+:`|`[^`]*`_|^\s*\.\. \w+::|::\s*$", re.MULTILINE)
