@@ -7,7 +7,11 @@ them): ``received.<input>`` and ``rate_hz.<input>``, ``invalid.<reason>``,
 ``pose_drop.<reason>``, ``pose.resets`` (pose histories cleared on a clock restart;
 topic pose sources only), ``sync.matched``, ``sync.dropped``, ``sync.pending`` (messages
 waiting for partners), ``queue.dropped``, ``queue.waiting`` (0 or 1),
-``frames.processed``, ``keyframes``, ``latency_ms.<stage>.p50/p95``, ``map.objects``,
+``frames.processed``, ``keyframes``, ``proposals.rejected.<reason>`` (object proposals
+of keyframes that lifting turned down, every reason of
+:data:`~ssr_ros.perception.lifting.REJECTION_REASONS` from the start, spaces as
+underscores: ``too_little_valid_depth``, ``too_far``, ...; normal operation, so they do
+not raise the level), ``latency_ms.<stage>.p50/p95``, ``map.objects``,
 ``map.triplets``, ``map.revision``, ``queries``, ``query_errors.<code>``, and the model
 bridge's ``model.*`` keys (``model.state``, ``model.reason``, ...; see
 :meth:`ssr_ros.model.bridge.ModelBridge.status`).
@@ -29,11 +33,12 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict, deque
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
+from ssr_ros.perception.lifting import REJECTION_REASONS
 from ssr_ros.ros import topics
 from ssr_ros.runtime.errors import InvalidMessage, PoseUnavailable
 from ssr_ros.runtime.input_health import ERROR, OK, WARN, Check, HealthBoard, \
@@ -118,6 +123,8 @@ class NodeStats:
         self.invalid: dict[str, int] = defaultdict(int)
         self.pose_drops: dict[str, int] = defaultdict(int)
         self.query_errors: dict[int, int] = defaultdict(int)
+        #: proposals lifting rejected, by reason (all known reasons listed from the start)
+        self.rejected: dict[str, int] = {reason: 0 for reason in REJECTION_REASONS}
         self._latency_ms: dict[str, deque] = defaultdict(lambda: deque(maxlen=LATENCY_WINDOW))
         self.frames_processed = 0
         self.keyframes = 0
@@ -149,6 +156,12 @@ class NodeStats:
     def count_pose_drop(self, reason: str) -> None:
         with self._lock:
             self.pose_drops[reason] += 1
+
+    def count_rejections(self, reasons: Iterable[str]) -> None:
+        """Proposals of one keyframe that lifting rejected, one reason each."""
+        with self._lock:
+            for reason in reasons:
+                self.rejected[reason] = self.rejected.get(reason, 0) + 1
 
     def count_query(self, error_code: int) -> None:
         with self._lock:
@@ -207,6 +220,8 @@ class NodeStats:
                 values[f"query_errors.{code}"] = count
             values["frames.processed"] = self.frames_processed
             values["keyframes"] = self.keyframes
+            for reason, count in self.rejected.items():
+                values[f"proposals.rejected.{reason.replace(' ', '_')}"] = count
             values["queries"] = self.queries
             values["map.saves"] = self.saves
             values["map.save_failures"] = self.save_failures

@@ -118,6 +118,7 @@ class FrameMapper:
         if result is None:
             return
         self._stats.add_latency("keyframe", t3 - t2)
+        self._stats.count_rejections(r.reason for r in result.rejections)
         for stage, ms in result.timings_ms.items():
             self._stats.add_latency(f"pipeline.{stage}", ms / 1000.0)
         self._on_keyframe(frame)

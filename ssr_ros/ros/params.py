@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,9 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 
 from ssr_ros.model.config import DTYPES, ModelConfig
 from ssr_ros.model.errors import ModelConfigError
+from ssr_ros.perception.onnx_detector import DEVICES as ONNX_DEVICES
+from ssr_ros.perception.onnx_detector import FORMATS as ONNX_FORMATS
+from ssr_ros.perception.proposals import DETECTOR_BACKENDS
 from ssr_ros.ros.conversions import xyz_rpy_to_matrix
 from ssr_ros.runtime.errors import ConfigError, InvalidMessage
 from ssr_ros.ros.pose_source import POSE_SOURCES
@@ -145,9 +149,55 @@ PARAMETERS: dict[str, ParamSpec] = {
     "keyframe_max_interval_s": ParamSpec(2.0, "Longest time between keyframes [s].",
                                          range=(0.05, 3600.0)),
     "keyframe_buffer_size": ParamSpec(32, "Keyframes kept in memory.", range=(1, 1024)),
-    "detector_model_path": ParamSpec("", "OpenCV-loadable detector weights for "
-                                     "proposal_source detector; empty = the bundled COCO "
-                                     "SSD-MobileNet-v2."),
+    # --- the detector of proposal_source detector (read at configure) ---
+    "detector_backend": _at_configure("opencv", "Detector of proposal_source detector: "
+                                      "opencv (OpenCV DNN; the bundled COCO "
+                                      "SSD-MobileNet-v2 by default) or onnx (the ONNX model "
+                                      "of detector_model_path run by onnxruntime: YOLO- or "
+                                      "SSD-style outputs).", choices=DETECTOR_BACKENDS),
+    "detector_model_path": _at_configure("", "Detector weights: an OpenCV-loadable model "
+                                         "(opencv; empty = the bundled COCO "
+                                         "SSD-MobileNet-v2) or an .onnx file (onnx; "
+                                         "required)."),
+    "detector_class_names": _at_configure([""], "Class names in the model's class-id "
+                                          "order ('' = an id to ignore); all blank = COCO "
+                                          "(91 TensorFlow ids for opencv, the 80 YOLO ids "
+                                          "for onnx). For onnx their number must equal the "
+                                          "model's class outputs."),
+    "detector_input_size": _at_configure([0, 0], "Network input [width, height] [px]; "
+                                         "[0, 0] = the model's own static size (onnx) or "
+                                         "300x300 (opencv)."),
+    "detector_score_threshold": _at_configure(0.4, "Detections scoring below this are "
+                                              "dropped.", range=(0.0, 1.0)),
+    "detector_nms_iou": _at_configure(0.5, "Non-maximum suppression: a box overlapping a "
+                                      "better one of its class by more than this IoU is "
+                                      "dropped.", range=(0.0, 1.0)),
+    "detector_sha256": _at_configure("", "Hex SHA-256 of detector_model_path's file; "
+                                     "configure fails on a mismatch. Empty = not checked."),
+    "detector_output_format": _at_configure("auto", "onnx: output layout, yolo (one "
+                                            "candidates tensor), ssd (boxes + scores) or "
+                                            "auto (by the number of outputs).",
+                                            choices=ONNX_FORMATS),
+    "detector_device": _at_configure("auto", "onnx: auto (CUDA when onnxruntime has it, "
+                                     "else CPU), cpu or cuda (configure fails without "
+                                     "CUDA).", choices=ONNX_DEVICES),
+    "detector_providers": _at_configure([""], "onnx: onnxruntime execution providers in "
+                                        "order of preference (e.g. "
+                                        "TensorrtExecutionProvider, CPUExecutionProvider); "
+                                        "all blank = chosen by detector_device. Each must "
+                                        "be available in the installed onnxruntime."),
+    # --- lifting proposals to 3D (read at configure) ---
+    "min_valid_depth_fraction": _at_configure(0.2, "A proposal whose mask (or, for a box, "
+                                              "whole box) has less valid depth than this "
+                                              "share is rejected (too little valid "
+                                              "depth).", range=(0.0, 1.0)),
+    "max_object_depth_m": _at_configure(8.0, "Proposals whose median depth is beyond this "
+                                        "are rejected (too far), and farther pixels are "
+                                        "not lifted [m].", range=(0.1, 100.0)),
+    "min_object_points": _at_configure(30, "Fewest depth pixels that make an observation "
+                                       "(too few points).", range=(1, 100000)),
+    "min_object_extent_m": _at_configure(0.04, "Observations whose largest side is shorter "
+                                         "are rejected (too small) [m].", range=(0.0, 10.0)),
     "model.path": _at_configure("", "Local Hugging Face directory of a Qwen2.5-VL "
                                 "checkpoint; empty = no model (free questions use the "
                                 "rule-based reader). A model that cannot load fails the "
@@ -218,7 +268,20 @@ class NodeConfig:
     keyframe_min_rotation_deg: float
     keyframe_max_interval_s: float
     keyframe_buffer_size: int
+    detector_backend: str
     detector_model_path: str
+    detector_class_names: tuple[str, ...]
+    detector_input_size: tuple[int, int] | None
+    detector_score_threshold: float
+    detector_nms_iou: float
+    detector_sha256: str
+    detector_output_format: str
+    detector_device: str
+    detector_providers: tuple[str, ...]
+    min_valid_depth_fraction: float
+    max_object_depth_m: float
+    min_object_points: int
+    min_object_extent_m: float
     log_throttle_s: float
     model: ModelConfig
     cogmap_check_period_s: float
@@ -280,6 +343,55 @@ def parse_label_names(entries: list[str]) -> dict[int, str]:
     return names
 
 
+def parse_input_size(value: Any) -> tuple[int, int] | None:
+    """``detector_input_size`` [w, h] [px] -> (w, h), or None for [0, 0] (the model's own
+    size). Raises :class:`ConfigError` naming the parameter for anything else."""
+    size = list(value)
+    if len(size) != 2 or any(isinstance(v, bool) or not isinstance(v, int) for v in size):
+        raise ConfigError(f"detector_input_size must be [width, height] integers, got {size}")
+    if size == [0, 0]:
+        return None
+    if not all(16 <= v <= 8192 for v in size):
+        raise ConfigError(f"detector_input_size must be [0, 0] or sides in 16..8192 px, got "
+                          f"{size}")
+    return int(size[0]), int(size[1])
+
+
+def _names_or_default(entries: Any) -> tuple[str, ...]:
+    """A string-list parameter whose entries are all blank (the YAML default ``[""]``:
+    rcl cannot type an empty list) -> ``()``, the default; otherwise the stripped
+    entries, blanks kept (a blank class name is an id to ignore)."""
+    names = tuple(str(e).strip() for e in entries)
+    return names if any(names) else ()
+
+
+def _detector_problem(name: str, value: Any) -> str | None:
+    """Format checks of the ``detector_*`` parameters that rclpy's ranges cannot do."""
+    if name == "detector_input_size":
+        try:
+            parse_input_size(value)
+        except ConfigError as exc:
+            return str(exc)
+    elif name == "detector_sha256":
+        text = str(value).strip()
+        if text and not re.fullmatch(r"[0-9a-fA-F]{64}", text):
+            return f"detector_sha256 must be 64 hex digits or empty, got {text!r}"
+    elif name == "detector_class_names":
+        names = [n for n in _names_or_default(value) if n]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            return f"detector_class_names repeats {repeated}"
+    elif name == "detector_providers":
+        names = [n for n in (str(e).strip() for e in value) if n]
+        bad = [n for n in names if not n.endswith("ExecutionProvider")]
+        if bad:
+            return (f"detector_providers entries are onnxruntime provider names ending in "
+                    f"'ExecutionProvider', got {bad}")
+        if len(set(names)) != len(names) or (names and len(names) != len(list(value))):
+            return "detector_providers must name each provider once, with no blank entries"
+    return None
+
+
 def validate_parameter(name: str, value: Any) -> str | None:
     """Why ``value`` is not acceptable for parameter ``name``, or None when it is."""
     spec = PARAMETERS.get(name)
@@ -299,6 +411,10 @@ def validate_parameter(name: str, value: Any) -> str | None:
             return str(exc)
     if isinstance(value, float) and not math.isfinite(value):
         return f"{name} must be finite"
+    if name.startswith("detector_"):
+        problem = _detector_problem(name, value)
+        if problem:
+            return problem
     if name.startswith("model."):
         try:
             ModelConfig.from_mapping({name: value})
@@ -361,7 +477,20 @@ def read_config(node: Any) -> NodeConfig:
         keyframe_min_rotation_deg=float(values["keyframe_min_rotation_deg"]),
         keyframe_max_interval_s=float(values["keyframe_max_interval_s"]),
         keyframe_buffer_size=int(values["keyframe_buffer_size"]),
-        detector_model_path=str(values["detector_model_path"]),
+        detector_backend=str(values["detector_backend"]),
+        detector_model_path=str(values["detector_model_path"]).strip(),
+        detector_class_names=_names_or_default(values["detector_class_names"]),
+        detector_input_size=parse_input_size(values["detector_input_size"]),
+        detector_score_threshold=float(values["detector_score_threshold"]),
+        detector_nms_iou=float(values["detector_nms_iou"]),
+        detector_sha256=str(values["detector_sha256"]).strip().lower(),
+        detector_output_format=str(values["detector_output_format"]),
+        detector_device=str(values["detector_device"]),
+        detector_providers=_names_or_default(values["detector_providers"]),
+        min_valid_depth_fraction=float(values["min_valid_depth_fraction"]),
+        max_object_depth_m=float(values["max_object_depth_m"]),
+        min_object_points=int(values["min_object_points"]),
+        min_object_extent_m=float(values["min_object_extent_m"]),
         log_throttle_s=float(values["log_throttle_s"]),
         model=ModelConfig.from_mapping({k: v for k, v in values.items()
                                         if k.startswith("model.")}),

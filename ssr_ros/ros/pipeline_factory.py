@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 from typing import Any, Callable
+
+import cv2
+import numpy as np
 
 from ssr_ros.core.keyframes import KeyframeSelectorConfig
 from ssr_ros.core.query_types import QueryKind, QueryRequest
+from ssr_ros.perception.lifting import LiftingConfig
+from ssr_ros.perception.onnx_detector import COCO80_LABELS, OnnxDetectorConfig, file_sha256
 from ssr_ros.perception.pipeline import MappingPipeline, PipelineConfig
 from ssr_ros.perception.priors import SIZE_PRIORS_M
-from ssr_ros.perception.proposals import DetectorConfig
-from ssr_ros.runtime.errors import InvalidMessage
+from ssr_ros.perception.proposals import (COCO_TF_LABELS, DetectorConfig,
+                                          DetectorModelError, DetectorSource)
+from ssr_ros.runtime.errors import ConfigError, InvalidMessage
 from ssr_ros.ros.params import NodeConfig
 
 
@@ -27,14 +34,90 @@ def pipeline_config(config: NodeConfig) -> PipelineConfig:
         min_translation_m=config.keyframe_min_translation_m,
         min_rotation_rad=math.radians(config.keyframe_min_rotation_deg),
         max_interval_s=config.keyframe_max_interval_s)
-    detector = DetectorConfig(model_path=config.detector_model_path or None)
     object_map = dataclasses.replace(PipelineConfig().object_map,
                                      max_objects=config.max_objects)
+    lifting = LiftingConfig(min_valid_fraction=config.min_valid_depth_fraction,
+                            max_depth_m=config.max_object_depth_m,
+                            min_points=config.min_object_points,
+                            min_extent_m=config.min_object_extent_m)
     # Decoded detections reach the pipeline as the frame's boxes: the boxes source.
     source = "boxes" if config.proposal_source == "detections" else config.proposal_source
     return PipelineConfig(source=source, selector=selector,
-                          keyframe_capacity=keyframe_capacity(config), detector=detector,
+                          keyframe_capacity=keyframe_capacity(config),
+                          detector=detector_config(config), lifting=lifting,
                           object_map=object_map)
+
+
+def detector_config(config: NodeConfig) -> DetectorConfig:
+    """The ``DetectorConfig`` of the ``detector_*`` parameters (see ``params.py``).
+
+    Raises :class:`ConfigError` naming the parameter: ``detector_backend onnx`` without
+    ``detector_model_path``, or values the detector's config refuses."""
+    names = config.detector_class_names
+    common = {"score_threshold": config.detector_score_threshold,
+              "nms_threshold": config.detector_nms_iou}
+    if config.detector_backend == "opencv":
+        return DetectorConfig(model_path=config.detector_model_path or None,
+                              labels=names or COCO_TF_LABELS,
+                              input_size=config.detector_input_size or (300, 300), **common)
+    if not config.detector_model_path:
+        raise ConfigError("detector_backend onnx needs detector_model_path (an .onnx file)")
+    try:
+        onnx = OnnxDetectorConfig(model_path=config.detector_model_path,
+                                  sha256=config.detector_sha256,
+                                  output_format=config.detector_output_format,
+                                  class_names=names or COCO80_LABELS,
+                                  input_size=config.detector_input_size,
+                                  device=config.detector_device,
+                                  providers=config.detector_providers, **common)
+    except ValueError as exc:
+        raise ConfigError(f"detector_* parameters: {exc}") from exc
+    return DetectorConfig(backend="onnx", onnx=onnx)
+
+
+def build_detector(config: NodeConfig) -> DetectorSource:
+    """The node's detector, loaded and run once on a grey image, so that everything a
+    detector can get wrong fails the configure transition with the parameter to fix
+    rather than every keyframe later. Raises :class:`ConfigError`."""
+    detector = detector_config(config)
+    path = config.detector_model_path
+    if path and not Path(path).is_file():
+        raise ConfigError(f"detector_model_path {path!r} is not a file")
+    if path and config.detector_sha256:
+        # the ONNX loader checks too; here both backends get the check and the name
+        actual = file_sha256(path)
+        if actual != config.detector_sha256:
+            raise ConfigError(f"detector_sha256: {path!r} has SHA-256 {actual}, "
+                              f"expected {config.detector_sha256}")
+    if detector.backend == "onnx" and config.detector_providers:
+        missing = _unavailable_providers(config.detector_providers)
+        if missing:
+            raise ConfigError(f"detector_providers {missing} are not available in this "
+                              f"onnxruntime")
+    try:
+        source = DetectorSource(detector, stride=PipelineConfig().label_stride)
+    except DetectorModelError as exc:
+        raise ConfigError(f"detector_model_path {path or '(bundled)'!r} cannot be loaded "
+                          f"({exc}); check detector_backend and detector_device") from exc
+    try:
+        source.detect(np.full((240, 320, 3), 114, np.uint8))
+    except (DetectorModelError, ValueError, cv2.error) as exc:
+        raise ConfigError(
+            f"detector_model_path {path or '(bundled)'!r} does not run as configured "
+            f"({exc}); check detector_class_names ({len(config.detector_class_names)} "
+            f"given), detector_output_format and detector_input_size") from exc
+    return source
+
+
+def _unavailable_providers(providers: tuple[str, ...]) -> list[str]:
+    """The named onnxruntime execution providers this install does not have."""
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise ConfigError("detector_backend onnx needs onnxruntime (pip install "
+                          "onnxruntime)") from exc
+    available = set(ort.get_available_providers())
+    return [p for p in providers if p not in available]
 
 
 def keyframe_capacity(config: NodeConfig) -> int:
@@ -55,14 +138,27 @@ def query_vocabulary(config: NodeConfig) -> tuple[str, ...]:
     detector source, every class the detector can output."""
     words = set(SIZE_PRIORS_M)
     if config.proposal_source == "detector":
-        words.update(name for name in pipeline_config(config).detector.labels if name)
+        detector = detector_config(config)
+        names = detector.onnx.class_names if detector.backend == "onnx" else detector.labels
+        words.update(name for name in names if name)
     return tuple(sorted(words))
 
 
 def build_pipeline_factory(config: NodeConfig) -> Callable[[], MappingPipeline]:
-    """A factory of fresh, empty pipelines for ``config`` (validated once here)."""
-    pipe_config = pipeline_config(config)
-    return lambda: MappingPipeline(pipe_config)
+    """A factory of fresh, empty pipelines for ``config`` (validated once here; raises
+    :class:`ConfigError` naming the parameter). With the detector source every pipeline
+    shares one detector, loaded and tried here: ``clear_map`` and ``load_map`` build new
+    pipelines and must not load the network again."""
+    try:
+        pipe_config = pipeline_config(config)
+    except ValueError as exc:  # ConfigError is one, already naming its parameter
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"pipeline parameters: {exc}") from exc
+    if pipe_config.source != "detector":
+        return lambda: MappingPipeline(pipe_config)
+    detector = build_detector(config)
+    return lambda: MappingPipeline(pipe_config, source=detector)
 
 
 def query_request(fields: dict[str, Any]) -> QueryRequest:

@@ -1,0 +1,232 @@
+"""ssr_node's detector and lifting parameters, driven in this process: an ONNX model built
+here (test/onnx_graphs.py) and named by the parameters is the one that maps the scene,
+with the class names given; values that cannot work fail the configure transition naming
+the parameter, the node stays unconfigured and configures once the value is fixed; a box
+with too little depth is rejected and counted on /diagnostics."""
+
+from __future__ import annotations
+
+import pathlib
+import sys
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ssr_ros.msg", reason="ssr_ros interfaces are not built (make build)")
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from lifecycle_msgs.msg import State  # noqa: E402
+from onnx_graphs import constant_detector_model  # noqa: E402
+from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from rosutil import FRAME_ID, HEIGHT, K_TEST, NAMESPACE, WIDTH, camera_pose  # noqa: E402
+
+from ssr_ros.core.camera import PinholeCamera  # noqa: E402
+from ssr_ros.perception.onnx_detector import file_sha256  # noqa: E402
+from ssr_ros.ros import conversions as cv  # noqa: E402
+from ssr_ros.ros.diagnostics import status_values  # noqa: E402
+from ssr_ros.ros.inputs import FrameSet  # noqa: E402
+from ssr_ros.ros.node import SsrNode  # noqa: E402
+
+sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "perception"))
+from synthetic_rgbd import render  # noqa: E402
+
+SUCCESS = TransitionCallbackReturn.SUCCESS
+FAILURE = TransitionCallbackReturn.FAILURE
+NS = NAMESPACE + "_detector_params"
+CAMERA_X_M = 97.5
+# A sofa 2.5 m in front of the camera of rosutil.camera_pose(x=97.5), in a room far from
+# anything else.
+SOFA = ((100.0, 100.0, 0.425), (0.9, 2.0, 0.85))
+ROOM = (90.0, 90.0, 110.0, 110.0)
+# A patch of the wall above the sofa where the depth camera reads nothing [rows, cols].
+HOLE = (slice(8, 48), slice(120, 200))
+CLASS_NAMES = ["sofa", "mug"]
+
+
+@pytest.fixture(scope="module")
+def context():
+    import rclpy
+
+    ctx = rclpy.context.Context()
+    rclpy.init(context=ctx)
+    yield ctx
+    rclpy.shutdown(context=ctx)
+
+
+def _scene(stamp_s: float) -> tuple[list, tuple[float, float, float, float]]:
+    """Colour (white), depth (mm, with the HOLE) and camera_info of the sofa scene, and
+    the sofa's tight box (x0, y0, x1, y1) [px]."""
+    camera = PinholeCamera(K_TEST, WIDTH, HEIGHT)
+    T_map_cam, _, _ = cv.pose_stamped_to_matrix(camera_pose(stamp_s, CAMERA_X_M))
+    depth, ids, _rgb = render(camera, T_map_cam, [SOFA], room=ROOM)
+    depth[HOLE] = 0.0
+    rows, cols = np.nonzero(ids == 1)
+    box = (float(cols.min()), float(rows.min()), float(cols.max() + 1), float(rows.max() + 1))
+    stamp = cv.s_to_stamp(stamp_s)
+    white = np.full((HEIGHT, WIDTH, 3), 255, np.uint8)
+    msgs = [cv.array_to_image(white, "rgb8", stamp, FRAME_ID),
+            cv.array_to_image(np.round(depth * 1000.0).astype(np.uint16), "16UC1", stamp,
+                              FRAME_ID),
+            cv.intrinsics_to_camera_info(K_TEST, WIDTH, HEIGHT, stamp, FRAME_ID)]
+    return msgs, box
+
+
+@pytest.fixture(scope="module")
+def onnx_model(tmp_path_factory) -> str:
+    """A YOLOv8-style model for a 320x240 input (no letterbox padding at this image size)
+    that finds a sofa at the sofa's box and a mug in the depth hole."""
+    _msgs, (x0, y0, x1, y1) = _scene(50.0)
+    hole_rows, hole_cols = HOLE
+    rows = np.array([
+        [(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0, 0.9, 0.0],
+        [(hole_cols.start + hole_cols.stop) / 2, (hole_rows.start + hole_rows.stop) / 2,
+         hole_cols.stop - hole_cols.start, hole_rows.stop - hole_rows.start, 0.0, 0.8],
+    ], np.float32)
+    path = tmp_path_factory.mktemp("onnx") / "sofa_and_mug.onnx"
+    return constant_detector_model(path, {"output0": rows.T[None]}, in_hw=(HEIGHT, WIDTH))
+
+
+def _node(context, overrides: dict) -> SsrNode:
+    params = {"pose_source": "camera_pose", "map_path": "", "pose_timeout_s": 0.0,
+              "proposal_source": "detector", "keyframe_max_interval_s": 0.05} | overrides
+    return SsrNode(context=context, namespace=NS,
+                   parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
+
+
+def _close(node: SsrNode) -> None:
+    """Tear the node down as a lifecycle manager would, then destroy it (a bare destroy
+    can meet the map publisher's thread in the middle of a publish)."""
+    if node.parts is not None and node.parts.publisher.active:
+        node.trigger_deactivate()
+    if node.parts is not None:
+        node.trigger_cleanup()
+    node.destroy_node()
+
+
+def _onnx_params(model: str, **extra) -> dict:
+    return {"detector_backend": "onnx", "detector_model_path": model,
+            "detector_class_names": CLASS_NAMES, "detector_input_size": [WIDTH, HEIGHT],
+            "detector_device": "cpu"} | extra
+
+
+def _map_frames(node: SsrNode, count: int) -> None:
+    """``count`` frames 0.3 s apart, each mapped on this thread (every one a keyframe)."""
+    assert node.worker.stop(20.0)
+    for i in range(count):
+        stamp_s = 50.0 + 0.3 * i
+        for dt in (-0.05, 0.0, 0.05):
+            node.parts.pose_source.add_camera_pose(camera_pose(stamp_s + dt, CAMERA_X_M))
+        msgs, _box = _scene(stamp_s)
+        node.slot.put(FrameSet(time.monotonic(), *msgs, None))
+        node.work_once()
+
+
+def _diagnostics(context, node: SsrNode) -> dict[str, str]:
+    """The node's next status on /diagnostics, received over DDS by another node."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    listener = rclpy.create_node("diagnostics_listener", namespace=NS, context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(listener)
+    got: list[dict] = []
+    name = node.get_fully_qualified_name()
+    listener.create_subscription(DiagnosticArray, "/diagnostics", lambda msg: got.extend(
+        status_values(s) for s in msg.status if s.name.startswith(name)), 10)
+    try:
+        deadline = time.monotonic() + 20.0
+        while not got and time.monotonic() < deadline:
+            node.parts.diagnostics.publish()
+            executor.spin_once(timeout_sec=0.2)
+        assert got, "no /diagnostics status of the node arrived"
+        return got[-1]
+    finally:
+        executor.shutdown()
+        listener.destroy_node()
+
+
+def test_an_onnx_model_named_by_the_parameters_maps_the_scene(context, onnx_model) -> None:
+    node = _node(context, _onnx_params(onnx_model, detector_sha256=file_sha256(onnx_model)))
+    try:
+        assert node.trigger_configure() == SUCCESS, node.last_failure
+        assert node.trigger_activate() == SUCCESS
+        _map_frames(node, 3)
+        assert node.stats.keyframes == 3
+        objects = node.parts.keeper.snapshot.objects
+        assert [o.label for o in objects] == ["sofa"], objects
+        centre = np.asarray(objects[0].center_m)
+        # the visible front and top of the sofa: centred in y and below the camera
+        assert abs(centre[1] - 100.0) < 0.1 and 0.2 < centre[2] < 0.7, centre
+        assert 99.5 < centre[0] < 100.5, centre
+        # the mug's box in the depth hole was proposed and turned down, every keyframe
+        values = _diagnostics(context, node)
+        assert values["proposals.rejected.too_little_valid_depth"] == "3", values
+        assert values["proposals.rejected.too_far"] == "0"
+    finally:
+        _close(node)
+
+
+def test_min_valid_depth_fraction_reaches_the_lifting(context, onnx_model) -> None:
+    """At 0 nothing is too little: the mug's box is no longer rejected for its depth."""
+    node = _node(context, _onnx_params(onnx_model) | {"min_valid_depth_fraction": 0.0})
+    try:
+        assert node.trigger_configure() == SUCCESS, node.last_failure
+        assert node.trigger_activate() == SUCCESS
+        _map_frames(node, 1)
+        assert node.stats.rejected["too little valid depth"] == 0
+        assert sum(node.stats.rejected.values()) == 1  # rejected for another reason
+    finally:
+        _close(node)
+
+
+@pytest.mark.parametrize("overrides, named", [
+    ({"detector_sha256": "0" * 64}, "detector_sha256"),
+    ({"detector_class_names": ["sofa", "mug", "lamp"]}, "detector_class_names"),
+    ({"detector_model_path": ""}, "detector_model_path"),
+    ({"detector_model_path": "/no/such/model.onnx"}, "detector_model_path"),
+    ({"detector_providers": ["NoSuchExecutionProvider"]}, "detector_providers"),
+    ({"detector_input_size": [320]}, "detector_input_size"),
+])
+def test_a_bad_value_fails_configure_naming_the_parameter(context, onnx_model, overrides,
+                                                          named) -> None:
+    node = _node(context, _onnx_params(onnx_model) | overrides)
+    try:
+        assert node.trigger_configure() == FAILURE
+        assert named in node.last_failure, node.last_failure
+        assert node.parts is None
+        assert node._state_machine.current_state[0] == State.PRIMARY_STATE_UNCONFIGURED
+        # the node keeps running: fixed while unconfigured, it configures
+        good = _fixed_values(overrides, _onnx_params(onnx_model))
+        results = node.set_parameters([Parameter(k, value=v) for k, v in good.items()])
+        assert all(r.successful for r in results), [r.reason for r in results]
+        assert node.trigger_configure() == SUCCESS, node.last_failure
+    finally:
+        _close(node)
+
+
+def _fixed_values(overrides: dict, fixed: dict) -> dict:
+    """The good value of each overridden parameter (its default when the good parameter
+    set does not name it)."""
+    from ssr_ros.ros.params import PARAMETERS
+
+    return {k: fixed.get(k, PARAMETERS[k].default) for k in overrides}
+
+
+@pytest.mark.parametrize("name, value", [
+    ("detector_sha256", "not-a-digest"), ("detector_input_size", [640, 480, 3]),
+    ("detector_input_size", [8, 8]), ("detector_backend", "tensorrt"),
+    ("detector_class_names", ["chair", "chair"]), ("detector_score_threshold", 1.5),
+    ("detector_providers", ["CUDA"]), ("min_valid_depth_fraction", -0.1),
+])
+def test_a_bad_value_is_refused_when_set_naming_the_parameter(context, name, value) -> None:
+    node = _node(context, {})
+    try:
+        result = node.set_parameters([Parameter(name, value=value)])[0]
+        assert not result.successful
+        assert name in result.reason or "range" in result.reason, result.reason
+    finally:
+        _close(node)
