@@ -7,13 +7,26 @@ stamps), ``ssr_node`` maps it, and a query client sends ``spatial_query`` reques
 20 per second. After ``--duration`` seconds the node's /diagnostics give frames received,
 synchronised, processed as keyframes and dropped (by reason) and the frame-to-map
 latency; the client reports query latency p50/p99; /proc gives the node process's CPU
-share and RSS over the query window.
+share (split into the main thread, which spins the executor, the DDS threads and the
+rest: frame worker, publisher, ...), its CPU time per synchronised frame set, and its
+RSS (also by kind: anonymous, file-mapped, shared memory) over the query window.
 
-Baselines in the same run, on the same frames and map, without ROS: the pipeline's own
-time per keyframe (in-process ``MappingPipeline``) and the query engine's time per
-question (in-process ``QueryEngine``). Ratios node/baseline show what the ROS glue costs.
+Code trees: ``--baseline DIR`` is a checkout of the code before the change (make one
+with ``git worktree add /tmp/ssr_base e39ba99``, never ``git stash``; it needs no build:
+the interfaces come from this tree's ``install/``, which ``ssr_ros/__init__.py`` finds
+through the package path). Each tree's node runs with its own ``config/demo.yaml`` and
+its own Fast DDS profile, one after the other, against one player process (this tree's
+code: the same rendered frames for both) and this tree's query client; ``--rounds N``
+alternates the trees N times, so both see the same machine load. Compare figures only
+within one run.
+
+Baselines in the same run, on the same frames and map, without ROS (this tree only):
+the pipeline's own time per keyframe (in-process ``MappingPipeline``) and the query
+engine's time per question (in-process ``QueryEngine``). Ratios node/baseline show what
+the ROS glue costs.
 
     python benchmarks/node_stream.py [--duration 60] [--width 640 --height 480]
+    python benchmarks/node_stream.py --duration 30 --rounds 2 --baseline /tmp/ssr_base
 """
 
 from __future__ import annotations
@@ -21,28 +34,37 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import random
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from procstat import cpu_s, rss_mib
+from procstat import cpu_s, peak_rss_mib, rss_mib, rss_parts_mib, thread_cpu_s
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+#: Goals of issue 18 for the node at 30 Hz VGA without a model.
+CPU_REDUCTION_GOAL = 0.30
+RSS_GOAL_MIB = 200.0
 
-def _env(domain_id: str) -> dict[str, str]:
+
+def _env(domain_id: str, tree: Path = ROOT) -> dict[str, str]:
+    """The environment of a process running ``tree``'s code, with ``tree``'s own Fast DDS
+    profile (unless ``SSR_BENCH_DDS_PROFILE`` names one for every process)."""
     env = dict(os.environ)
     env.update(ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", ROS_DOMAIN_ID=domain_id,
                PYTHONUNBUFFERED="1")
-    env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(ROOT / "config" / "fastdds_local.xml"))
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    env["FASTDDS_DEFAULT_PROFILES_FILE"] = os.environ.get(
+        "SSR_BENCH_DDS_PROFILE", str(tree / "config" / "fastdds_local.xml"))
+    env["PYTHONPATH"] = os.pathsep.join([str(tree), env.get("PYTHONPATH", "")])
     return env
 
 
@@ -98,11 +120,140 @@ def read_diagnostics(timeout_s: float = 10.0) -> dict[str, str]:
 
 
 def _require_running(proc: subprocess.Popen, log_path: Path) -> None:
-    """Stop the benchmark at once (with the node's last log lines) when the node died."""
+    """Stop the benchmark at once (with the process's last log lines) when it died."""
     if proc.poll() is not None:
         tail = log_path.read_text().splitlines()[-20:]
-        raise SystemExit(f"[bench] ssr_node exited with {proc.returncode}:\n"
+        raise SystemExit(f"[bench] {log_path.stem} exited with {proc.returncode}:\n"
                          + "\n".join(tail))
+
+
+def _thread_groups(before: dict[int, tuple[str, float]],
+                   after: dict[int, tuple[str, float]], pid: int) -> dict[str, float]:
+    """CPU seconds between two :func:`thread_cpu_s` readings by group: ``main`` (the
+    thread that spins the executor), ``dds`` (Fast DDS's own threads, named ``dds.*``)
+    and ``other`` (frame worker, publisher, rclpy helpers)."""
+    groups = {"main": 0.0, "dds": 0.0, "other": 0.0}
+    for tid, (name, seconds) in after.items():
+        used = seconds - before.get(tid, (name, 0.0))[1]
+        group = "main" if tid == pid else "dds" if name.startswith("dds.") else "other"
+        groups[group] += used
+    return groups
+
+
+def run_node(label: str, tree: Path, work: Path, domain_id: str, duration_s: float,
+             query_rate: float, question: str, player: subprocess.Popen,
+             settle_s: float) -> dict:
+    """Start ``tree``'s ssr_node on the running player's stream, wait ``settle_s`` after
+    its first frame (the room is mapped once), measure it over one query window, stop it
+    (SIGINT: it saves its map to ``work/map_<label>.json``) and return its figures."""
+    from ssr_ros.ros.topics import sim_remaps
+
+    env = _env(domain_id, tree)
+    map_path = work / f"map_{label}.json"
+    log_path = work / f"node_{label}.log"
+    log = open(log_path, "w")
+    # the player publishes the node's own input names: identity remaps in either tree
+    node = subprocess.Popen(
+        [sys.executable, "-m", "ssr_ros.ros.node", "--ros-args", "--params-file",
+         str(tree / "config" / "demo.yaml"), "-p", "autostart:=true",
+         "-p", f"map_path:={map_path}", "-p", "autosave_period_s:=0.0", *sim_remaps()],
+        env=env, cwd=str(tree), stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120.0
+        while int(read_diagnostics(2.0).get("received.color", "0")) == 0:
+            _require_running(node, log_path)
+            _require_running(player, work / "player.log")
+            if time.monotonic() > deadline:
+                raise SystemExit(f"[bench] {label}: no frames reached the node; see {log_path}")
+        time.sleep(settle_s)
+        queries_out = work / f"queries_{label}.json"
+        queries = subprocess.Popen(
+            [sys.executable, __file__, "--duration", str(duration_s), "--query-rate",
+             str(query_rate), "--query-client", question, str(queries_out)],
+            env=_env(domain_id), stdout=open(work / f"queries_{label}.log", "w"),
+            stderr=subprocess.STDOUT)
+        start_diag = read_diagnostics()
+        load0 = os.getloadavg()[0]
+        cpu0, threads0, t0 = cpu_s(node.pid), thread_cpu_s(node.pid), time.monotonic()
+        queries.wait(duration_s + 120)
+        _require_running(node, log_path)
+        wall_s = time.monotonic() - t0
+        cpu_used = cpu_s(node.pid) - cpu0
+        groups = _thread_groups(threads0, thread_cpu_s(node.pid), node.pid)
+        memory = {"rss_mib": rss_mib(node.pid), "peak_rss_mib": peak_rss_mib(node.pid),
+                  **{f"{k}_mib": v for k, v in rss_parts_mib(node.pid).items()}}
+        end_diag = read_diagnostics()
+        load1 = os.getloadavg()[0]
+    finally:
+        node.send_signal(signal.SIGINT)
+        try:
+            node.wait(60)
+        except subprocess.TimeoutExpired:
+            node.kill()
+        log.close()
+
+    def delta(key: str) -> int:
+        return int(end_diag.get(key, "0")) - int(start_diag.get(key, "0"))
+
+    q = json.loads(queries_out.read_text())
+    lat = np.asarray(q["latency_ms"])
+    synced = delta("sync.matched")
+    keyframes = delta("keyframes")
+    return {
+        "code": label, "tree": str(tree), "duration_s": round(wall_s, 1),
+        "load_avg_1min": [round(load0, 2), round(load1, 2)],
+        "received": {k[len("received."):]: delta(k) for k in end_diag
+                     if k.startswith("received.")},
+        "synced": synced,
+        "processed_frames": delta("frames.processed"),
+        "keyframes": keyframes,
+        "keyframe_rate_hz": round(keyframes / max(wall_s, 1e-6), 2),
+        "dropped": {"sync": delta("sync.dropped"), "queue_newest_wins": delta("queue.dropped"),
+                    **{k: delta(k) for k in end_diag
+                       if k.startswith(("invalid.", "pose_drop."))}},
+        "frame_to_map_ms": {p: float(end_diag.get(f"latency_ms.frame_to_map.{p}", "nan"))
+                            for p in ("p50", "p95")},
+        "keyframe_ms_node": {p: float(end_diag.get(f"latency_ms.keyframe.{p}", "nan"))
+                             for p in ("p50", "p95")},
+        "query_ms": {"n": int(lat.size), "errors": q["errors"],
+                     "p50": float(np.percentile(lat, 50)) if lat.size else float("nan"),
+                     "p99": float(np.percentile(lat, 99)) if lat.size else float("nan")},
+        # the node process over the query window (all its threads; 100 % = one core)
+        "node": {"cpu_pct": round(100.0 * cpu_used / wall_s, 1),
+                 **{f"cpu_pct_{k}": round(100.0 * v / wall_s, 1) for k, v in groups.items()},
+                 "cpu_ms_per_synced_set": round(1000.0 * cpu_used / max(synced, 1), 2),
+                 **{k: round(v, 1) for k, v in memory.items()},
+                 "dds_profile": env["FASTDDS_DEFAULT_PROFILES_FILE"]},
+        "map_path": str(map_path),
+    }
+
+
+def _summary(runs: list[dict]) -> dict[str, dict[str, float]]:
+    """Per code tree, the mean over its rounds of the figures the goals read."""
+    out: dict[str, dict[str, float]] = {}
+    for code in dict.fromkeys(r["code"] for r in runs):
+        mine = [r for r in runs if r["code"] == code]
+        out[code] = {k: float(np.mean([r["node"][k] for r in mine]))
+                     for k in ("cpu_pct", "cpu_ms_per_synced_set", "rss_mib")}
+    return out
+
+
+def print_table(runs: list[dict]) -> None:
+    print("\n| code | round | load avg | node CPU % (main / DDS / other) | CPU ms per synced "
+          "set | synced | keyframes | queue drops | sync drops | RSS MiB (anon / shm) | "
+          "peak RSS MiB | query p50 / p99 ms |\n|---|---|---|---|---|---|---|---|---|---|"
+          "---|---|")
+    for i, r in enumerate(runs):
+        n = r["node"]
+        rounds = sum(1 for x in runs[:i] if x["code"] == r["code"]) + 1
+        print(f"| {r['code']} | {rounds} | {r['load_avg_1min'][0]:.1f}-"
+              f"{r['load_avg_1min'][1]:.1f} | {n['cpu_pct']:.1f} ({n['cpu_pct_main']:.1f} / "
+              f"{n['cpu_pct_dds']:.1f} / {n['cpu_pct_other']:.1f}) | "
+              f"{n['cpu_ms_per_synced_set']:.2f} | {r['synced']} | {r['keyframes']} | "
+              f"{r['dropped']['queue_newest_wins']} | {r['dropped']['sync']} | "
+              f"{n['rss_mib']:.0f} ({n['anon_mib']:.0f} / {n['shmem_mib']:.0f}) | "
+              f"{n['peak_rss_mib']:.0f} | {r['query_ms']['p50']:.1f} / "
+              f"{r['query_ms']['p99']:.1f} |")
 
 
 def baselines(seed: int, n_frames: int, width: int, height: int, rate_hz: float,
@@ -141,7 +292,8 @@ def baselines(seed: int, n_frames: int, width: int, height: int, rate_hz: float,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=60.0, help="streaming time [s]")
+    parser.add_argument("--duration", type=float, default=60.0,
+                        help="query window per node run [s]")
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--fps", type=float, default=30.0)
@@ -149,6 +301,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="frames rendered once and replayed (default 90 = 3 s)")
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--query-rate", type=float, default=20.0)
+    parser.add_argument("--settle", type=float, default=5.0,
+                        help="streaming time before the window, after the first frame [s]")
+    parser.add_argument("--baseline", help="checkout of the code before the change "
+                        "(run first, in the same invocation)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="alternate baseline and this tree this many times")
+    parser.add_argument("--no-inprocess", action="store_true",
+                        help="skip the in-process pipeline and query-engine baselines")
     parser.add_argument("--query-client", nargs=2, metavar=("QUESTION", "OUT"),
                         help=argparse.SUPPRESS)
     parser.add_argument("--json", help="also write the figures to this file")
@@ -156,112 +316,84 @@ def main(argv: list[str] | None = None) -> int:
     if args.query_client:
         return query_client(args.duration, args.query_rate, *args.query_client)
 
-    domain_id = str(random.SystemRandom().randint(1, 100))
+    domain_id = os.environ.get("ROS_DOMAIN_ID") or str(random.SystemRandom().randint(1, 100))
     env = _env(domain_id)
     os.environ.update({k: env[k] for k in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID",
                                            "FASTDDS_DEFAULT_PROFILES_FILE")})
-    from ssr_ros.ros.topics import sim_remaps
     from ssr_ros.sim import make_scene
 
+    trees = [("new", ROOT)]
+    if args.baseline:
+        trees.insert(0, ("baseline", Path(args.baseline).resolve()))
     question = f"where is the {make_scene(args.seed).objects[0].category}?"
     work = Path(tempfile.mkdtemp(prefix="ssr_bench_"))
-    map_path = work / "map.json"
-    procs: list[subprocess.Popen] = []
-    logs = []
-
-    def start(cmd: list[str], name: str) -> subprocess.Popen:
-        log = open(work / f"{name}.log", "w")
-        logs.append(log)
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-        procs.append(proc)
-        return proc
-
-    print(f"[bench] {args.width}x{args.height} at {args.fps:g} Hz for {args.duration:g} s, "
-          f"queries at {args.query_rate:g}/s; logs in {work}")
-    start([sys.executable, "-m", "ssr_ros.ros.node", "--ros-args", "--params-file",
-           str(ROOT / "config" / "demo.yaml"), "-p", "autostart:=true",
-           "-p", f"map_path:={map_path}", "-p", "autosave_period_s:=0.0", *sim_remaps()],
-          "node")
-    player = start([sys.executable, "-m", "ssr_ros.ros.player", "--seed", str(args.seed),
-                    "--frames", str(args.loop), "--loop", str(args.loop),
-                    "--width", str(args.width), "--height", str(args.height),
-                    "--sim-rate-hz", str(args.fps), "--wait", "60"], "player")
+    started = datetime.now(timezone.utc)
+    print(f"# node stream, {started:%Y-%m-%d %H:%M} UTC, {platform.node()}, "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start; "
+          f"{args.width}x{args.height} at {args.fps:g} Hz, queries at {args.query_rate:g}/s, "
+          f"{args.duration:g} s per run, {args.rounds} round(s); logs in {work}", flush=True)
+    player_log = open(work / "player.log", "w")
+    player = subprocess.Popen(
+        [sys.executable, "-m", "ssr_ros.ros.player", "--seed", str(args.seed),
+         "--frames", str(args.loop), "--loop", str(args.loop),
+         "--width", str(args.width), "--height", str(args.height),
+         "--sim-rate-hz", str(args.fps), "--wait", "120"],
+        env=env, stdout=player_log, stderr=subprocess.STDOUT)
     import rclpy
 
     rclpy.init()
+    runs = []
     try:
-        # the player renders its loop before publishing: wait until frames flow
-        while "published" not in (work / "player.log").read_text() and player.poll() is None:
-            _require_running(procs[0], work / "node.log")
-            diag = read_diagnostics(2.0)
-            if int(diag.get("received.color", "0")) > 0:
-                break
-        t_start = time.monotonic()
-        queries = start([sys.executable, __file__, "--duration", str(args.duration),
-                         "--query-rate", str(args.query_rate), "--query-client", question,
-                         str(work / "queries.json")], "queries")
-        start_diag = read_diagnostics()
-        cpu0, t_cpu0 = cpu_s(procs[0].pid), time.monotonic()
-        queries.wait(args.duration + 120)
-        _require_running(procs[0], work / "node.log")
-        node_cpu_pct = 100.0 * (cpu_s(procs[0].pid) - cpu0) / (time.monotonic() - t_cpu0)
-        node_rss_mib = rss_mib(procs[0].pid)
-        end_diag = read_diagnostics()
-        elapsed = time.monotonic() - t_start
+        for round_index in range(args.rounds):
+            for label, tree in trees:
+                print(f"[bench] round {round_index + 1}: {label} ({tree})", flush=True)
+                run = run_node(f"{label}_{round_index + 1}", tree, work, domain_id,
+                               args.duration, args.query_rate, question, player, args.settle)
+                run["code"] = label
+                runs.append(run)
+                print(f"[bench] {label}: CPU {run['node']['cpu_pct']:.1f} %, "
+                      f"{run['node']['cpu_ms_per_synced_set']:.2f} ms per set, RSS "
+                      f"{run['node']['rss_mib']:.0f} MiB", flush=True)
     finally:
         player.send_signal(signal.SIGINT)
-        player.wait(30)
-        node = procs[0]
-        node.send_signal(signal.SIGINT)
-        node.wait(60)
-        for log in logs:
-            log.close()
+        try:
+            player.wait(30)
+        except subprocess.TimeoutExpired:
+            player.kill()
+        player_log.close()
         rclpy.try_shutdown()
-
-    def delta(key: str) -> int:
-        return int(end_diag.get(key, "0")) - int(start_diag.get(key, "0"))
-
-    q = json.loads((work / "queries.json").read_text())
-    lat = np.asarray(q["latency_ms"])
-    figures = {
-        "duration_s": round(elapsed, 1),
-        "received": {k[len("received."):]: delta(k) for k in end_diag
-                     if k.startswith("received.")},
-        "synced": delta("sync.matched"),
-        "processed_frames": delta("frames.processed"),
-        "keyframes": delta("keyframes"),
-        "dropped": {"sync": delta("sync.dropped"), "queue_newest_wins": delta("queue.dropped"),
-                    **{k: delta(k) for k in end_diag
-                       if k.startswith(("invalid.", "pose_drop."))}},
-        "frame_to_map_ms": {"p50": float(end_diag.get("latency_ms.frame_to_map.p50", "nan")),
-                            "p95": float(end_diag.get("latency_ms.frame_to_map.p95", "nan"))},
-        "stamp_to_map_ms": {"p50": float(end_diag.get("latency_ms.stamp_to_map.p50", "nan")),
-                            "p95": float(end_diag.get("latency_ms.stamp_to_map.p95", "nan"))},
-        "keyframe_ms_node": {"p50": float(end_diag.get("latency_ms.keyframe.p50", "nan")),
-                             "p95": float(end_diag.get("latency_ms.keyframe.p95", "nan"))},
-        "query_ms": {"n": int(lat.size), "errors": q["errors"],
-                     "p50": float(np.percentile(lat, 50)) if lat.size else float("nan"),
-                     "p99": float(np.percentile(lat, 99)) if lat.size else float("nan")},
-    }
-    # the node process over the query window (all its threads; 100 % = one core)
-    figures["node"] = {"cpu_pct": round(node_cpu_pct, 1), "rss_mib": round(node_rss_mib, 1),
-                       "dds_profile": env["FASTDDS_DEFAULT_PROFILES_FILE"]}
-    figures["keyframe_rate_hz"] = round(figures["keyframes"] / max(elapsed, 1e-6), 2)
-    print("[bench] baselines (in-process, no ROS) ...")
-    base = baselines(args.seed, args.loop, args.width, args.height, args.fps, map_path,
-                     question)
-    figures["baseline"] = base
-    figures["ratios"] = {
-        "keyframe_node_over_pipeline": figures["keyframe_ms_node"]["p50"]
-        / base["keyframe_ms_p50"],
-        "query_p50_service_over_engine": figures["query_ms"]["p50"] / base["query_ms_p50"],
-        "query_p99_service_over_engine": figures["query_ms"]["p99"] / base["query_ms_p99"],
-        "keyframe_rate_node_over_selector": figures["keyframe_rate_hz"]
-        / base["selector_keyframe_rate_hz"],
-    }
-    # how many keyframes a second the node could map at its measured time per keyframe
-    figures["keyframe_capacity_hz"] = round(1000.0 / figures["keyframe_ms_node"]["p50"], 2)
+    figures: dict = {"started": started.isoformat(), "machine": platform.node(),
+                     "load_avg_end": round(os.getloadavg()[0], 2), "runs": runs}
+    if not args.no_inprocess:
+        print("[bench] baselines (in-process, no ROS) ...", flush=True)
+        new = [r for r in runs if r["code"] == "new"][-1]
+        base = baselines(args.seed, args.loop, args.width, args.height, args.fps,
+                         Path(new["map_path"]), question)
+        figures["inprocess"] = base
+        figures["ratios"] = {
+            "keyframe_node_over_pipeline": new["keyframe_ms_node"]["p50"]
+            / base["keyframe_ms_p50"],
+            "query_p50_service_over_engine": new["query_ms"]["p50"] / base["query_ms_p50"],
+            "query_p99_service_over_engine": new["query_ms"]["p99"] / base["query_ms_p99"],
+            "keyframe_rate_node_over_selector": new["keyframe_rate_hz"]
+            / base["selector_keyframe_rate_hz"],
+        }
     print(json.dumps(figures, indent=2))
+    print_table(runs)
+    summary = _summary(runs)
+    figures["summary"] = summary
+    print(f"\nload average at the end: {figures['load_avg_end']:.1f}")
+    new = summary["new"]
+    print(f"new: RSS {new['rss_mib']:.0f} MiB (goal <= {RSS_GOAL_MIB:.0f}: "
+          f"{'met' if new['rss_mib'] <= RSS_GOAL_MIB else 'missed'})")
+    if "baseline" in summary:
+        old = summary["baseline"]
+        for key, what in (("cpu_pct", "CPU share"), ("cpu_ms_per_synced_set",
+                                                     "CPU per synced set")):
+            cut = 1.0 - new[key] / old[key]
+            print(f"{what}: {old[key]:.2f} -> {new[key]:.2f}, {100 * cut:.0f} % less "
+                  f"(goal >= {100 * CPU_REDUCTION_GOAL:.0f} %: "
+                  f"{'met' if cut >= CPU_REDUCTION_GOAL else 'missed'})")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
     return 0
