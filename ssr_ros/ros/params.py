@@ -33,6 +33,9 @@ from ssr_ros.ros.pose_source import POSE_SOURCES
 
 PROPOSAL_SOURCES = ("labels", "boxes", "detector", "detections", "none")
 QOS_RELIABILITIES = ("best_effort", "reliable")
+# Binary (fast for large maps, see ssr_ros.core.store); earlier versions' default was
+# the same name with .json, which a node still loads when this file does not exist yet.
+DEFAULT_MAP_PATH = "~/.ros/ssr_ros/map.ssrmap"
 # Camera optical frame (REP-103: z forward, x right) -> base (REP-103: x forward, z up)
 # for a camera at the base origin looking forward.
 OPTICAL_IN_BASE_XYZRPY = [0.0, 0.0, 0.0, -math.pi / 2, 0.0, -math.pi / 2]
@@ -119,9 +122,12 @@ PARAMETERS: dict[str, ParamSpec] = {
                               "(invalid.stamp_future, invalid.stamp_zero, "
                               "invalid.pose_stamp_future, invalid.pose_stamp_zero).",
                               range=(0.001, 86400.0)),
-    "map_path": ParamSpec("~/.ros/ssr_ros/map.json", "Map file (versioned JSON): loaded at "
-                          "configure, written by save_map, the autosave timer and at "
-                          "shutdown. Empty disables persistence."),
+    "map_path": ParamSpec(DEFAULT_MAP_PATH, "Map file: loaded at configure, written by "
+                          "save_map, the autosave timer and at shutdown. A .json path is "
+                          "written as JSON, any other (.ssrmap) in the fast binary format; "
+                          "either loads whatever its name. A missing X.ssrmap beside an X.json "
+                          "of an earlier version loads that one. Empty disables "
+                          "persistence."),
     "autosave_period_s": ParamSpec(30.0, "Period of saving a changed map [s]; 0 disables "
                                    "the timer.", range=(0.0, 3600.0)),
     "scene_graph_period_s": ParamSpec(2.0, "The map topics are published when the map "
@@ -134,6 +140,10 @@ PARAMETERS: dict[str, ParamSpec] = {
                              "evicted; objects seen at the current keyframe and confirmed "
                              "objects near the camera never are (docs/scale.md).",
                              range=(16, 100000)),
+    "eviction_keep_radius_m": ParamSpec(5.0, "Confirmed objects closer than this to the "
+                                        "camera (bird's-eye) are never evicted at the "
+                                        "max_objects cap [m] (docs/scale.md).",
+                                        range=(0.0, 100.0)),
     "diagnostics_period_s": ParamSpec(1.0, "Period of /diagnostics [s].", range=(0.1, 60.0)),
     "input_timeout_s": ParamSpec(5.0, "A subscribed input with no message for this long is "
                                  "an ERROR on /diagnostics naming its topic and the likely "
@@ -261,6 +271,7 @@ class NodeConfig:
     autosave_period_s: float
     scene_graph_period_s: float
     max_objects: int
+    eviction_keep_radius_m: float
     diagnostics_period_s: float
     input_timeout_s: float
     input_min_rate_hz: float
@@ -470,6 +481,7 @@ def read_config(node: Any) -> NodeConfig:
         autosave_period_s=float(values["autosave_period_s"]),
         scene_graph_period_s=float(values["scene_graph_period_s"]),
         max_objects=int(values["max_objects"]),
+        eviction_keep_radius_m=float(values["eviction_keep_radius_m"]),
         diagnostics_period_s=float(values["diagnostics_period_s"]),
         input_timeout_s=float(values["input_timeout_s"]),
         input_min_rate_hz=float(values["input_min_rate_hz"]),

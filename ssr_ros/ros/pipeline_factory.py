@@ -35,7 +35,8 @@ def pipeline_config(config: NodeConfig) -> PipelineConfig:
         min_rotation_rad=math.radians(config.keyframe_min_rotation_deg),
         max_interval_s=config.keyframe_max_interval_s)
     object_map = dataclasses.replace(PipelineConfig().object_map,
-                                     max_objects=config.max_objects)
+                                     max_objects=config.max_objects,
+                                     eviction_keep_radius_m=config.eviction_keep_radius_m)
     lifting = LiftingConfig(min_valid_fraction=config.min_valid_depth_fraction,
                             max_depth_m=config.max_object_depth_m,
                             min_points=config.min_object_points,

@@ -134,6 +134,17 @@ class QueryService:
                 self._questions_waiting -= 1
 
 
+def earlier_json_map(path: str) -> str | None:
+    """For a binary map path ``X.ssrmap``, ``X.json`` when that exists: the file of the
+    same name an earlier version wrote (its default ``map_path`` was ``map.json``), which
+    a node loads while its own file does not exist yet. None otherwise."""
+    stem, suffix = os.path.splitext(path)
+    legacy = stem + ".json"
+    if suffix.lower() != ".ssrmap" or not os.path.isfile(legacy):
+        return None
+    return legacy
+
+
 class MapFileService:
     """``save_map``, ``load_map``, ``clear_map`` and the autosave timer over ``keeper`` and
     the file ``map_path`` ("" = persistence off: save and load answer failure).
@@ -207,7 +218,11 @@ class MapFileService:
             logger.warning(f"removed {len(removed)} temp file(s) of interrupted saves: "
                            f"{', '.join(p.name for p in removed)}")
         if not os.path.lexists(path):
-            return
+            path = earlier_json_map(path)
+            if path is None:
+                return
+            logger.info(f"{self.map_path} does not exist yet: loading {path}, saved by an "
+                        f"earlier version, once (saves go to {self.map_path})")
         try:
             count = self._keeper.load(path)
             logger.info(f"loaded {count} objects from {path}")

@@ -6,8 +6,6 @@ with too little depth is rejected and counted on /diagnostics."""
 
 from __future__ import annotations
 
-import pathlib
-import sys
 import time
 
 import numpy as np
@@ -22,26 +20,16 @@ from lifecycle_msgs.msg import State  # noqa: E402
 from onnx_graphs import constant_detector_model  # noqa: E402
 from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
-from rosutil import FRAME_ID, HEIGHT, K_TEST, NAMESPACE, WIDTH, camera_pose  # noqa: E402
+from rosutil import HEIGHT, NAMESPACE, WIDTH  # noqa: E402
+from sofa_scene import map_sofa_frames, sofa_frame  # noqa: E402
 
-from ssr_ros.core.camera import PinholeCamera  # noqa: E402
 from ssr_ros.perception.onnx_detector import file_sha256  # noqa: E402
-from ssr_ros.ros import conversions as cv  # noqa: E402
 from ssr_ros.ros.diagnostics import status_values  # noqa: E402
-from ssr_ros.ros.inputs import FrameSet  # noqa: E402
 from ssr_ros.ros.node import SsrNode  # noqa: E402
-
-sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "perception"))
-from synthetic_rgbd import render  # noqa: E402
 
 SUCCESS = TransitionCallbackReturn.SUCCESS
 FAILURE = TransitionCallbackReturn.FAILURE
 NS = NAMESPACE + "_detector_params"
-CAMERA_X_M = 97.5
-# A sofa 2.5 m in front of the camera of rosutil.camera_pose(x=97.5), in a room far from
-# anything else.
-SOFA = ((100.0, 100.0, 0.425), (0.9, 2.0, 0.85))
-ROOM = (90.0, 90.0, 110.0, 110.0)
 # A patch of the wall above the sofa where the depth camera reads nothing [rows, cols].
 HOLE = (slice(8, 48), slice(120, 200))
 CLASS_NAMES = ["sofa", "mug"]
@@ -57,29 +45,11 @@ def context():
     rclpy.shutdown(context=ctx)
 
 
-def _scene(stamp_s: float) -> tuple[list, tuple[float, float, float, float]]:
-    """Colour (white), depth (mm, with the HOLE) and camera_info of the sofa scene, and
-    the sofa's tight box (x0, y0, x1, y1) [px]."""
-    camera = PinholeCamera(K_TEST, WIDTH, HEIGHT)
-    T_map_cam, _, _ = cv.pose_stamped_to_matrix(camera_pose(stamp_s, CAMERA_X_M))
-    depth, ids, _rgb = render(camera, T_map_cam, [SOFA], room=ROOM)
-    depth[HOLE] = 0.0
-    rows, cols = np.nonzero(ids == 1)
-    box = (float(cols.min()), float(rows.min()), float(cols.max() + 1), float(rows.max() + 1))
-    stamp = cv.s_to_stamp(stamp_s)
-    white = np.full((HEIGHT, WIDTH, 3), 255, np.uint8)
-    msgs = [cv.array_to_image(white, "rgb8", stamp, FRAME_ID),
-            cv.array_to_image(np.round(depth * 1000.0).astype(np.uint16), "16UC1", stamp,
-                              FRAME_ID),
-            cv.intrinsics_to_camera_info(K_TEST, WIDTH, HEIGHT, stamp, FRAME_ID)]
-    return msgs, box
-
-
 @pytest.fixture(scope="module")
 def onnx_model(tmp_path_factory) -> str:
     """A YOLOv8-style model for a 320x240 input (no letterbox padding at this image size)
     that finds a sofa at the sofa's box and a mug in the depth hole."""
-    _msgs, (x0, y0, x1, y1) = _scene(50.0)
+    _msgs, (x0, y0, x1, y1) = sofa_frame(50.0)
     hole_rows, hole_cols = HOLE
     rows = np.array([
         [(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0, 0.9, 0.0],
@@ -113,18 +83,6 @@ def _onnx_params(model: str, **extra) -> dict:
             "detector_device": "cpu"} | extra
 
 
-def _map_frames(node: SsrNode, count: int) -> None:
-    """``count`` frames 0.3 s apart, each mapped on this thread (every one a keyframe)."""
-    assert node.worker.stop(20.0)
-    for i in range(count):
-        stamp_s = 50.0 + 0.3 * i
-        for dt in (-0.05, 0.0, 0.05):
-            node.parts.pose_source.add_camera_pose(camera_pose(stamp_s + dt, CAMERA_X_M))
-        msgs, _box = _scene(stamp_s)
-        node.slot.put(FrameSet(time.monotonic(), *msgs, None))
-        node.work_once()
-
-
 def _diagnostics(context, node: SsrNode) -> dict[str, str]:
     """The node's next status on /diagnostics, received over DDS by another node."""
     import rclpy
@@ -154,7 +112,7 @@ def test_an_onnx_model_named_by_the_parameters_maps_the_scene(context, onnx_mode
     try:
         assert node.trigger_configure() == SUCCESS, node.last_failure
         assert node.trigger_activate() == SUCCESS
-        _map_frames(node, 3)
+        map_sofa_frames(node, 3, HOLE)
         assert node.stats.keyframes == 3
         objects = node.parts.keeper.snapshot.objects
         assert [o.label for o in objects] == ["sofa"], objects
@@ -176,7 +134,7 @@ def test_min_valid_depth_fraction_reaches_the_lifting(context, onnx_model) -> No
     try:
         assert node.trigger_configure() == SUCCESS, node.last_failure
         assert node.trigger_activate() == SUCCESS
-        _map_frames(node, 1)
+        map_sofa_frames(node, 1, HOLE)
         assert node.stats.rejected["too little valid depth"] == 0
         assert sum(node.stats.rejected.values()) == 1  # rejected for another reason
     finally:
