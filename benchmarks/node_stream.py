@@ -14,8 +14,9 @@ RSS (also by kind: anonymous, file-mapped, shared memory) over the query window.
 Code trees: ``--baseline DIR`` is a checkout of the code before the change (make one
 with ``git worktree add /tmp/ssr_base e39ba99``, never ``git stash``; it needs no build:
 the interfaces come from this tree's ``install/``, which ``ssr_ros/__init__.py`` finds
-through the package path). Each tree's node runs with its own ``config/demo.yaml`` and
-its own Fast DDS profile, one after the other, against one player process (this tree's
+through the package path). Each tree's node runs with its own ``config/demo.yaml``, its
+own Fast DDS profile and the environment its launch file sets (``additional_env``, e.g.
+one BLAS thread; ``--no-launch-env``: none), one after the other, against one player process (this tree's
 code: the same rendered frames for both) and this tree's query client; ``--rounds N``
 alternates the trees N times, so both see the same machine load. Compare figures only
 within one run.
@@ -32,6 +33,7 @@ the ROS glue costs.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import platform
@@ -66,6 +68,19 @@ def _env(domain_id: str, tree: Path = ROOT) -> dict[str, str]:
         "SSR_BENCH_DDS_PROFILE", str(tree / "config" / "fastdds_local.xml"))
     env["PYTHONPATH"] = os.pathsep.join([str(tree), env.get("PYTHONPATH", "")])
     return env
+
+
+def launch_env(tree: Path) -> dict[str, str]:
+    """The environment ``tree``'s launch file gives the node (the string literals of the
+    ``additional_env={...}`` argument in ``launch/ssr.launch.py``; none when absent), so
+    each tree's node runs as ``ros2 launch`` would run it."""
+    path = tree / "launch" / "ssr.launch.py"
+    if not path.exists():
+        return {}
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.keyword) and node.arg == "additional_env":
+            return {str(k): str(v) for k, v in ast.literal_eval(node.value).items()}
+    return {}
 
 
 def query_client(duration_s: float, rate_hz: float, question: str, out_path: str) -> int:
@@ -142,13 +157,16 @@ def _thread_groups(before: dict[int, tuple[str, float]],
 
 def run_node(label: str, tree: Path, work: Path, domain_id: str, duration_s: float,
              query_rate: float, question: str, player: subprocess.Popen,
-             settle_s: float) -> dict:
-    """Start ``tree``'s ssr_node on the running player's stream, wait ``settle_s`` after
-    its first frame (the room is mapped once), measure it over one query window, stop it
-    (SIGINT: it saves its map to ``work/map_<label>.json``) and return its figures."""
+             settle_s: float, with_launch_env: bool) -> dict:
+    """Start ``tree``'s ssr_node on the running player's stream (with the environment its
+    launch file sets when ``with_launch_env``), wait ``settle_s`` after its first frame
+    (the room is mapped once), measure it over one query window, stop it (SIGINT: it
+    saves its map to ``work/map_<label>.json``) and return its figures."""
     from ssr_ros.ros.topics import sim_remaps
 
     env = _env(domain_id, tree)
+    extra_env = launch_env(tree) if with_launch_env else {}
+    env.update(extra_env)
     map_path = work / f"map_{label}.json"
     log_path = work / f"node_{label}.log"
     log = open(log_path, "w")
@@ -179,7 +197,10 @@ def run_node(label: str, tree: Path, work: Path, domain_id: str, duration_s: flo
         _require_running(node, log_path)
         wall_s = time.monotonic() - t0
         cpu_used = cpu_s(node.pid) - cpu0
-        groups = _thread_groups(threads0, thread_cpu_s(node.pid), node.pid)
+        threads1 = thread_cpu_s(node.pid)
+        groups = _thread_groups(threads0, threads1, node.pid)
+        busiest = sorted(((seconds - threads0.get(tid, (name, 0.0))[1], tid, name)
+                          for tid, (name, seconds) in threads1.items()), reverse=True)[:6]
         memory = {"rss_mib": rss_mib(node.pid), "peak_rss_mib": peak_rss_mib(node.pid),
                   **{f"{k}_mib": v for k, v in rss_parts_mib(node.pid).items()}}
         end_diag = read_diagnostics()
@@ -223,7 +244,11 @@ def run_node(label: str, tree: Path, work: Path, domain_id: str, duration_s: flo
                  **{f"cpu_pct_{k}": round(100.0 * v / wall_s, 1) for k, v in groups.items()},
                  "cpu_ms_per_synced_set": round(1000.0 * cpu_used / max(synced, 1), 2),
                  **{k: round(v, 1) for k, v in memory.items()},
-                 "dds_profile": env["FASTDDS_DEFAULT_PROFILES_FILE"]},
+                 "busiest_threads_pct": [
+                     f"{name} {tid}{' (main)' if tid == node.pid else ''}: "
+                     f"{100.0 * used / wall_s:.1f}" for used, tid, name in busiest],
+                 "dds_profile": env["FASTDDS_DEFAULT_PROFILES_FILE"],
+                 "launch_env": extra_env},
         "map_path": str(map_path),
     }
 
@@ -307,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
                         "(run first, in the same invocation)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="alternate baseline and this tree this many times")
+    parser.add_argument("--no-launch-env", action="store_true",
+                        help="run each node without the environment its launch file sets "
+                        "(e.g. OPENBLAS_NUM_THREADS)")
     parser.add_argument("--no-inprocess", action="store_true",
                         help="skip the in-process pipeline and query-engine baselines")
     parser.add_argument("--query-client", nargs=2, metavar=("QUESTION", "OUT"),
@@ -348,7 +376,8 @@ def main(argv: list[str] | None = None) -> int:
             for label, tree in trees:
                 print(f"[bench] round {round_index + 1}: {label} ({tree})", flush=True)
                 run = run_node(f"{label}_{round_index + 1}", tree, work, domain_id,
-                               args.duration, args.query_rate, question, player, args.settle)
+                               args.duration, args.query_rate, question, player, args.settle,
+                               not args.no_launch_env)
                 run["code"] = label
                 runs.append(run)
                 print(f"[bench] {label}: CPU {run['node']['cpu_pct']:.1f} %, "
