@@ -16,8 +16,9 @@ with ``git worktree add /tmp/ssr_base e39ba99``, never ``git stash``; it needs n
 the interfaces come from this tree's ``install/``, which ``ssr_ros/__init__.py`` finds
 through the package path). Each tree's node runs with its own ``config/demo.yaml``, its
 own Fast DDS profile and the environment its launch file sets (``additional_env``, e.g.
-one BLAS thread; ``--no-launch-env``: none), one after the other, against one player process (this tree's
-code: the same rendered frames for both) and this tree's query client; ``--rounds N``
+one BLAS thread; ``--no-launch-env``: none), one after the other, against one player
+process (this tree's code: the same rendered frames for both) and this tree's query
+client; ``--rounds N``
 alternates the trees N times, so both see the same machine load. Compare figures only
 within one run.
 
