@@ -34,6 +34,8 @@ from typing import Iterable
 
 import numpy as np
 
+from ssr_ros.core.cogmap_columns import (COLUMNS_VERSION, CogMapColumnsError,
+                                         links_to_columns, read_columns)
 from ssr_ros.core.cogmap_text import (ParseResult, format_chain, parse_cogmap_text,
                                       reconstruct_links, sanitize_label)
 from ssr_ros.core.triplets import GRID_CELLS, Triplet, make_triplet
@@ -134,11 +136,13 @@ class LocalCogMap:
                                    "and >= 0")
         self.reanchor_distance_m = float(reanchor_distance_m)
         self.move_epsilon_m = float(move_epsilon_m)
+        self._version = 0
         self.clear()
 
     # ---- state -------------------------------------------------------------------------
     def clear(self) -> None:
         """Forget every object."""
+        self._bump()
         self._slot: dict[int, int] = {}          # id -> array slot; insertion = chain order
         self._links: dict[int, Triplet] = {}
         self._dependents: dict[int, set[int]] = {}
@@ -152,6 +156,41 @@ class LocalCogMap:
         self._used = 0
         self._free: list[int] = []
         self._next_rank = 0
+
+    def _bump(self) -> None:
+        # Every change of the chain, labels or height attributes goes through a method
+        # that calls this, so an equal version means an equal map (see ``version``).
+        self._version += 1
+
+    @property
+    def version(self) -> int:
+        """Increases with every change of this map (add, move, remove, sync, clear); a
+        reader that kept a :meth:`copy` at version v may reuse it while ``version == v``."""
+        return self._version
+
+    def copy(self) -> "LocalCogMap":
+        """An independent copy (same chain, labels, attributes, settings, version) in
+        O(n) dict and array copies: links are immutable :class:`Triplet` s and shared,
+        nothing is re-validated (this map's invariants already hold). What a reader's
+        snapshot takes after each change, instead of ``from_dict(to_dict())``."""
+        new = LocalCogMap.__new__(LocalCogMap)
+        new.reanchor_distance_m = self.reanchor_distance_m
+        new.move_epsilon_m = self.move_epsilon_m
+        new._version = self._version
+        new._slot = dict(self._slot)
+        new._links = dict(self._links)
+        new._dependents = {anchor: set(deps) for anchor, deps in self._dependents.items()}
+        new._label = dict(self._label)
+        new._z_m = dict(self._z_m)
+        new._height_m = dict(self._height_m)
+        new._xy = self._xy.copy()
+        new._rank = self._rank.copy()
+        new._alive = self._alive.copy()
+        new._ids = self._ids.copy()
+        new._used = self._used
+        new._free = list(self._free)
+        new._next_rank = self._next_rank
+        return new
 
     def __len__(self) -> int:
         return len(self._slot)
@@ -264,6 +303,7 @@ class LocalCogMap:
         object_id = _object_id(object_id)
         if object_id in self._slot:
             raise CogMapInputError(f"object {object_id} is already in the cogmap")
+        self._bump()
         self._alloc(object_id, xy)
         self._label[object_id] = str(label)
         self._z_m[object_id] = float(z_m)
@@ -283,6 +323,7 @@ class LocalCogMap:
         if object_id not in self._slot:
             raise CogMapInputError(f"object {object_id} is not in the cogmap")
         xy = _finite_xy(xy_m, f"object {object_id}")
+        self._bump()
         if z_m is not None:
             self._z_m[object_id] = float(z_m)
         if height_m is not None:
@@ -302,6 +343,7 @@ class LocalCogMap:
         """Remove ``object_id``; re-anchors the links that used it."""
         if object_id not in self._slot:
             raise CogMapInputError(f"object {object_id} is not in the cogmap")
+        self._bump()
         was_leading = object_id in islice(self._slot, 2)
         dependents = self._dependents.pop(object_id, set())
         for anchor in self._links.pop(object_id).anchors:
@@ -338,6 +380,7 @@ class LocalCogMap:
         if not np.all(np.isfinite(centres[:, :2])):
             bad_id = ids[int(np.flatnonzero(~np.isfinite(centres[:, :2]).all(axis=1))[0])]
             raise CogMapInputError(f"object {bad_id}: position must be finite (x, y)")
+        self._bump()
         changes = CogMapChanges()
         incoming = set(ids)
         for gone in [i for i in self._slot if i not in incoming]:
@@ -480,10 +523,59 @@ class LocalCogMap:
             "links": [self._links[i].to_dict() for i in self._slot],
         }
 
+    def to_columns(self) -> dict:
+        """The chain as columns of numpy arrays in chain order (the fast form to save in
+        a binary map file; layout in :mod:`ssr_ros.core.cogmap_columns`);
+        :meth:`from_dict` reads it."""
+        ids = list(self._slot)
+        slots = np.array([self._slot[i] for i in ids], np.int64)
+        return {
+            "layout": "columns", "columns_version": COLUMNS_VERSION,
+            "schema_version": SCHEMA_VERSION,
+            "reanchor_distance_m": self.reanchor_distance_m,
+            "move_epsilon_m": self.move_epsilon_m,
+            "id": np.array(ids, np.int64), "label": [self._label[i] for i in ids],
+            "xy_m": self._xy[slots].reshape(-1, 2),
+            "z_m": np.array([self._z_m[i] for i in ids], np.float64),
+            "height_m": np.array([self._height_m[i] for i in ids], np.float64),
+            **links_to_columns(ids, [self._links[i] for i in ids]),
+        }
+
+    @classmethod
+    def _from_columns(cls, data: dict) -> "LocalCogMap":
+        """A map from :meth:`to_columns` output, checked with whole-array operations."""
+        col = read_columns(data)
+        cogmap = cls(float(data["reanchor_distance_m"]), float(data["move_epsilon_m"]))
+        n = len(col["id"])
+        ids = col["id"].tolist()
+        capacity = max(16, n)
+        cogmap._xy = np.zeros((capacity, 2))
+        cogmap._xy[:n] = col["xy_m"]
+        cogmap._rank = np.arange(capacity, dtype=np.int64)
+        cogmap._alive = np.arange(capacity) < n
+        cogmap._ids = np.zeros(capacity, dtype=np.int64)
+        cogmap._ids[:n] = col["id"]
+        cogmap._used = cogmap._next_rank = n
+        cogmap._slot = dict(zip(ids, range(n)))
+        cogmap._links = dict(zip(ids, col["links"]))
+        cogmap._label = dict(zip(ids, col["label"]))
+        cogmap._z_m = dict(zip(ids, col["z_m"].tolist()))
+        cogmap._height_m = dict(zip(ids, col["height_m"].tolist()))
+        for link in col["links"]:
+            for anchor in link.anchors:
+                cogmap._dependents.setdefault(anchor, set()).add(link.target)
+        return cogmap
+
     @classmethod
     def from_dict(cls, data: dict) -> "LocalCogMap":
-        """Inverse of :meth:`to_dict`; raises :class:`CogMapFormatError` when malformed."""
+        """Inverse of :meth:`to_dict` and :meth:`to_columns` (told apart by ``layout``);
+        raises :class:`CogMapFormatError` when malformed."""
         try:
+            if data.get("layout") == "columns":
+                if data["schema_version"] != SCHEMA_VERSION:
+                    raise CogMapFormatError("unsupported cogmap schema "
+                                            f"{data['schema_version']!r}")
+                return cls._from_columns(data)
             if data["schema_version"] != SCHEMA_VERSION:
                 raise CogMapFormatError(f"unsupported cogmap schema {data['schema_version']!r}")
             cogmap = cls(float(data["reanchor_distance_m"]), float(data["move_epsilon_m"]))
@@ -509,7 +601,10 @@ class LocalCogMap:
                     cogmap._dependents.setdefault(anchor, set()).add(link.target)
         except CogMapFormatError:
             raise
-        except (KeyError, ValueError, TypeError, IndexError, OverflowError) as err:
+        except CogMapColumnsError as err:
+            raise CogMapFormatError(f"inconsistent cogmap columns: {err}") from err
+        except (KeyError, ValueError, TypeError, IndexError, OverflowError,
+                AttributeError) as err:
             # CogMapInputError (a ValueError) lands here too: in a dict it is a format error.
             raise CogMapFormatError(f"malformed cogmap dict: {err!r}") from err
         problems = cogmap.check()

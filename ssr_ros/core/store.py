@@ -204,6 +204,12 @@ def _storable_array(value: np.ndarray, index: int) -> np.ndarray:
     return arr
 
 
+def encoding_for(path: os.PathLike | str) -> str:
+    """The encoding :func:`save_map` picks for ``path``: "json" for a ``.json`` suffix
+    (any case), "binary" for every other."""
+    return "json" if Path(path).suffix.lower() == ".json" else "binary"
+
+
 def save_map(path: os.PathLike | str, payload: dict, encoding: str | None = None) -> Path:
     """Write ``payload`` to ``path`` atomically (temp file in the same directory, fsync,
     rename, directory fsync). Creates missing parent directories. Returns the path.
@@ -215,7 +221,7 @@ def save_map(path: os.PathLike | str, payload: dict, encoding: str | None = None
     """
     target = Path(path)
     if encoding is None:
-        encoding = "json" if target.suffix.lower() == ".json" else "binary"
+        encoding = encoding_for(target)
     if encoding == "json":
         parts = [encode_map(payload)]
     elif encoding == "binary":

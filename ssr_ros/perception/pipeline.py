@@ -412,17 +412,25 @@ class MappingPipeline:
         self.cogmap.sync([])
         return changes
 
-    def state_dict(self) -> dict:
-        """The mapping state as a JSON-ready dict: ``object_map`` (objects with their
-        evidence), ``cogmap`` (the chain), ``room_evidence`` (see
-        :meth:`RoomEstimator.state_dict`), ``room`` (the estimate, for people and tools),
-        ``trajectory`` (every frame: stamp [s], position [m], keyframe 0/1; (N, 5)),
-        ``floor_seen``, ``keyframe_count`` and
-        ``frame_count``. A copy: the caller may encode it while mapping goes on."""
+    def state_dict(self, layout: str = "records") -> dict:
+        """The mapping state: ``object_map`` (objects with their evidence), ``cogmap``
+        (the chain), ``room_evidence`` (see :meth:`RoomEstimator.state_dict`), ``room``
+        (the estimate, for people and tools), ``trajectory`` (every frame: stamp [s],
+        position [m], keyframe 0/1; (N, 5)), ``floor_seen``, ``keyframe_count`` and
+        ``frame_count``. A copy: the caller may encode it while mapping goes on.
+
+        ``layout``: "records" (JSON-ready: one record per object and link, as
+        ``to_dict`` writes them) or "columns" (the object map and the chain as numpy
+        columns, ``to_columns``: what a binary map file packs without a per-number
+        encoding). :meth:`load_state_dict` reads either."""
+        if layout not in ("records", "columns"):
+            raise ValueError(f"layout must be 'records' or 'columns', got {layout!r}")
+        columns = layout == "columns"
         room = self.room_estimate()
         return {
-            "object_map": self.object_map.to_dict(),
-            "cogmap": self.cogmap.to_dict(),
+            "object_map": self.object_map.to_columns() if columns else
+            self.object_map.to_dict(),
+            "cogmap": self.cogmap.to_columns() if columns else self.cogmap.to_dict(),
             "room_evidence": self.room.state_dict(),
             "room": None if room is None else {
                 "polygon_xy": np.asarray(room.polygon_xy, dtype=float).tolist(),

@@ -13,10 +13,12 @@ change (swapping a reference is atomic). A save copies the state under the lock 
 encodes and writes the file outside it; a load reads and checks the file outside it and
 swaps in the new pipeline under it.
 
-Map file (versioned JSON through ``ssr_ros.core.store``, atomic write): the pipeline's
-state dict plus metadata (``kind``, ``map_frame``, ``revision``, ``saved_at``). A
-restarted node that loads it answers every question the same way and maps on with the
-same rules.
+Map file (``ssr_ros.core.store``, atomic write): the pipeline's state dict plus metadata
+(``kind``, ``map_frame``, ``revision``, ``saved_at``); compact JSON for a ``.json`` path
+(one record per object), else the binary file with the object map and the chain as
+columns (``MappingPipeline.state_dict(layout="columns")``, the fast form for large maps:
+docs/scale.md). A restarted node that loads either answers every question the same way
+and maps on with the same rules.
 """
 
 from __future__ import annotations
@@ -95,6 +97,8 @@ class MapKeeper:
         self._saved_revision = 0
         self._robot_pose: RobotPose2D | None = None
         self._snapshot = _empty_snapshot()
+        # The pipeline cogmap and its version that the snapshot's private copy shows.
+        self._cogmap_source: tuple[LocalCogMap, int] | None = None
         self._engine: tuple[MapSnapshot, QueryEngine] | None = None
         self._query_lock = threading.Lock()
 
@@ -143,18 +147,33 @@ class MapKeeper:
             self._refresh_locked(self._clock_s(), force=True)
 
     def _refresh_locked(self, stamp_s: float, force: bool) -> None:
-        """Publish the pipeline's view as the snapshot; bump the revision when objects,
-        chain or room differ from the current snapshot (or when ``force``)."""
-        view = self._pipeline.view()
-        triplets = tuple(view.cogmap.triplets())
+        """Publish the pipeline's state as the snapshot; bump the revision when objects,
+        chain or room differ from the current snapshot (or when ``force``).
+
+        Cost per keyframe is what changed, not the map's size times a re-encoding: the
+        object states are the object map's shared read-only ones; the cogmap is copied
+        (:meth:`LocalCogMap.copy`) only when its version moved since the last snapshot,
+        else the snapshot's private copy is reused (nobody writes to it); objects are
+        compared by identity first (an unchanged object is the same state)."""
+        pipe = self._pipeline
+        objects = tuple(pipe.object_map.objects())
+        source = pipe.cogmap
         old = self._snapshot
-        changed = force or _objects_key(view.objects) != _objects_key(old.objects) \
-            or triplets != old.triplets or _room_key(view.room) != _room_key(old.room)
+        if self._cogmap_source == (source, source.version):
+            cogmap = old.cogmap
+        else:
+            cogmap = source.copy()
+            self._cogmap_source = (source, source.version)
+        triplets = tuple(cogmap.triplets())
+        room = pipe.room_estimate()
+        changed = force or _objects_differ(objects, old.objects) \
+            or triplets != old.triplets or _room_key(room) != _room_key(old.room)
         self._snapshot = MapSnapshot(
             revision=old.revision + 1 if changed else old.revision,
             stamp_s=float(stamp_s) if changed else old.stamp_s,
-            objects=view.objects, triplets=triplets, cogmap=view.cogmap, room=view.room,
-            path_m=view.path_m, objects_by_id={o.id: o for o in view.objects})
+            objects=objects, triplets=triplets, cogmap=cogmap, room=room,
+            path_m=pipe.trajectory.keyframe_positions(),
+            objects_by_id={o.id: o for o in objects})
 
     # ----------------------------------------------------------------- queries
     def answer(self, request: QueryRequest) -> QueryAnswer:
@@ -176,11 +195,12 @@ class MapKeeper:
             return answer_request(engine, request)
 
     # ----------------------------------------------------------------- persistence
-    def to_payload(self) -> dict:
-        """The map as a JSON-ready dict (see the module docstring); a copy taken under the
-        writer lock."""
+    def to_payload(self, layout: str = "records") -> dict:
+        """The map as a dict for ``store.save_map`` (see the module docstring); a copy
+        taken under the writer lock. ``layout``: "records" (JSON-ready) or "columns"
+        (numpy columns, for the binary file)."""
         with self._write_lock:
-            state = self._pipeline.state_dict()
+            state = self._pipeline.state_dict(layout)
             revision = self._snapshot.revision
         # A file record for people and tools: when it was written, in wall time.
         return {"kind": MAP_KIND, "map_frame": self.map_frame, "revision": revision,
@@ -194,7 +214,8 @@ class MapKeeper:
         Raises ``store.MapFileError`` (or OSError) when it cannot be written; the previous
         file is then intact.
         """
-        payload = self.to_payload()
+        binary = store.encoding_for(path) == "binary"
+        payload = self.to_payload("columns" if binary else "records")
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         store.save_map(path, payload)
         self._saved_revision = payload["revision"]
@@ -221,9 +242,17 @@ class MapKeeper:
             return len(self._snapshot.objects)
 
 
-def _objects_key(objects: tuple[ObjectState, ...]) -> tuple:
-    return tuple((o.id, o.label, tuple(np.round(o.center_m, 4)), tuple(np.round(o.size_m, 4)),
-                  round(float(o.yaw_rad), 4), o.observation_count) for o in objects)
+def _object_key(o: ObjectState) -> tuple:
+    return (o.id, o.label, tuple(np.round(o.center_m, 4)), tuple(np.round(o.size_m, 4)),
+            round(float(o.yaw_rad), 4), o.observation_count)
+
+
+def _objects_differ(new: tuple[ObjectState, ...], old: tuple[ObjectState, ...]) -> bool:
+    """True when the two object lists differ beyond rounding (0.1 mm, 1e-4 rad). States
+    the object map did not touch are the same objects, so only changed ones are keyed."""
+    if len(new) != len(old):
+        return True
+    return any(a is not b and _object_key(a) != _object_key(b) for a, b in zip(new, old))
 
 
 def _room_key(room: Room | None) -> tuple:

@@ -127,3 +127,18 @@ def test_trajectory_is_bounded_and_marks_keyframes() -> None:
     np.testing.assert_array_equal(again.frames(), frames)
     with pytest.raises(ValueError):
         again.load([[0.0, float("inf"), 0.0, 0.0, 0.0]])
+
+
+def test_the_columns_layout_restores_what_the_records_layout_does(mapped, tmp_path) -> None:
+    from ssr_ros.core import store
+
+    path = tmp_path / "state.ssrmap"
+    store.save_map(path, mapped.state_dict(layout="columns"))
+    state = store.load_map(path)
+    assert state["object_map"]["layout"] == "columns" and state["cogmap"]["layout"] == "columns"
+    restored = MappingPipeline(PipelineConfig())
+    restored.load_state_dict(state)
+    assert _without_evidence(_restart(restored)) == _without_evidence(_restart(mapped))
+    assert restored.view().cogmap.to_text() == mapped.view().cogmap.to_text()
+    with pytest.raises(ValueError, match="layout"):
+        mapped.state_dict(layout="rows")

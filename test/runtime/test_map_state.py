@@ -4,6 +4,8 @@ clear, and a query layer that never raises (fuzzed requests)."""
 from __future__ import annotations
 
 import json
+import threading
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,6 +16,10 @@ pytest.importorskip("numba", reason="the sim renderer rasterises with numba (sim
 srv = pytest.importorskip("ssr_ros.srv", reason="ssr_ros interfaces are not built")
 
 from ssr_ros.core import store  # noqa: E402
+from ssr_ros.core.cogmap import LocalCogMap  # noqa: E402
+from ssr_ros.core.objects import ObjectMap  # noqa: E402
+from ssr_ros.core.trajectory import CameraTrajectory  # noqa: E402
+from ssr_ros.core.types import ObjectState  # noqa: E402
 from ssr_ros.core.query_types import ErrorCode, QueryKind, QueryRequest  # noqa: E402
 from ssr_ros.perception.pipeline import MappingPipeline, PipelineConfig  # noqa: E402
 from ssr_ros.runtime.errors import InvalidMessage  # noqa: E402
@@ -73,6 +79,122 @@ def test_save_and_load_answer_identically(mapped, tmp_path) -> None:
     assert [o.id for o in restored.snapshot.objects] == [o.id for o in mapped.snapshot.objects]
     assert _answers(restored, labels) == _answers(mapped, labels)
     assert not restored.dirty
+
+
+@pytest.mark.parametrize("name, layout", [("map.ssrmap", "columns"), ("map.json", None)])
+def test_binary_files_hold_columns_json_files_records_and_both_load_alike(
+        mapped, tmp_path, name, layout) -> None:
+    path = tmp_path / name
+    mapped.save(str(path))
+    payload = store.load_map(path)
+    assert payload["object_map"].get("layout") == layout
+    assert payload["cogmap"].get("layout") == layout
+    restored = _keeper()
+    assert restored.load(str(path)) == len(mapped.snapshot.objects)
+    assert restored.snapshot.cogmap.to_dict() == mapped.snapshot.cogmap.to_dict()
+    labels = sorted({o.label for o in mapped.snapshot.objects})
+    assert _answers(restored, labels) == _answers(mapped, labels)
+    # and the restored map saves to the other format and back unchanged
+    other = tmp_path / ("again.json" if layout else "again.ssrmap")
+    restored.save(str(other))
+    again = _keeper()
+    again.load(str(other))
+    assert again.snapshot.cogmap.to_dict() == mapped.snapshot.cogmap.to_dict()
+    assert _answers(again, labels) == _answers(mapped, labels)
+
+
+def _frames(seed: int = 2, n: int = 24):
+    scene = make_scene(seed)
+    return render_sequence(scene, n_frames=n, width=160, height=120, rate_hz=4.0, seed=seed)
+
+
+def test_snapshots_stay_as_taken_while_mapping_goes_on() -> None:
+    keeper = _keeper()
+    taken = []
+    for frame in _frames():
+        if keeper.process(frame) is not None:
+            snap = keeper.snapshot
+            taken.append((snap, snap.cogmap.to_dict(), [o.id for o in snap.objects]))
+    assert len({s.revision for s, _, _ in taken}) >= 3, "the chain should change"
+    for (snap, chain, ids), (later, _, _) in zip(taken, taken[1:] + [taken[-1]]):
+        # each snapshot still shows the chain and objects it was published with
+        assert snap.cogmap.to_dict() == chain and snap.cogmap.check() == []
+        assert [o.id for o in snap.objects] == ids
+        assert [t.target for t in snap.triplets] == snap.cogmap.ids()
+
+
+class _ScriptedPipeline:
+    """Just what the keeper reads of a pipeline; ``process(step)`` runs ``step.change`` (a
+    change of the chain, or nothing) as if a keyframe at ``step.stamp_s`` had made it."""
+
+    def __init__(self) -> None:
+        self.object_map = ObjectMap()
+        self.cogmap = LocalCogMap()
+        self.trajectory = CameraTrajectory(16)
+        self.camera = None
+
+    def room_estimate(self):
+        return None
+
+    def process(self, step):
+        step.change()
+        return True
+
+
+def _keyframe(change, stamp_s: float = 1.0) -> SimpleNamespace:
+    return SimpleNamespace(change=change, stamp_s=stamp_s)
+
+
+def test_the_snapshot_copies_the_chain_only_when_it_changed() -> None:
+    keeper = MapKeeper(_ScriptedPipeline)
+    chain = keeper._pipeline.cogmap
+    keeper.process(_keyframe(lambda: chain.add(1, [0.0, 0.0], "sofa", height_m=0.8)))
+    first = keeper.snapshot
+    assert first.cogmap is not chain and first.cogmap.ids() == [1]
+    keeper.process(_keyframe(lambda: None))       # a keyframe that changed nothing
+    assert keeper.snapshot.cogmap is first.cogmap
+    keeper.process(_keyframe(lambda: chain.add(2, [3.0, 0.0], "table")))
+    second = keeper.snapshot
+    assert second.cogmap is not first.cogmap and second.cogmap.ids() == [1, 2]
+    assert first.cogmap.ids() == [1] and second.revision > first.revision
+    # a change the triplets do not show (a height) is a new chain version: copied too
+    objects = [ObjectState(1, "sofa", [0.0, 0.0, 0.4], [1.0, 1.0, 1.2]),
+               ObjectState(2, "table", [3.0, 0.0, 0.4], [1.0, 1.0, 0.7])]
+    keeper.process(_keyframe(lambda: chain.sync(objects)))
+    third = keeper.snapshot
+    assert third.cogmap.attributes(1)["height_m"] == 1.2
+    assert second.cogmap.attributes(1)["height_m"] == 0.8
+
+
+def test_readers_see_whole_snapshots_while_frames_are_mapped() -> None:
+    keeper = _keeper()
+    frames = _frames(seed=3)
+    done = threading.Event()
+    problems: list[str] = []
+    reads = [0]
+
+    def reader() -> None:
+        while not done.is_set():
+            snap = keeper.snapshot
+            ids = {o.id for o in snap.objects}
+            if set(snap.cogmap.ids()) != ids or snap.cogmap.check():
+                problems.append(f"revision {snap.revision}: chain and objects differ")
+            answer = keeper.answer(QueryRequest(kind=QueryKind.COUNT, target="chair"))
+            if answer.error_code == ErrorCode.INTERNAL:
+                problems.append(answer.message)
+            reads[0] += 1
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        for frame in frames:
+            keeper.process(frame)
+    finally:
+        done.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive() and reads[0] > 0
+    assert problems == []
+    assert keeper.snapshot.objects
 
 
 @pytest.mark.parametrize("content, error", [
