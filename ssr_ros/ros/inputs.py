@@ -116,6 +116,8 @@ class CameraInputs:
         self.detection_names: dict[int, str] = {}
         #: The stamp check shared by frames and poses (``max_future_s``).
         self.stamp_guard = StampGuard(config.max_future_s, clock_s)
+        # /tf (map <- odom) has its own: transforms must not move the frames' reference
+        self._tf_stamp_guard = StampGuard(config.max_future_s, clock_s)
         self._input_names: list[str] = []
         self._tf: TfSubscriptions | None = None
 
@@ -158,7 +160,8 @@ class CameraInputs:
             self._subscribe(Odometry, topics.ODOM, self._on_odometry, POSE_QOS)
             if self._pose_source.tf_buffer is not None:  # map <- odom for odom poses
                 self._tf = TfSubscriptions(self._node, self._pose_source.tf_buffer,
-                                           self._group)
+                                           self._group, self._problems.reject,
+                                           self._tf_stamp_guard)
 
     def close(self) -> None:
         """Destroy the subscriptions and forget unmatched messages (idempotent)."""

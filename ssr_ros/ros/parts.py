@@ -40,6 +40,7 @@ from ssr_ros.ros.services import MapFileService, QueryService
 from ssr_ros.runtime.cogmap_check import CogmapCheck
 from ssr_ros.runtime.errors import ConfigError
 from ssr_ros.runtime.map_state import MapKeeper
+from ssr_ros.runtime.stamp_guard import StampGuard
 from ssr_ros.runtime.tf_buffer import TfBuffer
 from ssr_ros.runtime.worker import LatestSlot
 
@@ -137,8 +138,8 @@ def build_parts(node: Node, config: NodeConfig, model: ModelBridge, keeper: MapK
         pose_source = TfPoseSource(node, config.map_frame)
     elif pose_mode(config) == "tf":  # no tf2_ros: the in-package buffer (issue 14)
         pose_source = BufferTfPoseSource(
-            node, config.map_frame, group=g["input"],
-            on_refused=lambda _n: hooks.stats.count_invalid("tf"))
+            node, config.map_frame, group=g["input"], on_refused=hooks.problems.reject,
+            stamp_guard=StampGuard(config.max_future_s, clock_s(node)))
     else:
         # poses in odom are composed with map <- odom from /tf when it can be read
         pose_source = TopicPoseSource(

@@ -9,7 +9,9 @@ Two sources, chosen by the ``pose_source`` parameter:
   the in-package :class:`~ssr_ros.runtime.tf_buffer.TfBuffer` fed by /tf and
   /tf_static (transient local, as tf2's static listener), with tf2's semantics; its
   failures are counted by kind (``tf_extrapolation``, ``tf_unknown_frame``,
-  ``tf_connectivity``).
+  ``tf_connectivity``). Transforms on /tf stamped zero or more than ``max_future_s``
+  ahead never enter the buffer (``invalid.tf_stamp_zero``, ``invalid.tf_stamp_future``;
+  :func:`add_tf_message`).
 * ``odom`` / ``camera_pose``: poses received on a topic (nav_msgs/Odometry of the robot
   base, or geometry_msgs/PoseStamped of the camera optical frame), kept in a bounded
   :class:`PoseHistory` and interpolated between stamps (slerp + lerp); the odometry pose
@@ -39,7 +41,7 @@ costs only the frames until the real clock's next poses arrive.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -48,6 +50,7 @@ from ssr_ros.ros.conversions import (odometry_to_matrix, pose_stamped_to_matrix,
                                      stamp_to_s, transform_to_matrix)
 from ssr_ros.runtime.errors import InvalidMessage, PoseUnavailable
 from ssr_ros.runtime.pose_history import PoseHistory
+from ssr_ros.runtime.stamp_guard import StampGuard
 from ssr_ros.runtime.tf_buffer import TfBuffer, TfError
 
 POSE_SOURCES = ("auto", "tf", "odom", "camera_pose")
@@ -76,35 +79,56 @@ def tf_source_available() -> bool:
     return tf2_available() or tf_messages_available()
 
 
-def add_tf_message(buffer: TfBuffer, msg: Any, static: bool) -> int:
+def add_tf_message(buffer: TfBuffer, msg: Any, static: bool,
+                   stamp_guard: StampGuard | None = None,
+                   on_refused: Callable[[InvalidMessage], None] | None = None) -> int:
     """Store every transform of a ``tf2_msgs/TFMessage`` in ``buffer``; returns how many
-    were refused (empty or equal frame names, non-finite or non-rigid values), which do
-    not stop the others."""
+    were refused, each passed to ``on_refused`` as an :class:`InvalidMessage` (reason
+    ``tf``: empty or equal frame names, non-finite or non-rigid values; with a
+    ``stamp_guard``, transforms on /tf (``static`` False) stamped zero or too far ahead:
+    ``tf_stamp_zero``, ``tf_stamp_future``). A refused transform never reaches the
+    buffer and does not stop the others.
+
+    Why /tf is checked and /tf_static is not: a static link holds at every stamp
+    (publishers often stamp it zero), but a dynamic sample at stamp zero, or far in the
+    future, would restart its link's history or prune every real sample as older than
+    the cache, and each later lookup at a real stamp would fail."""
     refused = 0
     for tf in msg.transforms:
         try:
             T = transform_to_matrix(tf.transform)
+            stamp_s = stamp_to_s(tf.header.stamp)
+            if stamp_guard is not None and not static:
+                stamp_guard.check(stamp_s, prefix="tf_")
             buffer.set_transform(str(tf.header.frame_id), str(tf.child_frame_id),
-                                 stamp_to_s(tf.header.stamp), T, static)
-        except (InvalidMessage, ValueError):
+                                 stamp_s, T, static)
+        except (InvalidMessage, ValueError) as exc:
             refused += 1
+            if on_refused is not None:
+                on_refused(exc if isinstance(exc, InvalidMessage) and
+                           exc.reason.startswith("tf_stamp") else InvalidMessage(
+                               "tf", f"transform {tf.header.frame_id!r} <- "
+                               f"{tf.child_frame_id!r} refused: {exc}"))
     return refused
 
 
 class TfSubscriptions:
     """/tf and /tf_static into a :class:`TfBuffer`, with tf2's listener QoS (reliable,
     depth 100; /tf_static transient local so a late subscriber gets the static tree).
-    ``on_refused`` is called with the number of refused transforms of a message (the node
-    counts one ``invalid.tf`` per such message)."""
+    Each refused transform goes to ``on_refused`` (the node's problem log counts it as
+    ``invalid.<reason>``: ``tf``, ``tf_stamp_zero``, ``tf_stamp_future``); /tf stamps
+    pass ``stamp_guard`` when one is given (see :func:`add_tf_message`)."""
 
     def __init__(self, node: Any, buffer: TfBuffer, group: Any = None,
-                 on_refused: Any = None) -> None:
+                 on_refused: Callable[[InvalidMessage], None] | None = None,
+                 stamp_guard: StampGuard | None = None) -> None:
         from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
         from tf2_msgs.msg import TFMessage
 
         self._node = node
         self.buffer = buffer
         self._on_refused = on_refused
+        self.stamp_guard = stamp_guard
         dynamic = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.VOLATILE,
                              history=HistoryPolicy.KEEP_LAST)
@@ -118,9 +142,7 @@ class TfSubscriptions:
                                      static, callback_group=group)]
 
     def _on(self, msg: Any, static: bool) -> None:
-        refused = add_tf_message(self.buffer, msg, static)
-        if refused and self._on_refused is not None:
-            self._on_refused(refused)
+        add_tf_message(self.buffer, msg, static, self.stamp_guard, self._on_refused)
 
     def close(self) -> None:
         """Destroy the two subscriptions (idempotent)."""
@@ -233,14 +255,18 @@ class BufferTfPoseSource:
         map_frame: the lookup's target frame.
         cache_time_s: dynamic transforms kept [s] (tf2's default 10 s).
         group: callback group of the subscriptions.
-        on_refused: called with the number of refused transforms of a message.
+        on_refused: called with each refused transform (:class:`InvalidMessage`).
+        stamp_guard: checks the stamps of /tf transforms (zero, far future), or None.
     """
 
     def __init__(self, node: Any, map_frame: str, cache_time_s: float = 10.0,
-                 group: Any = None, on_refused: Any = None) -> None:
+                 group: Any = None,
+                 on_refused: Callable[[InvalidMessage], None] | None = None,
+                 stamp_guard: StampGuard | None = None) -> None:
         self.map_frame = map_frame
         self.buffer = TfBuffer(cache_time_s)
-        self._subscriptions = TfSubscriptions(node, self.buffer, group, on_refused)
+        self._subscriptions = TfSubscriptions(node, self.buffer, group, on_refused,
+                                              stamp_guard)
 
     def lookup(self, stamp_s: float, frame_id: str, timeout_s: float) -> np.ndarray:
         """``T_map_<frame_id>`` (4x4) at ``stamp_s`` [s], waiting up to ``timeout_s`` [s]
