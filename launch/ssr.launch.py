@@ -88,6 +88,13 @@ def generate_launch_description() -> LaunchDescription:
                               description="Instance label image (labels/boxes sources)"),
         DeclareLaunchArgument("label_names_topic", default_value="camera/labels/names",
                               description="Label id -> category JSON (std_msgs/String)"),
+        DeclareLaunchArgument("detections_topic", default_value="detections",
+                              description="2D detections (vision_msgs/Detection2DArray), "
+                                          "when proposal_source is detections"),
+        DeclareLaunchArgument("detections_label_info_topic",
+                              default_value="detections/label_info",
+                              description="Names of numeric detection class ids "
+                                          "(vision_msgs/LabelInfo, transient local)"),
         DeclareLaunchArgument("camera_pose_topic", default_value="camera/pose",
                               description="Camera pose (geometry_msgs/PoseStamped), when "
                                           "pose_source is camera_pose"),
@@ -102,6 +109,8 @@ def generate_launch_description() -> LaunchDescription:
         ("color/camera_info", LaunchConfiguration("camera_info_topic")),
         ("labels/image_raw", LaunchConfiguration("labels_topic")),
         ("labels/names", LaunchConfiguration("label_names_topic")),
+        ("detections", LaunchConfiguration("detections_topic")),
+        ("detections/label_info", LaunchConfiguration("detections_label_info_topic")),
         ("camera_pose", LaunchConfiguration("camera_pose_topic")),
         ("odom", LaunchConfiguration("odom_topic")),
         ("/tf", "tf"),
