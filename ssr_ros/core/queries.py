@@ -34,10 +34,20 @@ Unknown names, one rule for every kind. A name is looked up among the map's obje
   With no vocabulary given, every absent name is ``UNKNOWN_OBJECT``.
 
 A name that matches several objects where one is needed is answered with
-``AMBIGUOUS_NAME`` and the candidates ("there are 3 chairs; did you mean ..."), unless
-the engine was given a ``choose_instance`` policy (a benchmark that promises unique
-objects uses one; see :mod:`ssr_ros.eval.adapter`), which picks one and is noted in the
-answer's ``matches``.
+``AMBIGUOUS_NAME`` and the candidates ("there are 3 objects matching 'chair'; did you
+mean ..."), unless the engine was given a ``choose_instance`` policy (a benchmark that
+promises unique objects uses one; see :mod:`ssr_ros.eval.adapter`), which picks one and is
+noted in the answer's ``matches``.
+
+Many matches (a building floor has hundreds of chairs): an ambiguous name's candidates
+and a count's instances are listed, in ``object_ids`` and in the message, at most
+``MAX_LISTED_OBJECTS`` at a time, nearest to the robot first (bird's-eye distance from
+its pose; by id, i.e. in the order the map found them, without a pose); the message says
+how many match and how many are listed, and a count's ``value`` is always the total. A
+name may carry an object id, ``"<name> #<id>"`` (``"chair #12"``, as answers print
+objects) or ``"#<id>"``: it then means that one object, and matches nothing when the id
+is not in the map or its label does not fit the name. So a robot disambiguates by asking
+again with the id of the candidate it means.
 
 Multiple-choice options, route fill-ins and the benchmark's phrasings are not the
 robot's business: :mod:`ssr_ros.eval.adapter` maps these answers onto them.
@@ -46,6 +56,7 @@ robot's business: :mod:`ssr_ros.eval.adapter` maps these answers onto them.
 from __future__ import annotations
 
 import math
+import re
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
@@ -53,8 +64,9 @@ import numpy as np
 from ssr_ros.core.cogmap import LocalCogMap
 from ssr_ros.core.freetext import QuestionNotUnderstoodError, read_question
 from ssr_ros.core.names import Embedder, NameMatcher, normalize_name
-from ssr_ros.core.query_types import (MAX_QUESTION_CHARS, ErrorCode, QueryAnswer, QueryKind,
-                                      QueryRequest, QueryRequestError, check_request)
+from ssr_ros.core.query_types import (MAX_LISTED_OBJECTS, MAX_QUESTION_CHARS, ErrorCode,
+                                      QueryAnswer, QueryKind, QueryRequest,
+                                      QueryRequestError, check_request)
 from ssr_ros.core.geometry import wrap_angle
 from ssr_ros.core.relations import (QUADRANT, bearing_rad, box_distance, center_distance,
                                     direction_word, turn_word)
@@ -65,6 +77,9 @@ __all__ = ["ErrorCode", "QueryAnswer", "QueryEngine", "QueryError", "QueryKind",
 
 # The sort key of a category that was never seen: after every seen one.
 _NEVER_SEEN = (math.inf, math.inf)
+
+# "chair #12", "#12": a name that carries an object id (module docstring).
+_ID_REFERENCE = re.compile(r"^(?P<name>.*?)\s*#\s*(?P<id>[0-9]{1,12})\s*$")
 
 InstancePolicy = Callable[[str, list[ObjectState]], ObjectState]
 """Picks one of several objects (two or more, ordered by id) that a name matches."""
@@ -205,7 +220,11 @@ class QueryEngine:
 
     # ---- names ---------------------------------------------------------------------------
     def instances(self, name: str, notes: list[str] | None = None) -> list[ObjectState]:
-        """All objects ``name`` may refer to (empty when it matches no label)."""
+        """All objects ``name`` may refer to, by id (empty when it matches no label; a
+        name with an id, ``"chair #12"``, gives that object or nothing)."""
+        reference = _ID_REFERENCE.match(name)
+        if reference is not None:
+            return self._by_reference(reference["name"], int(reference["id"]), notes)
         match = self.matcher.match(name)
         if match is None:
             return []
@@ -213,6 +232,39 @@ class QueryEngine:
             notes.append(match.describe())
         found = [o for label in match.labels for o in self._by_label[label]]
         return sorted(found, key=lambda o: o.id)
+
+    def _by_reference(self, name: str, object_id: int,
+                      notes: list[str] | None) -> list[ObjectState]:
+        """The object ``object_id`` when it is in the map and ``name`` (may be blank) fits
+        its label, else nothing."""
+        obj = self._by_id.get(object_id)
+        if obj is None:
+            return []
+        if name.strip():
+            match = self.matcher.match(name)
+            if match is None or obj.label not in match.labels:
+                return []
+            if notes is not None and match.method != "exact":
+                notes.append(match.describe())
+        return [obj]
+
+    def listed(self, found: list[ObjectState]) -> tuple[list[ObjectState], str]:
+        """The at most ``MAX_LISTED_OBJECTS`` of ``found`` an answer lists, nearest to the
+        robot first (bird's-eye; ties and no pose: by id), and how they were chosen."""
+        if self.robot_pose is None or len(found) <= 1:
+            return found[:MAX_LISTED_OBJECTS], "by id"
+        rows = np.array([self._row[o.id] for o in found], dtype=np.intp)
+        d = self._centres_m[rows, :2] - np.array([self.robot_pose.x, self.robot_pose.y])
+        order = np.lexsort(([o.id for o in found], np.hypot(d[:, 0], d[:, 1])))
+        return [found[k] for k in order[:MAX_LISTED_OBJECTS]], "nearest to you first"
+
+    def _describe(self, obj: ObjectState) -> str:
+        text = f"{obj.label} #{obj.id} at {_fmt_xy(obj.center_m)}"
+        if self.robot_pose is not None:
+            d_m = math.hypot(obj.center_m[0] - self.robot_pose.x,
+                             obj.center_m[1] - self.robot_pose.y)
+            text += f" ({d_m:.1f} m from you)"
+        return text
 
     def in_vocabulary(self, name: str) -> bool:
         """Whether ``name`` is a category the robot's perception can report (the
@@ -229,18 +281,26 @@ class QueryEngine:
     def _one(self, name: str, notes: list[str]) -> ObjectState:
         found = self.instances(name, notes)
         if not found:
-            raise QueryError(ErrorCode.UNKNOWN_OBJECT, f"I know no {name.strip()!r} in the map")
+            reference = _ID_REFERENCE.match(name)
+            known = None if reference is None else self._by_id.get(int(reference["id"]))
+            detail = f"; #{known.id} is a {known.label}" if known is not None else ""
+            raise QueryError(ErrorCode.UNKNOWN_OBJECT,
+                             f"I know no {name.strip()!r} in the map{detail}")
         if len(found) == 1:
             return found[0]
         if self.choose_instance is not None:
             chosen = self.choose_instance(name, found)
             notes.append(f"{name!r} is ambiguous ({len(found)} objects); took #{chosen.id}")
             return chosen
-        shown = ", ".join(f"{o.label} #{o.id} at {_fmt_xy(o.center_m)}" for o in found)
+        shown, order = self.listed(found)
         noun = normalize_name(name) or name
+        listing = "" if len(shown) == len(found) else \
+            f" ({len(shown)} of {len(found)} listed, {order})"
         raise QueryError(ErrorCode.AMBIGUOUS_NAME,
                          f"there are {len(found)} objects matching {noun!r}; did you mean "
-                         f"{shown}?", [o.id for o in found])
+                         f"{', '.join(self._describe(o) for o in shown)}?{listing} Ask "
+                         f"again naming one with its id, e.g. '{noun} #{shown[0].id}'.",
+                         [o.id for o in shown])
 
     def _length(self, value_m: float, request: QueryRequest) -> tuple[float, str]:
         return (value_m * 100.0, "cm") if request.length_unit == "cm" else (value_m, "m")
@@ -353,8 +413,11 @@ class QueryEngine:
         n = len(found)
         noun = normalize_name(request.target)
         message = f"I see {n} object{'s' if n != 1 else ''} matching {noun!r}."
+        shown, order = self.listed(found)
+        if len(shown) < n:
+            message += f" Listed: {len(shown)} of them, {order}."
         return QueryAnswer(True, message=message, value=float(n), unit="count",
-                           object_ids=[o.id for o in found])
+                           object_ids=[o.id for o in shown])
 
     def _size(self, request: QueryRequest, notes: list[str]) -> QueryAnswer:
         obj = self._one(request.target, notes)

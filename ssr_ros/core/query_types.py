@@ -40,6 +40,10 @@ MAX_QUESTION_CHARS = 1024
 """Longest free-text question [characters]."""
 MAX_CANDIDATES = 16
 """Most candidate names in one request."""
+MAX_LISTED_OBJECTS = 8
+"""Most objects an answer lists when a name matches many (an ambiguous name's candidates,
+a count's instances): the nearest to the robot first (by id without a robot pose); the
+message gives the total. A robot picks one by naming it with its id ("chair #12")."""
 DIRECTION_MODES = ("", "left_right", "left_right_back", "quadrant")
 LENGTH_UNITS = ("m", "cm")
 SIZE_DIMENSIONS = ("longest", "length", "width", "height")
