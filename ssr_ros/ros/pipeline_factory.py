@@ -43,10 +43,11 @@ def pipeline_config(config: NodeConfig) -> PipelineConfig:
                             min_extent_m=config.min_object_extent_m)
     # Decoded detections reach the pipeline as the frame's boxes: the boxes source.
     source = "boxes" if config.proposal_source == "detections" else config.proposal_source
+    # detector_* values matter (and are refused) only where the detector runs
+    detector = detector_config(config) if source == "detector" else DetectorConfig()
     return PipelineConfig(source=source, selector=selector,
                           keyframe_capacity=keyframe_capacity(config),
-                          detector=detector_config(config), lifting=lifting,
-                          object_map=object_map)
+                          detector=detector, lifting=lifting, object_map=object_map)
 
 
 def detector_config(config: NodeConfig) -> DetectorConfig:
@@ -76,10 +77,11 @@ def detector_config(config: NodeConfig) -> DetectorConfig:
     return DetectorConfig(backend="onnx", onnx=onnx)
 
 
-def build_detector(config: NodeConfig) -> DetectorSource:
-    """The node's detector, loaded and run once on a grey image, so that everything a
-    detector can get wrong fails the configure transition with the parameter to fix
-    rather than every keyframe later. Raises :class:`ConfigError`."""
+def build_detector(config: NodeConfig, stride: int) -> DetectorSource:
+    """The node's detector (object pixels sampled every ``stride`` px), loaded and run
+    once on a grey image, so that everything a detector can get wrong fails the
+    configure transition with the parameter to fix rather than every keyframe later.
+    Raises :class:`ConfigError`."""
     detector = detector_config(config)
     path = config.detector_model_path
     if path and not Path(path).is_file():
@@ -96,7 +98,7 @@ def build_detector(config: NodeConfig) -> DetectorSource:
             raise ConfigError(f"detector_providers {missing} are not available in this "
                               f"onnxruntime")
     try:
-        source = DetectorSource(detector, stride=PipelineConfig().label_stride)
+        source = DetectorSource(detector, stride=stride)
     except DetectorModelError as exc:
         raise ConfigError(f"detector_model_path {path or '(bundled)'!r} cannot be loaded "
                           f"({exc}); check detector_backend and detector_device") from exc
@@ -158,7 +160,7 @@ def build_pipeline_factory(config: NodeConfig) -> Callable[[], MappingPipeline]:
         raise ConfigError(f"pipeline parameters: {exc}") from exc
     if pipe_config.source != "detector":
         return lambda: MappingPipeline(pipe_config)
-    detector = build_detector(config)
+    detector = build_detector(config, pipe_config.label_stride)
     return lambda: MappingPipeline(pipe_config, source=detector)
 
 

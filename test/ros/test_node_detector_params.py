@@ -188,3 +188,28 @@ def test_a_bad_value_is_refused_when_set_naming_the_parameter(context, name, val
         assert name in result.reason or "range" in result.reason, result.reason
     finally:
         _close(node)
+
+
+def _config(**values):
+    """The typed config of the declared defaults plus ``values`` (no node)."""
+    from types import SimpleNamespace
+
+    from ssr_ros.ros.params import PARAMETERS, read_config
+
+    given = {name: spec.default for name, spec in PARAMETERS.items()} | values
+    return read_config(SimpleNamespace(
+        get_parameter=lambda name: SimpleNamespace(value=given[name])))
+
+
+def test_detector_values_matter_only_with_the_detector_source() -> None:
+    from ssr_ros.ros.pipeline_factory import pipeline_config
+    from ssr_ros.runtime.errors import ConfigError
+
+    labels = pipeline_config(_config(detector_backend="onnx"))  # no model path: unused
+    assert labels.source == "labels" and labels.detector.backend == "opencv"
+    with pytest.raises(ConfigError, match="detector_model_path"):
+        pipeline_config(_config(detector_backend="onnx", proposal_source="detector"))
+    opencv = pipeline_config(_config(proposal_source="detector", detector_input_size=[320, 320],
+                                      detector_class_names=["", "chair"]))
+    assert opencv.detector.input_size == (320, 320)
+    assert opencv.detector.labels == ("", "chair")
