@@ -15,9 +15,10 @@ import pytest
 pytest.importorskip("rclpy", reason="rclpy is not installed (run `make setup`)")
 
 from geometry_msgs.msg import TransformStamped  # noqa: E402
-from rosutil import NAMESPACE  # noqa: E402
+from rosutil import FRAME_ID, NAMESPACE, valid_set  # noqa: E402
 
 from ssr_ros.ros.conversions import matrix_to_pose, s_to_stamp  # noqa: E402
+from ssr_ros.ros.inputs import FrameSet  # noqa: E402
 from ssr_ros.ros.pose_source import add_tf_message, tf_messages_available  # noqa: E402
 from ssr_ros.runtime.errors import InvalidMessage  # noqa: E402
 from ssr_ros.runtime.stamp_guard import StampGuard  # noqa: E402
@@ -101,7 +102,7 @@ def context():
     rclpy.shutdown(context=ctx)
 
 
-def test_the_node_counts_bad_tf_stamps_and_keeps_looking_up(context) -> None:
+def test_the_node_counts_bad_tf_stamps_and_maps_later_frames(context) -> None:
     pytest.importorskip("ssr_ros.msg", reason="ssr_ros interfaces are not built")
     if not tf_messages_available():
         pytest.skip("tf2_msgs interfaces are not built")
@@ -137,16 +138,25 @@ def test_the_node_counts_bad_tf_stamps_and_keeps_looking_up(context) -> None:
         now_s = sender.get_clock().now().nanoseconds * 1e-9
         for stamp_s, x_m in ((now_s, 1.0), (0.0, 9.0), (now_s + 0.1, 1.1),
                              (now_s + 3600.0, 9.0), (now_s + 0.2, 1.2)):
-            pub.publish(TFMessage(transforms=[_tf("map", "camera", stamp_s, x_m)]))
+            pub.publish(TFMessage(transforms=[_tf("map", FRAME_ID, stamp_s, x_m)]))
         deadline = time.monotonic() + 10.0
         while time.monotonic() < deadline and not source.buffer.can_transform(
-                "map", "camera", now_s + 0.2):
+                "map", FRAME_ID, now_s + 0.2):
             executor.spin_once(timeout_sec=0.05)
         assert node.stats.invalid.get("tf_stamp_zero") == 1
         assert node.stats.invalid.get("tf_stamp_future") == 1
-        T = source.lookup(now_s + 0.15, "camera", 0.0)
+        T = source.lookup(now_s + 0.15, FRAME_ID, 0.0)
         assert T[0, 3] == pytest.approx(1.15)
+        # a frame at a stamp between the good transforms is mapped with that pose
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        assert node.worker.stop(20.0)
+        node.slot.put(FrameSet(time.monotonic(), *valid_set(now_s + 0.15)))
+        node.work_once()
+        assert node.stats.frames_processed == 1 and not node.stats.pose_drops
+        assert node.parts.keeper.robot_pose is not None
     finally:
+        if node.parts is not None and node.parts.publisher.active:
+            node.trigger_deactivate()
         executor.shutdown()
         sender.destroy_node()
         if node.parts is not None:
