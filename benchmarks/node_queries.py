@@ -5,8 +5,12 @@ For each map size (objects of the synthetic building floor of ``benchmarks/scale
 mapped with the core ``ObjectMap``), the map is written as a node map file by each code
 tree's own ``store.save_map``; ssr_node of that tree starts with it (``map_path``, no
 camera), and a client process sends mixed questions (where, how many, how far, nearest)
-at ``--rate`` per second over DDS for ``--duration`` seconds after the map answers. The
-node's CPU share and RSS over the same window come from /proc.
+at ``--rate`` per second over DDS for ``--duration`` seconds, starting ``--settle``
+seconds after the map first answers: right after a load the node's publisher thread
+builds and sends the scene graph and a marker for every object (and Python's collector
+scans the new objects), which holds the interpreter for tens of milliseconds at a time
+on a 5,000-object map; ``--settle 0`` measures that start too. The node's CPU share and
+RSS over the same window come from /proc.
 
 Trees: ``--baseline DIR`` is a checkout of the code before the change (make one with
 ``git worktree add /tmp/k_base e39ba99``, never ``git stash``); it runs in the same
@@ -15,6 +19,12 @@ re-publishes the whole scene graph and marker array every ``scene_graph_period_s
 its executor thread; the current one publishes only on change, off the executor.
 
     python benchmarks/node_queries.py --sizes 500,5000 --baseline /tmp/k_base
+
+``--profile`` first takes one answer apart in-process, per question and tree (the
+baseline in a child process on its own code): the engine's answer (``MapKeeper.answer``),
+filling the ``SpatialQuery.Response`` (``messages.fill_response``), its CDR serialisation
+and the client's deserialisation (``rclpy.serialization``), with the objects listed and
+the bytes on the wire; the DDS run's p50 minus these is transport and executor.
 """
 
 from __future__ import annotations
@@ -34,7 +44,8 @@ from pathlib import Path
 import numpy as np
 from procstat import cpu_s, rss_mib
 
-ROOT = Path(__file__).resolve().parents[1]
+# A --profile child measures another tree: its code comes first on the path.
+ROOT = Path(os.environ.get("SSR_BENCH_TREE") or Path(__file__).resolve().parents[1])
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -85,9 +96,10 @@ def write_map(tree: Path, payload_path: Path, out: Path) -> None:
 
 
 def query_client(namespace: str, duration_s: float, rate_hz: float, out_path: str,
-                 node_pid: int) -> int:
-    """Wait until the node's map answers, then ask at ``rate_hz`` for ``duration_s``;
-    writes latencies [ms], errors and the node's CPU share and RSS as JSON."""
+                 node_pid: int, settle_s: float = 0.0) -> int:
+    """Wait until the node's map answers and ``settle_s`` more, then ask at ``rate_hz``
+    for ``duration_s``; writes latencies [ms], errors and the node's CPU share and RSS as
+    JSON."""
     import rclpy
     from rclpy.node import Node
 
@@ -114,6 +126,7 @@ def query_client(namespace: str, duration_s: float, rate_hz: float, out_path: st
     else:
         print("query client: the map never answered", file=sys.stderr)
         return 1
+    time.sleep(settle_s)
     latencies, errors, refused = [], 0, 0
     period = 1.0 / rate_hz
     cpu0, t0_wall = cpu_s(node_pid), time.monotonic()
@@ -142,8 +155,64 @@ def query_client(namespace: str, duration_s: float, rate_hz: float, out_path: st
     return 0
 
 
+def profile_child(map_file: str, out_path: str, repeats: int = 30) -> int:
+    """(In a child process, on the tree of ``SSR_BENCH_TREE``.) Median times [ms] of each
+    stage of one answer to every question (module docstring), to ``out_path``."""
+    from rclpy.serialization import deserialize_message, serialize_message
+
+    from ssr_ros.perception.pipeline import MappingPipeline, PipelineConfig
+    from ssr_ros.ros import messages
+    from ssr_ros.ros.pipeline_factory import query_request
+    from ssr_ros.runtime.map_state import MapKeeper
+    from ssr_ros.srv import SpatialQuery
+
+    keeper = MapKeeper(lambda: MappingPipeline(PipelineConfig()))
+    count = keeper.load(map_file)
+    rows = []
+    for question in QUESTIONS:
+        stages: dict[str, list[float]] = {}
+
+        def timed(stage, fn, *args):
+            t0 = time.perf_counter()
+            out = fn(*args)
+            stages.setdefault(stage, []).append((time.perf_counter() - t0) * 1e3)
+            return out
+
+        for _ in range(repeats):
+            request = SpatialQuery.Request(question=question)
+            core = query_request(messages.request_fields(request))
+            answer = timed("engine", keeper.answer, core)
+            response = timed("fill", messages.fill_response, SpatialQuery.Response(), answer,
+                             keeper.snapshot.objects_by_id)
+            data = timed("serialise", serialize_message, response)
+            timed("deserialise", deserialize_message, data, SpatialQuery.Response)
+        rows.append({"question": question, "objects listed": len(response.objects),
+                     "error": int(response.error_code), "bytes": len(data),
+                     **{k: float(np.median(v)) for k, v in stages.items()}})
+    Path(out_path).write_text(json.dumps({"objects": count, "rows": rows}))
+    return 0
+
+
+def profile(trees: list[tuple[str, Path]], map_files: dict[str, Path], work: Path,
+            n: int) -> None:
+    """Print ``profile_child`` of each tree for the ``n``-object map."""
+    print(f"\none answer taken apart, {n} objects (medians of 30, ms; bytes of the CDR "
+          "response):")
+    print("| code | question | listed | bytes | engine | fill | serialise | deserialise "
+          "|\n|---|---|---|---|---|---|---|---|")
+    for label, tree in trees:
+        out = work / f"profile_{label}_{n}.json"
+        env = dict(_env(tree, "0"), SSR_BENCH_TREE=str(tree))
+        subprocess.run([sys.executable, __file__, "--profile-child", str(map_files[label]),
+                        str(out)], env=env, cwd=str(tree), check=True)
+        for r in json.loads(out.read_text())["rows"]:
+            print(f"| {label} | {r['question']} | {r['objects listed']} | {r['bytes']} | "
+                  f"{r['engine']:.2f} | {r['fill']:.2f} | {r['serialise']:.2f} | "
+                  f"{r['deserialise']:.2f} |")
+
+
 def run_one(label: str, tree: Path, map_file: Path, work: Path, duration_s: float,
-            rate_hz: float, domain_id: str) -> dict:
+            rate_hz: float, domain_id: str, settle_s: float) -> dict:
     """Start ``tree``'s ssr_node with ``map_file`` and measure queries against it."""
     namespace = f"/bench_{label}_{os.getpid()}"
     env = _env(tree, domain_id)
@@ -157,8 +226,9 @@ def run_one(label: str, tree: Path, map_file: Path, work: Path, duration_s: floa
     try:
         client = subprocess.run(
             [sys.executable, __file__, "--client", namespace, str(out), str(node.pid),
-             "--duration", str(duration_s), "--rate", str(rate_hz)],
-            env=_env(ROOT, domain_id), cwd=str(ROOT), timeout=duration_s + 600)
+             "--duration", str(duration_s), "--rate", str(rate_hz),
+             "--settle", str(settle_s)],
+            env=_env(ROOT, domain_id), cwd=str(ROOT), timeout=duration_s + settle_s + 600)
         if client.returncode != 0 or node.poll() is not None:
             raise SystemExit(f"[bench] {label} failed; see {log.name}")
         return json.loads(out.read_text())
@@ -175,15 +245,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="500,5000")
     parser.add_argument("--duration", type=float, default=30.0, help="per run [s]")
+    parser.add_argument("--settle", type=float, default=5.0,
+                        help="wait after the map first answers [s] (module docstring)")
     parser.add_argument("--rate", type=float, default=20.0, help="queries per second")
     parser.add_argument("--baseline", help="checkout of the code before the change")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--profile", action="store_true",
+                        help="also take one answer apart in-process (module docstring)")
     parser.add_argument("--client", nargs=3, metavar=("NS", "OUT", "PID"),
                         help=argparse.SUPPRESS)
+    parser.add_argument("--profile-child", nargs=2, metavar=("MAP", "OUT"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.profile_child:
+        return profile_child(*args.profile_child)
     if args.client:
         return query_client(args.client[0], args.duration, args.rate, args.client[1],
-                            int(args.client[2]))
+                            int(args.client[2]), settle_s=args.settle)
     sizes = [int(s) for s in args.sizes.split(",")]
     trees = [("new", ROOT)]
     if args.baseline:
@@ -193,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now(timezone.utc)
     print(f"# node queries, {started:%Y-%m-%d %H:%M} UTC, {platform.node()}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start; "
-          f"{args.rate:g} q/s for {args.duration:g} s per run; logs in {work}")
+          f"{args.rate:g} q/s for {args.duration:g} s per run, {args.settle:g} s after the map "
+          f"answers; logs in {work}")
     print("errors: no response within 5 s; refused: answered with an error code (an "
           "ambiguous name among many rooms' objects)")
     rows = []
@@ -205,10 +284,15 @@ def main(argv: list[str] | None = None) -> int:
         n_objects = sum(1 for o in payload["object_map"]["objects"] if o.get("confirmed", True))
         print(f"[bench] floor of {n_objects} objects built in {time.perf_counter() - t0:.0f} s",
               flush=True)
+        map_files = {label: work / f"{label}_{n}.map" for label, _ in trees}
         for label, tree in trees:
-            map_file = work / f"{label}_{n}.map"
-            write_map(tree, payload_path, map_file)
-            res = run_one(label, tree, map_file, work, args.duration, args.rate, domain_id)
+            write_map(tree, payload_path, map_files[label])
+        if args.profile:
+            profile(trees, map_files, work, n_objects)
+        for label, tree in trees:
+            map_file = map_files[label]
+            res = run_one(label, tree, map_file, work, args.duration, args.rate, domain_id,
+                          args.settle)
             lat = np.array(res["latency_ms"])
             row = {"code": label, "objects": n_objects, "queries": len(lat),
                    "errors": res["errors"], "refused": res["refused"],
