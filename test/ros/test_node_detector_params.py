@@ -16,7 +16,6 @@ pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from lifecycle_msgs.msg import State  # noqa: E402
 from onnx_graphs import constant_detector_model  # noqa: E402
 from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
@@ -156,7 +155,7 @@ def test_a_bad_value_fails_configure_naming_the_parameter(context, onnx_model, o
         assert node.trigger_configure() == FAILURE
         assert named in node.last_failure, node.last_failure
         assert node.parts is None
-        assert node._state_machine.current_state[0] == State.PRIMARY_STATE_UNCONFIGURED
+        assert node.state_label() == "unconfigured"
         # the node keeps running: fixed while unconfigured, it configures
         good = _fixed_values(overrides, _onnx_params(onnx_model))
         results = node.set_parameters([Parameter(k, value=v) for k, v in good.items()])
