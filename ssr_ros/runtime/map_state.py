@@ -97,8 +97,6 @@ class MapKeeper:
         self._saved_revision = 0
         self._robot_pose: RobotPose2D | None = None
         self._snapshot = _empty_snapshot()
-        # The pipeline cogmap and its version that the snapshot's private copy shows.
-        self._cogmap_source: tuple[LocalCogMap, int] | None = None
         self._engine: tuple[MapSnapshot, QueryEngine] | None = None
         self._query_lock = threading.Lock()
 
@@ -147,33 +145,20 @@ class MapKeeper:
             self._refresh_locked(self._clock_s(), force=True)
 
     def _refresh_locked(self, stamp_s: float, force: bool) -> None:
-        """Publish the pipeline's state as the snapshot; bump the revision when objects,
-        chain or room differ from the current snapshot (or when ``force``).
-
-        Cost per keyframe is what changed, not the map's size times a re-encoding: the
-        object states are the object map's shared read-only ones; the cogmap is copied
-        (:meth:`LocalCogMap.copy`) only when its version moved since the last snapshot,
-        else the snapshot's private copy is reused (nobody writes to it); objects are
-        compared by identity first (an unchanged object is the same state)."""
-        pipe = self._pipeline
-        objects = tuple(pipe.object_map.objects())
-        source = pipe.cogmap
+        """Publish the pipeline's view as the snapshot; bump the revision when objects,
+        chain or room differ from the current snapshot (or when ``force``). The view is
+        copy on write (``MappingPipeline.view``): unchanged objects are the same states
+        and an unchanged chain the same copy, so comparing them costs what changed."""
+        view = self._pipeline.view()
         old = self._snapshot
-        if self._cogmap_source == (source, source.version):
-            cogmap = old.cogmap
-        else:
-            cogmap = source.copy()
-            self._cogmap_source = (source, source.version)
-        triplets = tuple(cogmap.triplets())
-        room = pipe.room_estimate()
-        changed = force or _objects_differ(objects, old.objects) \
-            or triplets != old.triplets or _room_key(room) != _room_key(old.room)
+        triplets = old.triplets if view.cogmap is old.cogmap else tuple(view.cogmap.triplets())
+        changed = force or _objects_differ(view.objects, old.objects) \
+            or triplets != old.triplets or _room_key(view.room) != _room_key(old.room)
         self._snapshot = MapSnapshot(
             revision=old.revision + 1 if changed else old.revision,
             stamp_s=float(stamp_s) if changed else old.stamp_s,
-            objects=objects, triplets=triplets, cogmap=cogmap, room=room,
-            path_m=pipe.trajectory.keyframe_positions(),
-            objects_by_id={o.id: o for o in objects})
+            objects=view.objects, triplets=triplets, cogmap=view.cogmap, room=view.room,
+            path_m=view.path_m, objects_by_id={o.id: o for o in view.objects})
 
     # ----------------------------------------------------------------- queries
     def answer(self, request: QueryRequest) -> QueryAnswer:

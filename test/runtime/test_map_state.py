@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -16,10 +15,6 @@ pytest.importorskip("numba", reason="the sim renderer rasterises with numba (sim
 srv = pytest.importorskip("ssr_ros.srv", reason="ssr_ros interfaces are not built")
 
 from ssr_ros.core import store  # noqa: E402
-from ssr_ros.core.cogmap import LocalCogMap  # noqa: E402
-from ssr_ros.core.objects import ObjectMap  # noqa: E402
-from ssr_ros.core.trajectory import CameraTrajectory  # noqa: E402
-from ssr_ros.core.types import ObjectState  # noqa: E402
 from ssr_ros.core.query_types import ErrorCode, QueryKind, QueryRequest  # noqa: E402
 from ssr_ros.perception.pipeline import MappingPipeline, PipelineConfig  # noqa: E402
 from ssr_ros.runtime.errors import InvalidMessage  # noqa: E402
@@ -121,49 +116,6 @@ def test_snapshots_stay_as_taken_while_mapping_goes_on() -> None:
         assert snap.cogmap.to_dict() == chain and snap.cogmap.check() == []
         assert [o.id for o in snap.objects] == ids
         assert [t.target for t in snap.triplets] == snap.cogmap.ids()
-
-
-class _ScriptedPipeline:
-    """Just what the keeper reads of a pipeline; ``process(step)`` runs ``step.change`` (a
-    change of the chain, or nothing) as if a keyframe at ``step.stamp_s`` had made it."""
-
-    def __init__(self) -> None:
-        self.object_map = ObjectMap()
-        self.cogmap = LocalCogMap()
-        self.trajectory = CameraTrajectory(16)
-        self.camera = None
-
-    def room_estimate(self):
-        return None
-
-    def process(self, step):
-        step.change()
-        return True
-
-
-def _keyframe(change, stamp_s: float = 1.0) -> SimpleNamespace:
-    return SimpleNamespace(change=change, stamp_s=stamp_s)
-
-
-def test_the_snapshot_copies_the_chain_only_when_it_changed() -> None:
-    keeper = MapKeeper(_ScriptedPipeline)
-    chain = keeper._pipeline.cogmap
-    keeper.process(_keyframe(lambda: chain.add(1, [0.0, 0.0], "sofa", height_m=0.8)))
-    first = keeper.snapshot
-    assert first.cogmap is not chain and first.cogmap.ids() == [1]
-    keeper.process(_keyframe(lambda: None))       # a keyframe that changed nothing
-    assert keeper.snapshot.cogmap is first.cogmap
-    keeper.process(_keyframe(lambda: chain.add(2, [3.0, 0.0], "table")))
-    second = keeper.snapshot
-    assert second.cogmap is not first.cogmap and second.cogmap.ids() == [1, 2]
-    assert first.cogmap.ids() == [1] and second.revision > first.revision
-    # a change the triplets do not show (a height) is a new chain version: copied too
-    objects = [ObjectState(1, "sofa", [0.0, 0.0, 0.4], [1.0, 1.0, 1.2]),
-               ObjectState(2, "table", [3.0, 0.0, 0.4], [1.0, 1.0, 0.7])]
-    keeper.process(_keyframe(lambda: chain.sync(objects)))
-    third = keeper.snapshot
-    assert third.cogmap.attributes(1)["height_m"] == 1.2
-    assert second.cogmap.attributes(1)["height_m"] == 0.8
 
 
 def test_readers_see_whole_snapshots_while_frames_are_mapped() -> None:
