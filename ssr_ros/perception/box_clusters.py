@@ -82,14 +82,16 @@ class BoxClusterConfig:
 class BoxExplanation:
     """Result of :func:`explain_box`: the object's full-resolution pixels ``rows``/``cols``
     (N,) (empty when nothing explains the box), ``valid_fraction`` = share of the box's
-    samples with depth, the chosen candidate's ``score`` (0 when none) and the number of
-    samples set aside as ``support``."""
+    samples with depth, the chosen candidate's ``score`` (0 when none), the number of
+    samples set aside as ``support``, and the chosen candidate's ``coverage`` of the box
+    (the fill and span part of the score, without the leak and size penalties)."""
 
     rows: np.ndarray
     cols: np.ndarray
     valid_fraction: float
     score: float = 0.0
     support: int = 0
+    coverage: float = 0.0
 
 
 def _empty(valid_fraction: float) -> BoxExplanation:
@@ -242,12 +244,14 @@ def _continuous_segments(D: np.ndarray, usable: np.ndarray, inside: np.ndarray,
 def explain_box(x0: int, y0: int, x1: int, y1: int, depth_m: np.ndarray,
                 K: np.ndarray | None = None, T_map_cam: np.ndarray | None = None,
                 prior: np.ndarray | None = None,
-                config: BoxClusterConfig = BoxClusterConfig()) -> BoxExplanation:
+                config: BoxClusterConfig = BoxClusterConfig(),
+                claimed: np.ndarray | None = None) -> BoxExplanation:
     """The object's pixels in the box ``[x0, x1) x [y0, y1)`` [px] of ``depth_m`` (H, W)
     [m, 0 = invalid] (see the module docstring). ``K`` (3, 3) gives the implied object
     size, ``T_map_cam`` (4, 4, camera optical frame -> map, z up) the support levels, and
     ``prior`` (length, width, height) [m] the category's size; each part is skipped when
-    its input is None."""
+    its input is None. ``claimed`` (H, W) bool marks pixels another box's object already
+    explains (see :func:`explain_boxes`): they are never this object's."""
     cfg = config
     s = cfg.stride
     h, w = depth_m.shape
@@ -283,6 +287,8 @@ def explain_box(x0: int, y0: int, x1: int, y1: int, depth_m: np.ndarray,
             ((cols < x0 - gap_x) | (cols >= x1 + gap_x))[None, :]
         support = _support_mask(points[..., 2], flat, far_ring, cfg)
     usable = valid & ~support
+    if claimed is not None:
+        usable &= ~claimed[np.ix_(rows, cols)]
     cand = usable & inside
     if int(cand.sum()) < cfg.min_pixels:
         return BoxExplanation(np.zeros(0, np.intp), np.zeros(0, np.intp), valid_fraction,
@@ -303,8 +309,9 @@ def explain_box(x0: int, y0: int, x1: int, y1: int, depth_m: np.ndarray,
     n_in_r, n_in_c = len(in_rows), len(in_cols)
     height_known = y0 > 0 and y1 < h
     width_known = x0 > 0 and x1 < w
-    def score(member: np.ndarray) -> tuple[float, np.ndarray]:
-        """Score of a candidate (all its samples, ring included) and its box part."""
+    def score(member: np.ndarray) -> tuple[float, np.ndarray, float]:
+        """Score of a candidate (all its samples, ring included), its box part and its
+        coverage of the box."""
         obj = member & inside
         if prior is not None and obj.any():
             # No object reaches farther behind its front than its footprint's diagonal:
@@ -313,7 +320,7 @@ def explain_box(x0: int, y0: int, x1: int, y1: int, depth_m: np.ndarray,
             obj &= D <= front + math.hypot(float(prior[0]), float(prior[1]))
         count = int(obj.sum())
         if count < cfg.min_pixels:
-            return 0.0, obj
+            return 0.0, obj, 0.0
         rr, cc = np.nonzero(obj)
         span_y = (rr.max() - rr.min() + 1) / n_in_r
         span_x = (cc.max() - cc.min() + 1) / n_in_c
@@ -324,8 +331,9 @@ def explain_box(x0: int, y0: int, x1: int, y1: int, depth_m: np.ndarray,
         if K is not None and prior is not None:
             size_err = _size_error(x1 - x0, y1 - y0, float(np.median(D[obj])), K, prior,
                                    width_known, height_known, cfg.size_tolerance)
-        return math.sqrt(fill) * span_x * span_y * math.exp(
-            -cfg.leak_weight * leak - cfg.size_weight * size_err), obj
+        coverage = math.sqrt(fill) * span_x * span_y
+        return coverage * math.exp(-cfg.leak_weight * leak - cfg.size_weight * size_err), \
+            obj, coverage
 
     candidates = []
     for lo, hi in _layers(D[cand], centre_w[cand], cfg.bin_m, cfg.min_layer_share):
@@ -344,14 +352,99 @@ def explain_box(x0: int, y0: int, x1: int, y1: int, depth_m: np.ndarray,
         keep[0] = False
         candidates.append(keep[comp])
     candidates.extend(_continuous_segments(D, usable, inside, centre_w, cfg))
-    best, best_score = None, 0.0
+    best, best_score, best_coverage = None, 0.0, 0.0
     for member in candidates:
-        value, obj = score(member)
+        value, obj, coverage = score(member)
         if value > best_score:
-            best, best_score = obj, value
+            best, best_score, best_coverage = obj, value, coverage
     if best is None:
         return BoxExplanation(np.zeros(0, np.intp), np.zeros(0, np.intp), valid_fraction,
                               support=int((support & inside).sum()))
     rr, cc = np.nonzero(best)
     return BoxExplanation(rows[rr], cols[cc], valid_fraction, best_score,
-                          int((support & inside).sum()))
+                          int((support & inside).sum()), best_coverage)
+
+
+def _claim(ex: BoxExplanation, shape: tuple[int, int], stride: int) -> np.ndarray:
+    """Flat indices of the pixels an explanation claims: each chosen sample and its
+    neighbours up to half a stride away (boxes sample on grids anchored at their own
+    corners, which need not meet)."""
+    h, w = shape
+    half = stride // 2
+    d = np.arange(-half, half + 1)
+    rr = np.clip(ex.rows[:, None, None] + d[None, :, None], 0, h - 1)
+    cc = np.clip(ex.cols[:, None, None] + d[None, None, :], 0, w - 1)
+    return np.unique((rr * w + cc).ravel())
+
+
+def _claim_order(scores: list[float], beats: dict[int, set[int]]) -> list[int]:
+    """Box indices in claiming order: a box goes before every box it ``beats`` (pairwise
+    decisions), otherwise the higher score first; a cycle of decisions is broken by the
+    score."""
+    left = set(range(len(scores)))
+    waiting = {i: {j for j in left if i in beats.get(j, ())} for i in left}
+    order = []
+    while left:
+        free = [i for i in left if not (waiting[i] & left)] or list(left)
+        i = max(free, key=lambda k: (scores[k], -k))
+        order.append(i)
+        left.remove(i)
+    return order
+
+
+def explain_boxes(boxes: list[tuple[int, int, int, int]], depth_m: np.ndarray,
+                  K: np.ndarray | None = None, T_map_cam: np.ndarray | None = None,
+                  priors: list[np.ndarray | None] | None = None,
+                  config: BoxClusterConfig = BoxClusterConfig()) -> list[BoxExplanation]:
+    """:func:`explain_box` for every box ``(x0, y0, x1, y1)`` [px] of one image, each
+    pixel given to one object at most (``priors``: one (length, width, height) [m] or
+    None per box). Results keep the order of ``boxes``.
+
+    Where boxes overlap (a chair before a desk, a monitor on it, a chair half hidden by
+    another) one object's depth often joins the other's surface without a step, so each
+    box explained alone may take its neighbour's pixels. Every box is explained alone
+    first. For each pair whose objects share pixels, both ways of giving the shared
+    pixels are tried: the box that claims first keeps its object and the other is
+    explained without those pixels; the way with the higher summed score wins (the
+    object that would lose more keeps them: a monitor's lower half matters to the
+    monitor, hardly to the desk; a chair in front is the whole of its own box but only a
+    stray part of the box of the chair it hides). Boxes then claim their pixels in that
+    order, the best explained first where no pair decided, each explained again without
+    the pixels claimed before it."""
+    h, w = depth_m.shape
+    if priors is None:
+        priors = [None] * len(boxes)
+    if len(priors) != len(boxes):
+        raise ValueError(f"{len(boxes)} boxes but {len(priors)} priors")
+
+    def explain(i: int, claimed: np.ndarray | None) -> BoxExplanation:
+        return explain_box(*boxes[i], depth_m, K, T_map_cam, priors[i], config,
+                           claimed=claimed)
+
+    def mask(flat: np.ndarray) -> np.ndarray:
+        m = np.zeros(h * w, dtype=bool)
+        m[flat] = True
+        return m.reshape(h, w)
+
+    alone = [explain(i, None) for i in range(len(boxes))]
+    claims = [_claim(ex, (h, w), config.stride) for ex in alone]
+    beats: dict[int, set[int]] = {}
+    for i in range(len(boxes)):
+        for j in range(i + 1, len(boxes)):
+            if alone[i].score <= 0 or alone[j].score <= 0 or \
+                    not np.intersect1d(claims[i], claims[j], assume_unique=True).size:
+                continue
+            i_first = alone[i].coverage + explain(j, mask(claims[i])).coverage
+            j_first = alone[j].coverage + explain(i, mask(claims[j])).coverage
+            win, lose = (i, j) if i_first >= j_first else (j, i)
+            beats.setdefault(win, set()).add(lose)
+    out = list(alone)
+    claimed = np.zeros((h, w), dtype=bool)
+    for i in _claim_order([ex.score for ex in alone], beats):
+        x0, y0, x1, y1 = boxes[i]
+        rx = max(config.ring_min_px, int(round(config.ring_fraction * (x1 - x0))))
+        ry = max(config.ring_min_px, int(round(config.ring_fraction * (y1 - y0))))
+        if claimed[max(y0 - ry, 0):y1 + ry, max(x0 - rx, 0):x1 + rx].any():
+            out[i] = explain(i, claimed)
+        claimed.ravel()[_claim(out[i], (h, w), config.stride)] = True
+    return out

@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 
 from ssr_ros.core.keyframes import Keyframe
-from ssr_ros.perception.box_clusters import BoxClusterConfig, explain_box
+from ssr_ros.perception.box_clusters import BoxClusterConfig, explain_box, explain_boxes
 from ssr_ros.perception.priors import normalize_label, size_prior
 
 
@@ -219,22 +219,19 @@ class BoxesSource:
                              K: np.ndarray | None = None,
                              T_map_cam: np.ndarray | None = None) -> list[Proposal]:
         """One proposal per box at or above ``min_score`` (``depth_m`` (H, W) [m]; ``K``
-        and ``T_map_cam`` (camera optical frame -> map) as in :func:`explain_box`); a
+        and ``T_map_cam`` (camera optical frame -> map) as in :func:`explain_box`), each
+        pixel in one proposal at most (:func:`explain_boxes`: smaller boxes first); a
         proposal may have no pixels (nothing in its box has usable depth)."""
         h, w = depth_m.shape
         for box in boxes:
             box.validate(w, h)
-        out = []
-        for box in boxes:
-            if box.score < self.min_score:
-                continue
-            label = normalize_label(box.label) if box.label else self.default_label
-            x0, y0, x1, y1 = box.clipped(w, h)
-            ex = explain_box(x0, y0, x1, y1, depth_m, K, T_map_cam, size_prior(label),
-                             self.clusters)
-            out.append(Proposal(label, float(box.score), ex.rows, ex.cols, box=box,
-                                box_valid_fraction=ex.valid_fraction))
-        return out
+        kept = [box for box in boxes if box.score >= self.min_score]
+        labels = [normalize_label(b.label) if b.label else self.default_label for b in kept]
+        explained = explain_boxes([b.clipped(w, h) for b in kept], depth_m, K, T_map_cam,
+                                  [size_prior(label) for label in labels], self.clusters)
+        return [Proposal(label, float(box.score), ex.rows, ex.cols, box=box,
+                         box_valid_fraction=ex.valid_fraction)
+                for box, label, ex in zip(kept, labels, explained)]
 
     def propose(self, keyframe: Keyframe) -> list[Proposal]:
         return self.proposals_from_boxes(list(keyframe.boxes or []), keyframe.depth_m,

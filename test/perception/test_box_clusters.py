@@ -1,5 +1,6 @@
 """Box lifting finds the object, not the biggest surface: a chair in front of a dining
-table, a cup on a table, a cabinet against a wall; coverage is judged on the whole box."""
+table, a cup on a table, a cabinet against a wall, a monitor on a desk whose box the
+desk's box holds; coverage is judged on the whole box."""
 
 import math
 
@@ -8,7 +9,7 @@ import pytest
 
 from ssr_ros.core.camera import PinholeCamera
 from ssr_ros.core.keyframes import Keyframe
-from ssr_ros.perception.box_clusters import BoxClusterConfig, explain_box
+from ssr_ros.perception.box_clusters import BoxClusterConfig, explain_box, explain_boxes
 from ssr_ros.perception.lifting import Lifter, Rejection
 from ssr_ros.perception.priors import size_prior
 from ssr_ros.perception.proposals import Box2D, BoxesSource
@@ -102,6 +103,41 @@ def test_without_pose_or_prior_the_middle_of_the_box_still_wins():
     x0, y0, x1, y1 = _tight_box(objs, 1)
     ex = explain_box(x0 - 6, y0 - 6, x1 + 6, y1 + 6, depth)
     assert _purity(ex, objs, 1) > 0.9 and ex.support == 0
+
+
+def test_monitor_on_a_desk_keeps_its_lower_half_when_both_boxes_are_explained():
+    # A monitor stands on a desk, its face flush with the desk's front: one surface at
+    # one depth, so the desk's box alone takes the monitor's lower half with it.
+    T = camera_pose(0.5, 2.5, 1.4, 0.0, math.radians(20))
+    desk = [((3.0, 2.5, 0.375), (0.7, 1.4, 0.75))]
+    monitor = [((2.67, 2.3, 0.975), (0.06, 0.55, 0.45))]
+    depth, objs = _scene([desk, monitor], T)
+    boxes = [_tight_box(objs, 1), _tight_box(objs, 2)]
+    priors = [size_prior("desk"), size_prior("monitor")]
+    alone = explain_box(*boxes[0], depth, K, T, priors[0])
+    assert np.sum(objs[alone.rows, alone.cols] == 2) > 100
+    ex_desk, ex_monitor = explain_boxes(boxes, depth, K, T, priors)
+    assert _purity(ex_desk, objs, 1) > 0.98 and _purity(ex_monitor, objs, 2) > 0.98
+    # The monitor keeps its pixels below the desk's top edge.
+    in_desk_box = ex_monitor.rows >= boxes[0][1]
+    assert in_desk_box.sum() > 0.5 * (objs[boxes[0][1]:, :][::2, ::2] == 2).sum()
+    # No pixel is given twice.
+    desk_px = set(zip(ex_desk.rows.tolist(), ex_desk.cols.tolist()))
+    assert not desk_px & set(zip(ex_monitor.rows.tolist(), ex_monitor.cols.tolist()))
+
+
+def test_boxes_apart_are_explained_as_alone_and_priors_must_match():
+    T = camera_pose(1.0, 2.5, 1.2, 0.0, math.radians(15))
+    depth, objs = _scene([[((4.0, 1.5, 0.45), (0.5, 0.8, 0.9))],
+                          [((4.0, 3.5, 0.45), (0.5, 0.8, 0.9))]], T)
+    boxes = [_tight_box(objs, 1), _tight_box(objs, 2)]
+    prior = size_prior("cabinet")
+    joint = explain_boxes(boxes, depth, K, T, [prior, prior])
+    for box, ex in zip(boxes, joint):
+        alone = explain_box(*box, depth, K, T, prior)
+        assert np.array_equal(ex.rows, alone.rows) and ex.score == alone.score
+    with pytest.raises(ValueError, match="priors"):
+        explain_boxes(boxes, depth, K, T, [prior])
 
 
 def _kf(depth, T):
