@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import KW_ONLY, dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -22,7 +22,8 @@ import numpy as np
 class PosedFrame:
     """One RGB-D frame with its camera and pose.
 
-    ``rgb`` (H, W, 3) uint8 RGB; ``depth_m`` (H, W) float32 [m], 0 = no depth; ``K`` (3, 3)
+    ``rgb`` (H, W, 3) uint8 RGB (None while not decoded yet, e.g. in a
+    :class:`DeferredFrame`); ``depth_m`` (H, W) float32 [m], 0 = no depth; ``K`` (3, 3)
     pinhole intrinsics [px] of both images (depth registered to colour); ``T_map_cam``
     (4, 4) camera optical frame -> map, or None while the pose is not known yet (a decoded
     message set before its pose lookup, see :meth:`with_pose`); ``stamp_s`` [s].
@@ -72,3 +73,25 @@ class PosedFrame:
         """The same frame without its label image (for a proposal source that must not see
         ground-truth instance ids, e.g. a detector run on simulated frames)."""
         return dataclasses.replace(self, labels=None, id_to_category=None)
+
+
+@dataclass(frozen=True)
+class DeferredFrame(PosedFrame):
+    """A posed frame whose colour image and proposal inputs are not decoded yet: ``rgb``
+    is None, and ``labels``, ``id_to_category`` and ``boxes`` are not set; ``depth_m``,
+    ``K``, ``T_map_cam``, ``stamp_s``, ``dist`` and ``frame_id`` are final.
+
+    ``decode`` returns the complete frame (the same depth, camera, pose and stamp, plus
+    ``rgb`` and what the proposal source reads), or raises for a malformed image. A
+    consumer calls it only when it needs the images: the mapping pipeline does so for a
+    frame that may become a keyframe, before it changes anything, so the node decodes
+    the colour and label images of keyframes only (non-keyframes are dropped after
+    their depth and pose were used)."""
+
+    decode: Callable[[], PosedFrame] = dataclasses.field(default=None, repr=False,
+                                                           compare=False)
+
+    def __post_init__(self) -> None:
+        if not callable(self.decode):
+            raise TypeError("a DeferredFrame needs a decode callable")
+

@@ -128,33 +128,47 @@ class KeyframeSelector:
             covered[cv.astype(np.intp), cu.astype(np.intp)] = True
         return float((valid & ~covered).sum()) / n_valid
 
-    def decide(self, depth_m: np.ndarray, camera: PinholeCamera, T_map_cam: np.ndarray,
-               stamp_s: float) -> KeyframeDecision:
-        """Decide for one (validated) frame; on a keyframe the frame becomes the new
-        reference. ``depth_m`` (H, W) [m], ``T_map_cam`` (4, 4), ``stamp_s`` [s]."""
+    def evaluate(self, depth_m: np.ndarray, camera: PinholeCamera, T_map_cam: np.ndarray,
+                 stamp_s: float) -> KeyframeDecision:
+        """Whether one (validated) frame is a keyframe, without changing the selector:
+        the reference stays until :meth:`accept`. ``depth_m`` (H, W) [m], ``T_map_cam``
+        (4, 4), ``stamp_s`` [s]. Lets a caller decide before it decodes the rest of the
+        frame and drop a frame whose rest turns out bad with nothing changed."""
         cfg = self.config
         if self._ref_T is None:
-            decision = KeyframeDecision(True, "first", new_content=1.0)
-        elif stamp_s < self._ref_stamp_s:
-            decision = KeyframeDecision(True, "time_reset", new_content=1.0)
+            return KeyframeDecision(True, "first", new_content=1.0)
+        if stamp_s < self._ref_stamp_s:
+            return KeyframeDecision(True, "time_reset", new_content=1.0)
+        trans = float(np.linalg.norm(T_map_cam[:3, 3] - self._ref_T[:3, 3]))
+        rot = rotation_angle_between(self._ref_T[:3, :3], T_map_cam[:3, :3])
+        reason = ""
+        content = 0.0
+        if trans >= cfg.min_translation_m:
+            reason = "moved"
+        elif rot >= cfg.min_rotation_rad:
+            reason = "turned"
+        elif stamp_s - self._ref_stamp_s >= cfg.max_interval_s:
+            reason = "time"
         else:
-            trans = float(np.linalg.norm(T_map_cam[:3, 3] - self._ref_T[:3, 3]))
-            rot = rotation_angle_between(self._ref_T[:3, :3], T_map_cam[:3, :3])
-            reason = ""
-            content = 0.0
-            if trans >= cfg.min_translation_m:
-                reason = "moved"
-            elif rot >= cfg.min_rotation_rad:
-                reason = "turned"
-            elif stamp_s - self._ref_stamp_s >= cfg.max_interval_s:
-                reason = "time"
-            else:
-                content = self.new_content(depth_m, camera, T_map_cam)
-                if content >= cfg.min_new_content:
-                    reason = "new_content"
-            decision = KeyframeDecision(bool(reason), reason, trans, rot, content)
+            content = self.new_content(depth_m, camera, T_map_cam)
+            if content >= cfg.min_new_content:
+                reason = "new_content"
+        return KeyframeDecision(bool(reason), reason, trans, rot, content)
+
+    def accept(self, depth_m: np.ndarray, camera: PinholeCamera, T_map_cam: np.ndarray,
+               stamp_s: float) -> None:
+        """Make this frame (a keyframe) the reference the next decisions compare against."""
+        self._ref_T = np.array(T_map_cam, dtype=np.float64)
+        self._ref_stamp_s = float(stamp_s)
+        self._ref_points_map = self.sample_points(depth_m, camera, T_map_cam)
+
+    def decide(self, depth_m: np.ndarray, camera: PinholeCamera, T_map_cam: np.ndarray,
+               stamp_s: float) -> KeyframeDecision:
+        """:meth:`evaluate`, then :meth:`accept` a keyframe: on a keyframe the frame
+        becomes the new reference."""
+        decision = self.evaluate(depth_m, camera, T_map_cam, stamp_s)
         if decision.is_keyframe:
-            self._take_reference(depth_m, camera, T_map_cam, stamp_s)
+            self.accept(depth_m, camera, T_map_cam, stamp_s)
         return decision
 
     @property
@@ -166,14 +180,8 @@ class KeyframeSelector:
               stamp_s: float, reason: str) -> KeyframeDecision:
         """Make this frame a keyframe for ``reason`` (the caller's own trigger, e.g. a
         second look at an object seen once); it becomes the new reference."""
-        self._take_reference(depth_m, camera, T_map_cam, stamp_s)
+        self.accept(depth_m, camera, T_map_cam, stamp_s)
         return KeyframeDecision(True, reason)
-
-    def _take_reference(self, depth_m: np.ndarray, camera: PinholeCamera,
-                        T_map_cam: np.ndarray, stamp_s: float) -> None:
-        self._ref_T = np.array(T_map_cam, dtype=np.float64)
-        self._ref_stamp_s = float(stamp_s)
-        self._ref_points_map = self.sample_points(depth_m, camera, T_map_cam)
 
 
 #: Depth units [m] tried for exact uint16 storage: millimetres, TUM's 1/5000 m.

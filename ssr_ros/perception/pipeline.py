@@ -2,7 +2,9 @@
 ROS. It is the one owner of the mapping state.
 
 Per frame: validate it (a bad frame raises and changes nothing) -> keyframe selection
-(non-keyframes stop here, after the trajectory is updated) -> proposals -> lifting ->
+(non-keyframes stop here, after the trajectory is updated; a frame whose images are
+decoded on demand, :class:`~ssr_ros.core.frames.DeferredFrame`, is decoded only when it
+may become a keyframe) -> proposals -> lifting ->
 ``ObjectMap.integrate`` and the pending box re-fits -> room evidence -> ``LocalCogMap.sync``
 of the confirmed objects. Per-stage timings are recorded on every result.
 
@@ -38,7 +40,7 @@ from ssr_ros.core.camera import (
     validate_depth,
 )
 from ssr_ros.core.cogmap import LocalCogMap
-from ssr_ros.core.frames import PosedFrame
+from ssr_ros.core.frames import DeferredFrame, PosedFrame
 from ssr_ros.core.geometry import check_pose, transform_points
 from ssr_ros.core.keyframes import (
     Keyframe,
@@ -168,6 +170,8 @@ class MappingPipeline:
         self.sightings = SightingHistory(cfg.sightings)
         self.source = source if source is not None else self._make_source()
         self.cogmap = LocalCogMap()
+        # The chain and its version that the last view's private copy shows (view()).
+        self._view_chain: tuple[LocalCogMap, int, LocalCogMap] | None = None
         self.trajectory = CameraTrajectory(cfg.trajectory_capacity)
         self.keyframe_count = 0
         self.frame_count = 0
@@ -206,9 +210,17 @@ class MappingPipeline:
         return room if room.floor_area_m2 > 0.0 else None
 
     def view(self) -> PipelineView:
-        """An immutable copy of the objects, the cogmap, the room and the keyframe path."""
+        """An immutable copy of the objects, the cogmap, the room and the keyframe path.
+
+        Copy on write: the objects are the object map's shared read-only states, and the
+        cogmap copy (:meth:`LocalCogMap.copy`) is taken again only when the chain's
+        ``version`` moved since the last view (readers never write to it)."""
+        chain = self.cogmap
+        if self._view_chain is None or self._view_chain[0] is not chain \
+                or self._view_chain[1] != chain.version:
+            self._view_chain = (chain, chain.version, chain.copy())
         return PipelineView(objects=tuple(self.object_map.objects()),
-                            cogmap=LocalCogMap.from_dict(self.cogmap.to_dict()),
+                            cogmap=self._view_chain[2],
                             room=self.room_estimate(),
                             path_m=self.trajectory.keyframe_positions())
 
@@ -233,25 +245,26 @@ class MappingPipeline:
 
     def _camera_for(self, K: np.ndarray, width: int, height: int,
                     dist: np.ndarray | None = None) -> PinholeCamera:
-        """The cached camera for these intrinsics; rebuilt when K, size or ``dist`` change.
-        Raises InvalidIntrinsicsError for unusable distortion coefficients."""
+        """The cached camera for these intrinsics, or a new one when K, size or ``dist``
+        changed (cached by :meth:`process` once the frame is taken). Raises
+        InvalidIntrinsicsError for unusable distortion coefficients."""
         cam = self._camera
         if cam is None or cam.width != width or cam.height != height or \
                 not np.array_equal(cam.K, K) or not _same_distortion(cam, dist):
             cam = PinholeCamera(K, width, height, dist)
-            self._camera = cam
         return cam
 
     def _validate(self, frame: PosedFrame) -> PosedFrame:
         """The frame with checked, normalised arrays (float64 K and pose, float stamp)."""
+        return self._validate_images(frame, self._validate_geometry(frame))
+
+    def _validate_geometry(self, frame: PosedFrame) -> PosedFrame:
+        """What the keyframe selector reads, checked: depth, K, pose and stamp (float64 K
+        and pose, float stamp); ``rgb``, ``labels`` and ``boxes`` are not looked at (the
+        returned frame has none)."""
         if not isinstance(frame, PosedFrame):
             raise InvalidFrameError(f"expected a PosedFrame, got {type(frame).__name__}")
-        rgb = np.asarray(frame.rgb)
-        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-            raise InvalidFrameError(f"rgb must be (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
         depth = validate_depth(frame.depth_m)
-        if depth.shape != rgb.shape[:2]:
-            raise ImageSizeMismatchError(f"rgb is {rgb.shape[:2]} but depth is {depth.shape}")
         K = validate_K(frame.K)
         T = check_pose(frame.T_map_cam, "T_map_cam")
         stamp_s = frame.stamp_s
@@ -259,6 +272,21 @@ class MappingPipeline:
                                                                  np.floating)) \
                 or not math.isfinite(stamp_s):
             raise InvalidFrameError(f"stamp_s must be a finite number, got {stamp_s!r}")
+        return PosedFrame(None, depth, K, T, float(stamp_s), dist=frame.dist,
+                          frame_id=frame.frame_id)
+
+    def _validate_images(self, frame: PosedFrame, geometry: PosedFrame) -> PosedFrame:
+        """``geometry`` (checked by :meth:`_validate_geometry`) with ``frame``'s colour
+        image, labels (with the label source's check of their ids) and boxes, checked
+        against its size."""
+        if not isinstance(frame, PosedFrame):
+            raise InvalidFrameError(f"expected a PosedFrame, got {type(frame).__name__}")
+        depth = geometry.depth_m
+        rgb = np.asarray(frame.rgb)
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise InvalidFrameError(f"rgb must be (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
+        if depth.shape != rgb.shape[:2]:
+            raise ImageSizeMismatchError(f"rgb is {rgb.shape[:2]} but depth is {depth.shape}")
         labels = frame.labels
         if labels is not None:
             labels = np.asarray(labels)
@@ -272,9 +300,9 @@ class MappingPipeline:
         if frame.boxes is not None:
             for b in frame.boxes:
                 b.validate(depth.shape[1], depth.shape[0])
-        return PosedFrame(rgb, depth, K, T, float(stamp_s), labels=labels,
-                          id_to_category=frame.id_to_category, boxes=frame.boxes,
-                          dist=frame.dist, frame_id=frame.frame_id)
+        return PosedFrame(rgb, depth, geometry.K, geometry.T_map_cam, geometry.stamp_s,
+                          labels=labels, id_to_category=frame.id_to_category,
+                          boxes=frame.boxes, dist=geometry.dist, frame_id=geometry.frame_id)
 
     # ------------------------------------------------------------------ processing
 
@@ -288,17 +316,35 @@ class MappingPipeline:
         by every back-projection. Raises a ValueError subclass (InvalidDepthError,
         ImageSizeMismatchError, InvalidIntrinsicsError, InvalidTransformError,
         UnknownLabelError, InvalidBoxError, InvalidFrameError) before changing anything
-        when an input is bad."""
+        when an input is bad.
+
+        A :class:`~ssr_ros.core.frames.DeferredFrame` (the node's frames) is checked and
+        judged by the selector on its depth, ``K``, pose and stamp first; its ``decode()``
+        is called, and the colour image, labels (with the label source's id check) and
+        boxes checked, only when the frame may become a keyframe (the selector takes it,
+        or a second look is due, see ``recheck_after_s``), still before anything changes:
+        whatever ``decode()`` raises propagates with the pipeline unchanged. So on the
+        frames the selector drops, colour, labels and boxes are neither decoded nor
+        checked."""
         t0 = time.perf_counter()
-        frame = self._validate(frame)
+        deferred = frame if isinstance(frame, DeferredFrame) else None
+        geometry = self._validate_geometry(frame)
+        frame = geometry if deferred is not None else self._validate_images(frame, geometry)
         depth, T, stamp_s = frame.depth_m, frame.T_map_cam, frame.stamp_s
         cam = self._camera_for(frame.K, depth.shape[1], depth.shape[0], frame.dist)
+        decision = self.selector.evaluate(depth, cam, T, stamp_s)
+        if deferred is not None and (decision.is_keyframe or self._recheck_possible(stamp_s)):
+            frame = self._validate_images(deferred.decode(), frame)
+            deferred = None
         t1 = time.perf_counter()
+        # Nothing has changed up to here: the frame is taken.
+        self._camera = cam
         self.frame_count += 1
         self.trajectory.append(stamp_s, T[:3, 3])
         self.sightings.add(depth, cam, T, stamp_s)
-        decision = self.selector.decide(depth, cam, T, stamp_s)
-        if not decision.is_keyframe and self._recheck_due(stamp_s):
+        if decision.is_keyframe:
+            self.selector.accept(depth, cam, T, stamp_s)
+        elif deferred is None and self._recheck_due(stamp_s):
             decision = self.selector.force(depth, cam, T, stamp_s, "recheck")
         t2 = time.perf_counter()
         if not decision.is_keyframe:
@@ -333,16 +379,29 @@ class MappingPipeline:
         return PipelineResult(kf, decision, proposals, observations, rejections, changes,
                               cog_changes, {k: v * 1e3 for k, v in timings.items()})
 
-    def _recheck_due(self, stamp_s: float) -> bool:
-        """True when objects first seen at the last keyframe, still tentative, are in
-        view ``recheck_after_s`` after it (see :class:`PipelineConfig`)."""
+    def _recheck_candidates(self, stamp_s: float) -> list:
+        """Objects first seen at the last keyframe and still tentative, when a frame at
+        ``stamp_s`` is ``recheck_after_s`` or more after it (see :class:`PipelineConfig`);
+        else none."""
         after = self.config.recheck_after_s
         last = self.selector.reference_stamp_s
         if after <= 0.0 or last is None or stamp_s - last < after:
-            return False
-        fresh = [t for t in self.object_map.tentative()
-                 if t.last_seen_s == last and t.observation_count == 1]
-        return self.sightings.visible_now([(t.center_m, t.size_m, t.yaw_rad) for t in fresh])
+            return []
+        return [t for t in self.object_map.tentative()
+                if t.last_seen_s == last and t.observation_count == 1]
+
+    def _recheck_possible(self, stamp_s: float) -> bool:
+        """True when :meth:`_recheck_due` may hold for a frame at ``stamp_s`` (all but
+        the view test, which needs the frame in the sighting history)."""
+        return bool(self._recheck_candidates(stamp_s))
+
+    def _recheck_due(self, stamp_s: float) -> bool:
+        """True when objects first seen at the last keyframe, still tentative, are in
+        view ``recheck_after_s`` after it (see :class:`PipelineConfig`); the newest frame
+        of the sighting history is the one at ``stamp_s``."""
+        fresh = self._recheck_candidates(stamp_s)
+        return bool(fresh) and self.sightings.visible_now(
+            [(t.center_m, t.size_m, t.yaw_rad) for t in fresh])
 
     def _backdate_new_objects(self, ids: list[int], stamp_s: float) -> None:
         """First sightings of objects new at this keyframe, and again of objects

@@ -71,12 +71,9 @@ def s_to_stamp(t_s: float):
     return Time(sec=total_ns // 1_000_000_000, nanosec=total_ns % 1_000_000_000)
 
 
-def image_to_array(msg, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
-    """``sensor_msgs/Image`` -> array in the message's own layout.
-
-    Returns ``(H, W)`` for one channel or ``(H, W, C)`` otherwise, in the encoding's dtype
-    and native byte order (big-endian data is swapped). ``step`` padding is removed. The
-    result is a copy that does not alias the message buffer.
+def check_image_layout(msg, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[np.dtype, int]:
+    """The header checks of :func:`image_to_array`, without reading a pixel (O(1)):
+    returns the encoding's channel dtype and channel count.
 
     Raises:
         InvalidMessage: ``encoding`` (unsupported), ``empty`` (zero size), ``too_large``,
@@ -100,6 +97,22 @@ def image_to_array(msg, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     if n_bytes != step * height:
         raise InvalidMessage(
             "data_length", f"data has {n_bytes} bytes, step*height is {step * height}")
+    return dtype, channels
+
+
+def image_to_array(msg, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+    """``sensor_msgs/Image`` -> array in the message's own layout.
+
+    Returns ``(H, W)`` for one channel or ``(H, W, C)`` otherwise, in the encoding's dtype
+    and native byte order (big-endian data is swapped). ``step`` padding is removed. The
+    result is a copy that does not alias the message buffer.
+
+    Raises :class:`InvalidMessage` for the reasons of :func:`check_image_layout`.
+    """
+    dtype, channels = check_image_layout(msg, max_pixels)
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    row_bytes = width * channels * dtype.itemsize
+    data = msg.data
     raw = np.frombuffer(data, dtype=np.uint8).reshape(height, step)[:, :row_bytes]
     wire_dtype = dtype.newbyteorder(">" if msg.is_bigendian else "<")
     pixels = np.ascontiguousarray(raw).view(wire_dtype).astype(dtype, copy=True)

@@ -26,9 +26,9 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from ssr_ros.core.frames import PosedFrame
+from ssr_ros.core.frames import DeferredFrame, PosedFrame
 from ssr_ros.ros.diagnostics import NodeStats, ProblemLog
-from ssr_ros.ros.frames import boxes_from_labels, decode_frame
+from ssr_ros.ros.frames import boxes_from_labels, decode_geometry, decode_images
 from ssr_ros.ros.inputs import FrameSet
 from ssr_ros.ros.params import NodeConfig
 from ssr_ros.runtime.errors import InvalidMessage, PoseUnavailable
@@ -74,25 +74,35 @@ class FrameMapper:
         self._last_stamp_s = -math.inf
 
     def map(self, item: FrameSet) -> None:
-        """Decode, pose and map one set; every refusal is counted, none raises."""
+        """Decode, pose and map one set; every refusal is counted, none raises.
+
+        Before the pipeline's keyframe selector judges the frame, the depth, camera_info
+        and detections are decoded and every check that needs no image pixel is made
+        (:func:`~ssr_ros.ros.frames.decode_geometry`); the colour and label pixels are
+        decoded, and the label ids checked, only when the frame may become a keyframe (a
+        :class:`~ssr_ros.core.frames.DeferredFrame`, see
+        :meth:`~ssr_ros.perception.pipeline.MappingPipeline.process`). A label image with
+        an id the names do not know, or a compressed colour image that does not decode,
+        is therefore counted only when its frame would have been a keyframe; on other
+        frames it is dropped unread, as the selector drops those frames anyway."""
         config = self.config
         t0 = time.perf_counter()
         try:
-            frame = decode_frame(item.color, item.depth, item.info, item.labels,
-                                 depth_scale_m=config.depth_scale_m,
-                                 max_depth_m=config.max_depth_m,
-                                 max_pixels=config.max_image_pixels,
-                                 expected_frame=config.camera_frame,
-                                 rectified=config.images_rectified,
-                                 detections_msg=item.detections,
-                                 detection_names=item.detection_names)
-            if frame.stamp_s <= self._last_stamp_s:
-                raise InvalidMessage("stamp_backwards", f"frame stamp {frame.stamp_s:.3f} s "
-                                     f"is not after {self._last_stamp_s:.3f} s")
+            geometry = decode_geometry(item.color, item.depth, item.info, item.labels,
+                                       depth_scale_m=config.depth_scale_m,
+                                       max_depth_m=config.max_depth_m,
+                                       max_pixels=config.max_image_pixels,
+                                       expected_frame=config.camera_frame,
+                                       rectified=config.images_rectified,
+                                       detections_msg=item.detections,
+                                       detection_names=item.detection_names)
+            if geometry.stamp_s <= self._last_stamp_s:
+                raise InvalidMessage("stamp_backwards", f"frame stamp {geometry.stamp_s:.3f} "
+                                     f"s is not after {self._last_stamp_s:.3f} s")
             t1 = time.perf_counter()
             self._stats.add_latency("decode", t1 - t0)
-            T_map_cam = self._pose_source.lookup(frame.stamp_s,
-                                                 frame.frame_id or config.camera_frame,
+            T_map_cam = self._pose_source.lookup(geometry.stamp_s,
+                                                 geometry.frame_id or config.camera_frame,
                                                  config.pose_timeout_s)
         except PoseUnavailable as exc:
             self._problems.pose_drop(exc)
@@ -102,11 +112,24 @@ class FrameMapper:
             return
         t2 = time.perf_counter()
         self._stats.add_latency("pose", t2 - t1)
-        self._last_stamp_s = frame.stamp_s
-        self._keeper.set_robot_pose(robot_pose_from_camera(T_map_cam, frame.stamp_s))
-        frame = self._with_proposal_inputs(frame.with_pose(T_map_cam))
+        self._last_stamp_s = geometry.stamp_s
+        self._keeper.set_robot_pose(robot_pose_from_camera(T_map_cam, geometry.stamp_s))
+        decoded: list[PosedFrame] = []
+
+        def decode() -> PosedFrame:
+            frame = decode_images(geometry, item.color, item.labels,
+                                  max_pixels=config.max_image_pixels)
+            decoded.append(self._with_proposal_inputs(frame.with_pose(T_map_cam)))
+            return decoded[-1]
+
+        frame = DeferredFrame(None, geometry.depth_m, geometry.K, T_map_cam,
+                              geometry.stamp_s, dist=geometry.dist,
+                              frame_id=geometry.frame_id, decode=decode)
         try:
             result = self._keeper.process(frame)
+        except InvalidMessage as exc:  # from decode(): a malformed colour or label image
+            self._problems.reject(exc)
+            return
         except ValueError as exc:
             self._problems.reject(InvalidMessage(_reason_of(exc), str(exc)))
             return
@@ -121,11 +144,11 @@ class FrameMapper:
         self._stats.count_rejections(r.reason for r in result.rejections)
         for stage, ms in result.timings_ms.items():
             self._stats.add_latency(f"pipeline.{stage}", ms / 1000.0)
-        self._on_keyframe(frame)
+        self._on_keyframe(decoded[-1])
         self._stats.add_latency("frame_to_map", time.monotonic() - item.received_s)
         # From the sensor stamp, when stamps are wall-clock time on this host (not
         # simulated or replayed time): includes transport and synchronisation.
-        age_s = time.time() - frame.stamp_s
+        age_s = time.time() - geometry.stamp_s
         if 0.0 <= age_s < 60.0:
             self._stats.add_latency("stamp_to_map", age_s)
 

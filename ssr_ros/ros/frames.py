@@ -7,14 +7,18 @@ is in the camera optical frame (``camera_frame``, or the colour image's frame wh
 is configured), the depth is registered to the colour image (same size), the intrinsics
 describe that size, the label image has that size too, the detections' boxes lie in it,
 and the lens distortion is one the mapping can undo (or the images are rectified: then
-``P`` gives the intrinsics and ``D`` is ignored, as image_geometry does). Any
-failure raises
-:class:`~ssr_ros.runtime.errors.InvalidMessage` with the reason counted in /diagnostics.
+``P`` gives the intrinsics and ``D`` is ignored, as image_geometry does). Any failure
+raises :class:`~ssr_ros.runtime.errors.InvalidMessage` with the reason counted in
+/diagnostics. It works in two halves, :func:`decode_geometry` (frame ids, depth,
+intrinsics, the image sizes an uncompressed message states) and :func:`decode_images`
+(colour and label pixels, detections), which the node calls apart: the keyframe selector
+decides on the first, and only keyframes are decoded further.
 Pure (no rclpy).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from typing import Any
@@ -23,7 +27,8 @@ import numpy as np
 
 from ssr_ros.core.frames import PosedFrame
 from ssr_ros.perception.proposals import Box2D
-from ssr_ros.ros.conversions import (CameraIntrinsics, camera_info_to_intrinsics,
+from ssr_ros.ros.conversions import (COLOR_ENCODINGS, LABEL_ENCODINGS, CameraIntrinsics,
+                                     camera_info_to_intrinsics, check_image_layout,
                                      compressed_to_rgb, image_to_depth_m, image_to_labels,
                                      image_to_rgb, stamp_to_s)
 from ssr_ros.runtime.errors import InvalidMessage
@@ -69,6 +74,9 @@ def decode_frame(color_msg: Any, depth_msg: Any, info_msg: Any, labels_msg: Any 
     plumb-bob ``dist`` or None, and the boxes of a ``vision_msgs/Detection2DArray`` (see
     :func:`detections_to_boxes`, ``detection_names`` names numeric class ids) or None.
 
+    The same as :func:`decode_images` of :func:`decode_geometry`: the node calls the two
+    apart, so that a frame the keyframe selector drops is never decoded past its depth.
+
     ``rectified``: the images are rectified, so ``K`` is the left 3x3 of camera_info's
     ``P`` and its ``D`` is ignored (see
     :func:`~ssr_ros.ros.conversions.camera_info_to_intrinsics`).
@@ -84,6 +92,33 @@ def decode_frame(color_msg: Any, depth_msg: Any, info_msg: Any, labels_msg: Any 
     colour camera first, e.g. by the driver's ``align_depth``), and the detection
     reasons of :func:`detections_to_boxes`.
     """
+    geometry = decode_geometry(color_msg, depth_msg, info_msg, labels_msg,
+                               depth_scale_m=depth_scale_m, max_depth_m=max_depth_m,
+                               max_pixels=max_pixels, expected_frame=expected_frame,
+                               rectified=rectified, detections_msg=detections_msg,
+                               detection_names=detection_names)
+    return decode_images(geometry, color_msg, labels_msg, max_pixels=max_pixels)
+
+
+def decode_geometry(color_msg: Any, depth_msg: Any, info_msg: Any, labels_msg: Any = None,
+                    depth_scale_m: float = 0.001, max_depth_m: float = 10.0,
+                    max_pixels: int = 4096 * 4096, expected_frame: str = "",
+                    rectified: bool = False, detections_msg: Any = None,
+                    detection_names: dict[int, str] | None = None) -> PosedFrame:
+    """The first half of :func:`decode_frame`: what the keyframe selector reads, and every
+    check that needs no image pixel.
+
+    Checks every message's frame id, decodes the depth image [m] and the intrinsics and
+    checks them against each other; of the colour and label images (uncompressed) all
+    that needs no pixel is checked: encoding, size, stride and data length, and that the
+    size is the depth's. Their pixels are not read (nor is a compressed colour image at
+    all): a label id the label source does not know is found when the frame is decoded
+    for a keyframe. The detections (a few boxes) are parsed and checked here. Returns a
+    frame without a pose and with ``rgb`` and ``labels`` None: ``depth_m``, ``K``,
+    ``dist``, ``boxes`` (of the detections, or None), the colour image's stamp and
+    ``frame_id``. Raises :class:`InvalidMessage` for the reasons of
+    :func:`decode_frame` that concern these parts.
+    """
     frame_id = str(color_msg.header.frame_id)
     if expected_frame and frame_id != expected_frame:
         raise InvalidMessage("frame_id", f"image frame {frame_id!r}, expected "
@@ -95,32 +130,60 @@ def decode_frame(color_msg: Any, depth_msg: Any, info_msg: Any, labels_msg: Any 
             raise InvalidMessage(f"{name}_frame_id", f"{name} in frame "
                                  f"{str(msg.header.frame_id)!r}, the images are in "
                                  f"{camera_frame!r}")
-    if hasattr(color_msg, "format"):
-        rgb = compressed_to_rgb(color_msg, max_pixels=max_pixels)
-    else:
-        rgb = image_to_rgb(color_msg, max_pixels)
+    if not hasattr(color_msg, "format"):  # a CompressedImage is checked when decoded
+        _check_header(color_msg, COLOR_ENCODINGS, "colour", max_pixels)
     depth_m = image_to_depth_m(depth_msg, depth_scale_m, max_pixels, max_depth_m)
-    height, width = rgb.shape[:2]
-    if depth_m.shape != (height, width):
-        raise InvalidMessage("size_mismatch", f"depth {depth_m.shape[1]}x{depth_m.shape[0]} "
-                             f"is not registered to colour {width}x{height}")
+    height, width = depth_m.shape
+    if not hasattr(color_msg, "format") and \
+            (int(color_msg.width), int(color_msg.height)) != (width, height):
+        raise InvalidMessage("size_mismatch", f"depth {width}x{height} is not registered "
+                             f"to colour {int(color_msg.width)}x{int(color_msg.height)}")
     intrinsics = camera_info_to_intrinsics(info_msg, rectified=rectified)
     if not intrinsics.matches(width, height):
         raise InvalidMessage("size_mismatch", f"camera_info is for {intrinsics.width}x"
                              f"{intrinsics.height}, images are {width}x{height}")
     dist = None if rectified else plumb_bob_coefficients(intrinsics)
+    if labels_msg is not None:
+        _check_header(labels_msg, LABEL_ENCODINGS, "label", max_pixels)
+        if (int(labels_msg.width), int(labels_msg.height)) != (width, height):
+            raise InvalidMessage("size_mismatch", f"label image {int(labels_msg.width)}x"
+                                 f"{int(labels_msg.height)} is not {width}x{height}")
+    boxes = None
+    if detections_msg is not None:
+        boxes = detections_to_boxes(detections_msg, width, height, detection_names or {})
+    return PosedFrame(None, depth_m, np.asarray(intrinsics.K, dtype=np.float64), None,
+                      stamp_to_s(color_msg.header.stamp), dist=dist, frame_id=frame_id,
+                      boxes=boxes)
+
+
+def _check_header(msg: Any, encodings: tuple[str, ...], what: str, max_pixels: int) -> None:
+    """The checks of an Image that need no pixel: encoding, size, stride, data length."""
+    if msg.encoding not in encodings:
+        raise InvalidMessage("encoding", f"{msg.encoding!r} is not a {what} encoding")
+    check_image_layout(msg, max_pixels)
+
+
+def decode_images(geometry: PosedFrame, color_msg: Any, labels_msg: Any = None,
+                  max_pixels: int = 4096 * 4096) -> PosedFrame:
+    """The second half of :func:`decode_frame`: ``geometry`` (from
+    :func:`decode_geometry`, posed or not) with its colour and label images decoded
+    (``rgb``, ``labels``) and checked against its size. Raises :class:`InvalidMessage`
+    for the reasons of :func:`decode_frame` that concern these images."""
+    height, width = geometry.depth_m.shape
+    if hasattr(color_msg, "format"):
+        rgb = compressed_to_rgb(color_msg, max_pixels=max_pixels)
+    else:
+        rgb = image_to_rgb(color_msg, max_pixels)
+    if rgb.shape[:2] != (height, width):
+        raise InvalidMessage("size_mismatch", f"depth {width}x{height} is not registered "
+                             f"to colour {rgb.shape[1]}x{rgb.shape[0]}")
     labels = None
     if labels_msg is not None:
         labels = image_to_labels(labels_msg, max_pixels)
         if labels.shape != (height, width):
             raise InvalidMessage("size_mismatch", f"label image {labels.shape[1]}x"
                                  f"{labels.shape[0]} is not {width}x{height}")
-    boxes = None
-    if detections_msg is not None:
-        boxes = detections_to_boxes(detections_msg, width, height, detection_names or {})
-    return PosedFrame(rgb, depth_m, np.asarray(intrinsics.K, dtype=np.float64), None,
-                      stamp_to_s(color_msg.header.stamp), labels=labels, dist=dist,
-                      frame_id=frame_id, boxes=boxes)
+    return dataclasses.replace(geometry, rgb=rgb, labels=labels)
 
 
 def detections_to_boxes(msg: Any, width: int, height: int,

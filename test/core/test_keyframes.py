@@ -40,6 +40,21 @@ def test_motion_rotation_and_time_trigger():
     assert sel.decide(DEPTH, CAM, pose(0.5, yaw=math.radians(20)), 6.0).reason == "time"
 
 
+def test_evaluate_leaves_the_reference_until_accept():
+    sel = KeyframeSelector()
+    assert sel.evaluate(DEPTH, CAM, pose(), 0.0).reason == "first"
+    assert sel.reference_stamp_s is None  # judged, not taken
+    assert sel.evaluate(DEPTH, CAM, pose(), 0.0).reason == "first"
+    sel.accept(DEPTH, CAM, pose(), 0.0)
+    moved = sel.evaluate(DEPTH, CAM, pose(0.5), 0.1)
+    assert moved.reason == "moved" and sel.reference_stamp_s == 0.0
+    # the reference did not move: the same frame is judged the same way again
+    assert sel.evaluate(DEPTH, CAM, pose(0.5), 0.1) == moved
+    assert sel.decide(DEPTH, CAM, pose(0.5), 0.1) == moved
+    assert sel.reference_stamp_s == 0.1
+    assert not sel.evaluate(DEPTH, CAM, pose(0.5), 0.2).is_keyframe
+
+
 def test_new_content_triggers_before_motion_threshold():
     # A small turn (under the rotation threshold) toward unseen space when the camera is
     # close to a wall reveals new content.
