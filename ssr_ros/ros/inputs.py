@@ -4,7 +4,10 @@
 and :meth:`CameraInputs.close` (deactivate) destroys exactly the subscriptions it made.
 Callbacks only count and store: a synchronised colour, depth, camera_info (and labels)
 set goes to the one-slot mailbox as a :class:`FrameSet` (newest wins), which wakes the
-frame worker thread; poses go to the topic pose source; malformed messages are counted by
+frame worker thread. The camera and pose streams are read by an input thread
+(:class:`~ssr_ros.ros.input_reader.InputReader`), not by the executor: it takes a whole
+camera set per wake-up, and the executor is left with services, timers and the rare
+latched topics; poses go to the topic pose source; malformed messages are counted by
 reason and logged with a throttle (:class:`~ssr_ros.ros.diagnostics.ProblemLog`).
 
 With ``proposal_source: detections`` a ``vision_msgs/Detection2DArray`` on ``detections``
@@ -39,6 +42,7 @@ from ssr_ros.ros import topics
 from ssr_ros.ros.diagnostics import NodeStats, ProblemLog
 from ssr_ros.ros.conversions import stamp_to_s
 from ssr_ros.ros.frames import label_info_names, parse_label_names_json
+from ssr_ros.ros.input_reader import InputReader
 from ssr_ros.ros.params import NodeConfig
 from ssr_ros.ros.pose_source import TfSubscriptions, TopicPoseSource
 from ssr_ros.runtime.errors import ConfigError, InvalidMessage
@@ -120,11 +124,15 @@ class CameraInputs:
         self._tf_stamp_guard = StampGuard(config.max_future_s, clock_s)
         self._input_names: list[str] = []
         self._tf: TfSubscriptions | None = None
+        self._reader: InputReader | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def open(self) -> None:
-        """Subscribe to the camera streams (and label and pose topics when used)."""
+        """Subscribe to the camera streams (and label and pose topics when used). The
+        camera and pose streams are read by an :class:`InputReader` thread, not by the
+        executor (one wake-up per camera set; see :mod:`ssr_ros.ros.input_reader`)."""
         config = self._config
+        reader = self._reader = InputReader(self._node, on_error=self._on_reader_error)
         sensor_qos = QoSProfile(
             depth=config.sensor_qos_depth, history=HistoryPolicy.KEEP_LAST,
             reliability=(ReliabilityPolicy.BEST_EFFORT
@@ -148,23 +156,28 @@ class CameraInputs:
                             LATCHED_QOS)
         self._input_names = [name for _, _, name in inputs]
         if message_filters_available():
-            self._open_message_filters(inputs, sensor_qos)
+            self._open_message_filters(inputs, sensor_qos, reader)
         else:
             self._sync = ApproximateTimeSync(len(inputs), config.sync_queue_size,
                                              config.sync_slop_s, self._on_synced)
             for index, (msg_type, topic, name) in enumerate(inputs):
                 self._subscribe(msg_type, topic, self._input_callback(index, name),
-                                sensor_qos)
+                                sensor_qos, reader)
         if self._pose_source is not None:
-            self._subscribe(PoseStamped, topics.CAMERA_POSE, self._on_camera_pose, POSE_QOS)
-            self._subscribe(Odometry, topics.ODOM, self._on_odometry, POSE_QOS)
+            self._subscribe(PoseStamped, topics.CAMERA_POSE, self._on_camera_pose, POSE_QOS,
+                            reader)
+            self._subscribe(Odometry, topics.ODOM, self._on_odometry, POSE_QOS, reader)
             if self._pose_source.tf_buffer is not None:  # map <- odom for odom poses
                 self._tf = TfSubscriptions(self._node, self._pose_source.tf_buffer,
                                            self._group, self._problems.reject,
                                            self._tf_stamp_guard)
+        reader.start()
 
     def close(self) -> None:
         """Destroy the subscriptions and forget unmatched messages (idempotent)."""
+        reader, self._reader = self._reader, None
+        if reader is not None:  # stopped first: it holds the subscriptions it reads
+            reader.destroy()
         for subscription in self._subscriptions:
             self._node.destroy_subscription(subscription)
         self._subscriptions.clear()
@@ -186,6 +199,9 @@ class CameraInputs:
         observable), and ``stamp.rebases`` (forward clock jumps the stamp check accepted,
         see :mod:`~ssr_ros.runtime.stamp_guard`)."""
         counts = {"stamp.rebases": self.stamp_guard.rebases}
+        reader = self._reader
+        if reader is not None:  # messages per wake-up of the input thread
+            counts.update({"input.wakeups": reader.wakeups, "input.messages": reader.taken})
         sync = self._sync
         if sync is None:
             return counts
@@ -195,11 +211,20 @@ class CameraInputs:
 
     # ------------------------------------------------------------------ subscriptions
     def _subscribe(self, msg_type: type, topic: str, callback: Callable[[Any], None],
-                   qos: QoSProfile) -> None:
-        self._subscriptions.append(self._node.create_subscription(
-            msg_type, topic, callback, qos, callback_group=self._group))
+                   qos: QoSProfile, reader: InputReader | None = None) -> None:
+        """Subscribe in the input callback group, or read by ``reader`` when given."""
+        subscription = self._node.create_subscription(
+            msg_type, topic, callback, qos,
+            callback_group=self._group if reader is None else reader.group)
+        self._subscriptions.append(subscription)
+        if reader is not None:
+            reader.add(subscription)
 
-    def _open_message_filters(self, inputs: list, qos: QoSProfile) -> None:
+    def _on_reader_error(self, exc: BaseException) -> None:
+        self._problems.failure("internal_error", f"an input callback failed: {exc!r}")
+
+    def _open_message_filters(self, inputs: list, qos: QoSProfile,
+                              reader: InputReader) -> None:
         """The same inputs through message_filters' ApproximateTimeSynchronizer (a ROS
         install has it); its drop count is not observable, so sync.* stays absent."""
         import message_filters
@@ -207,9 +232,10 @@ class CameraInputs:
         subscribers = []
         for msg_type, topic, name in inputs:
             sub = message_filters.Subscriber(self._node, msg_type, topic, qos_profile=qos,
-                                             callback_group=self._group)
+                                             callback_group=reader.group)
             sub.registerCallback(lambda msg, name=name: self._stats.count_received(name))
             self._subscriptions.append(sub.sub)
+            reader.add(sub.sub)
             subscribers.append(sub)
         synchronizer = message_filters.ApproximateTimeSynchronizer(
             subscribers, self._config.sync_queue_size, self._config.sync_slop_s)

@@ -165,10 +165,14 @@ class SsrNode(Node):
         return TransitionCallbackReturn.SUCCESS
 
     def destroy_node(self) -> None:
-        """Stop the frame worker first: its thread holds the node, and a node still
-        referenced at exit keeps rclpy from finalising its DDS participant, so peers
-        would see this node's services for a lease time after the process is gone."""
+        """Stop the frame worker and the input thread first: their threads hold the node
+        (and the input thread its subscriptions), and a node still referenced at exit
+        keeps rclpy from finalising its DDS participant, so peers would see this node's
+        services for a lease time after the process is gone."""
         self._stop_worker()
+        parts = self.parts
+        if parts is not None:
+            parts.inputs.close()
         super().destroy_node()
 
     def save_map_now(self, reason: str) -> tuple[bool, str]:
