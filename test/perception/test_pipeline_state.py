@@ -142,3 +142,21 @@ def test_the_columns_layout_restores_what_the_records_layout_does(mapped, tmp_pa
     assert restored.view().cogmap.to_text() == mapped.view().cogmap.to_text()
     with pytest.raises(ValueError, match="layout"):
         mapped.state_dict(layout="rows")
+
+
+def test_views_copy_the_chain_only_when_it_changed(mapped) -> None:
+    pipe = MappingPipeline(PipelineConfig())
+    pipe.load_state_dict(_restart(mapped))
+    first = pipe.view()
+    assert first.cogmap is not pipe.cogmap and first.cogmap.to_dict() == pipe.cogmap.to_dict()
+    assert pipe.view().cogmap is first.cogmap          # nothing changed: the same copy
+    chain = first.cogmap.to_dict()
+    objects = pipe.object_map.objects()
+    pipe.cogmap.sync(objects[:-1])                     # a keyframe's sync drops one
+    second = pipe.view()
+    assert second.cogmap is not first.cogmap and len(second.cogmap) == len(objects) - 1
+    assert first.cogmap.to_dict() == chain and first.cogmap.check() == []
+    pipe.cogmap.sync(objects[:-1])                     # a sync that changes nothing visible
+    assert pipe.view().cogmap is not second.cogmap     # is a new version all the same
+    pipe.load_state_dict(_restart(mapped))             # a new chain object
+    assert pipe.view().cogmap.to_dict() == chain
