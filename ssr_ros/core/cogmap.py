@@ -144,6 +144,8 @@ class LocalCogMap:
         """Forget every object."""
         self._bump()
         self._slot: dict[int, int] = {}          # id -> array slot; insertion = chain order
+        # id -> the immutable state a sync applied last (skipped while it comes again).
+        self._applied: dict[int, ObjectState] = {}
         self._links: dict[int, Triplet] = {}
         self._dependents: dict[int, set[int]] = {}
         self._label: dict[int, str] = {}
@@ -178,6 +180,7 @@ class LocalCogMap:
         new.move_epsilon_m = self.move_epsilon_m
         new._version = self._version
         new._slot = dict(self._slot)
+        new._applied = dict(self._applied)
         new._links = dict(self._links)
         new._dependents = {anchor: set(deps) for anchor, deps in self._dependents.items()}
         new._label = dict(self._label)
@@ -324,6 +327,8 @@ class LocalCogMap:
             raise CogMapInputError(f"object {object_id} is not in the cogmap")
         xy = _finite_xy(xy_m, f"object {object_id}")
         self._bump()
+        # A move by hand overrides the state a sync applied: the next sync applies it again.
+        self._applied.pop(object_id, None)
         if z_m is not None:
             self._z_m[object_id] = float(z_m)
         if height_m is not None:
@@ -344,6 +349,7 @@ class LocalCogMap:
         if object_id not in self._slot:
             raise CogMapInputError(f"object {object_id} is not in the cogmap")
         self._bump()
+        self._applied.pop(object_id, None)
         was_leading = object_id in islice(self._slot, 2)
         dependents = self._dependents.pop(object_id, set())
         for anchor in self._links.pop(object_id).anchors:
@@ -366,41 +372,58 @@ class LocalCogMap:
         more than ``move_epsilon_m``) and relabelled, new ones appended in list order.
         Validates everything first: on bad input raises :class:`CogMapInputError` and
         changes nothing.
+
+        A state with read-only ``center_m`` and ``size_m`` (the object map shares such
+        states, unchanged until it replaces them) that was applied by an earlier sync and
+        not overridden since by :meth:`move` is skipped: a keyframe's sync costs the
+        objects it changed, not every object of the map. Do not modify such a state in
+        place (its arrays say so).
         """
         objs = list(objects)
         if not all(isinstance(obj, ObjectState) for obj in objs):
             bad = next(obj for obj in objs if not isinstance(obj, ObjectState))
             raise CogMapInputError(f"sync expects ObjectState, got {type(bad).__name__}")
+        applied = self._applied
+        try:
+            fresh = [obj for obj in objs if applied.get(obj.id) is not obj]
+        except TypeError:       # an unhashable id: refused below like any other bad id
+            fresh = objs
         # Every check runs before the first removal, so bad input leaves the chain as it was.
-        ids = [_object_id(obj.id) for obj in objs]
-        if len(set(ids)) != len(ids):
+        for obj in fresh:
+            _object_id(obj.id)
+        ids = [obj.id for obj in objs]
+        incoming = set(ids)
+        if len(incoming) != len(ids):
             dup = next(i for i in ids if ids.count(i) > 1)
             raise CogMapInputError(f"duplicate object id {dup} in sync input")
-        centres = np.array([obj.center_m for obj in objs]).reshape(-1, 3)
+        centres = np.array([obj.center_m for obj in fresh]).reshape(-1, 3)
         if not np.all(np.isfinite(centres[:, :2])):
-            bad_id = ids[int(np.flatnonzero(~np.isfinite(centres[:, :2]).all(axis=1))[0])]
-            raise CogMapInputError(f"object {bad_id}: position must be finite (x, y)")
+            bad = fresh[int(np.flatnonzero(~np.isfinite(centres[:, :2]).all(axis=1))[0])]
+            raise CogMapInputError(f"object {bad.id}: position must be finite (x, y)")
         self._bump()
         changes = CogMapChanges()
-        incoming = set(ids)
         for gone in [i for i in self._slot if i not in incoming]:
             changes.extend(self.remove(gone))
-        slots = [self._slot.get(i, -1) for i in ids]
+        slots = [self._slot.get(int(obj.id), -1) for obj in fresh]
         known = [k for k, slot in enumerate(slots) if slot >= 0]
         if known:
             shift_m = np.hypot(*(centres[known, :2] - self._xy[[slots[k] for k in known]]).T)
             for k, dist_m in zip(known, shift_m.tolist()):
-                obj = objs[k]
-                self._z_m[obj.id] = float(obj.center_m[2])
-                self._height_m[obj.id] = float(obj.size_m[2])
-                if self._label[obj.id] != obj.label:
-                    self._label[obj.id] = obj.label
-                    changes.relabelled.append(obj.id)
+                obj = fresh[k]
+                oid = int(obj.id)
+                self._z_m[oid] = float(obj.center_m[2])
+                self._height_m[oid] = float(obj.size_m[2])
+                if self._label[oid] != obj.label:
+                    self._label[oid] = obj.label
+                    changes.relabelled.append(oid)
                 if dist_m > self.move_epsilon_m:
-                    changes.extend(self.move(obj.id, centres[k, :2]))
+                    changes.extend(self.move(oid, centres[k, :2]))
         for k, slot in enumerate(slots):
             if slot < 0:
-                changes.extend(self.add_object(objs[k]))
+                changes.extend(self.add_object(fresh[k]))
+        for obj in fresh:
+            if not (obj.center_m.flags.writeable or obj.size_m.flags.writeable):
+                applied[int(obj.id)] = obj
         return changes
 
     # ---- reading the chain ---------------------------------------------------------------

@@ -206,3 +206,54 @@ def test_from_dict_rejects_inconsistent_data():
         LocalCogMap.from_dict(data)
     with pytest.raises(CogMapFormatError):
         LocalCogMap.from_dict({"schema_version": 1})
+
+
+def _frozen(i, x, y, label="thing", h=1.0):
+    """A state as the object map shares it: read-only arrays."""
+    state = _obj(i, x, y, label, h=h)
+    state.center_m.flags.writeable = False
+    state.size_m.flags.writeable = False
+    return state
+
+
+def test_sync_with_shared_states_equals_sync_with_fresh_copies():
+    # The object map hands out the same read-only state until the object changes; sync
+    # skips those, and must end where a sync of fresh copies of every state ends.
+    rng = np.random.default_rng(11)
+    states = {i: _frozen(i, *rng.uniform(-8, 8, 2)) for i in range(1, 41)}
+    shared, copies = LocalCogMap(), LocalCogMap()
+    next_id = 41
+    for step in range(30):
+        for i in rng.choice(sorted(states), 4, replace=False):
+            old = states.pop(i)
+            if rng.random() < 0.7:      # moved (small or large), relabelled, or dropped
+                xy = old.center_m[:2] + rng.normal(0, 0.02 if rng.random() < 0.5 else 1.0, 2)
+                states[i] = _frozen(i, *xy, "renamed" if rng.random() < 0.2 else old.label)
+        for _ in range(3):
+            states[next_id] = _frozen(next_id, *rng.uniform(-8, 8, 2))
+            next_id += 1
+        listed = [states[i] for i in sorted(states)]
+        shared.sync(listed)
+        copies.sync([_obj(o.id, *o.center_m[:2], o.label) for o in listed])
+        assert shared.to_dict() == copies.to_dict() and shared.check() == []
+
+
+def test_a_skipped_state_is_applied_again_after_a_move_or_a_removal():
+    states = [_frozen(i, float(i), 0.0) for i in range(1, 6)]
+    cogmap = LocalCogMap()
+    cogmap.sync(states)
+    assert not cogmap.sync(states)          # nothing to do for the same states
+    cogmap.move(3, [10.0, 10.0])
+    again = cogmap.sync(states)
+    assert again.moved == [3] and cogmap.position_xy(3) == pytest.approx([3.0, 0.0])
+    cogmap.sync(states[:2] + states[3:])
+    assert 3 not in cogmap
+    assert cogmap.sync(states).added == [3] and cogmap.check() == []
+    # a state with writable arrays is never skipped: changed in place, it is seen
+    loose = _obj(9, 0.0, 5.0)
+    cogmap.sync(states + [loose])
+    loose.center_m[0] = 2.0
+    assert cogmap.sync(states + [loose]).moved == [9]
+    # the copy keeps what was applied, so both go on alike
+    copy = cogmap.copy()
+    assert not copy.sync(states + [loose]) and copy.to_dict() == cogmap.to_dict()
