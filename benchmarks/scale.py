@@ -544,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"old code: {'commit ' + args.old_rev if old else 'not reachable (n/a)'}")
 
     # The cap row needs a floor beyond its 256-object map.
-    cols, rooms, build_s = build_floor(max(max(sizes), 300))
+    cols, rooms, build_s = build_floor(max(max(sizes), 300, args.keyframe_map))
     n_points = len(cols["evidence_points_m"])
     print(f"floor: {len(rooms)} rooms, {len(cols['id'])} objects, "
           f"{len(CATEGORIES)} categories, {n_points / len(cols['id']):.0f} evidence points "
