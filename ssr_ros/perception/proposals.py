@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,6 +34,7 @@ import numpy as np
 
 from ssr_ros.core.keyframes import Keyframe
 from ssr_ros.perception.box_clusters import BoxClusterConfig, explain_box, explain_boxes
+from ssr_ros.perception.box_masks import check_box_mask, mask_pixels
 from ssr_ros.perception.priors import normalize_label, size_prior
 
 
@@ -52,7 +53,11 @@ class DetectorModelError(RuntimeError):
 @dataclass
 class Box2D:
     """A 2D box in pixels: top-left ``(x, y)``, width and height [px], a category label
-    (may be empty: the source's default label is used) and a score in [0, 1]."""
+    (may be empty: the source's default label is used) and a score in [0, 1].
+
+    ``mask``: the object's pixels when a segmentation gave them, bool over the box's
+    :meth:`clipped` bounds (rows y0:y1, columns x0:x1); None (or all False) = the box
+    alone (see :mod:`~ssr_ros.perception.box_masks`)."""
 
     x: float
     y: float
@@ -60,6 +65,7 @@ class Box2D:
     h: float
     label: str = ""
     score: float = 1.0
+    mask: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def validate(self, width: int, height: int) -> None:
         vals = (self.x, self.y, self.w, self.h, self.score)
@@ -71,6 +77,11 @@ class Box2D:
             raise InvalidBoxError(f"box score must be in [0, 1]: {self}")
         if self.x >= width or self.y >= height or self.x + self.w <= 0 or self.y + self.h <= 0:
             raise InvalidBoxError(f"box lies outside the {width}x{height} image: {self}")
+        if self.mask is not None:
+            try:
+                check_box_mask(self.mask, self.clipped(width, height))
+            except ValueError as exc:
+                raise InvalidBoxError(f"{exc}: {self}") from exc
 
     def clipped(self, width: int, height: int) -> tuple[int, int, int, int]:
         """Integer pixel bounds ``(x0, y0, x1, y1)`` (x1, y1 exclusive) inside the image."""
@@ -86,8 +97,9 @@ class Proposal:
     """Object pixels of one proposal: ``rows``/``cols`` (N,) int at full resolution,
     ``label`` (normalised category), ``score`` in [0, 1], the source ``box`` (when box
     based), the ``instance_id`` (label-image source) and, for box-based proposals, the
-    share of the whole box's pixels that have depth, ``box_valid_fraction`` (measured
-    before the box was refined to ``rows``/``cols``)."""
+    share of the whole box's pixels (of its mask's, for a box with a mask) that have
+    depth, ``box_valid_fraction`` (measured before the box was refined to
+    ``rows``/``cols``)."""
 
     label: str
     score: float
@@ -220,18 +232,29 @@ class BoxesSource:
                              T_map_cam: np.ndarray | None = None) -> list[Proposal]:
         """One proposal per box at or above ``min_score`` (``depth_m`` (H, W) [m]; ``K``
         and ``T_map_cam`` (camera optical frame -> map) as in :func:`explain_box`), each
-        pixel in one proposal at most (:func:`explain_boxes`: smaller boxes first); a
-        proposal may have no pixels (nothing in its box has usable depth)."""
+        pixel in one proposal at most (:func:`explain_boxes`: overlapping boxes give shared
+        pixels to the object that needs them more); a
+        proposal may have no pixels (nothing in its box has usable depth). A box with a
+        non-empty ``mask`` is lifted from its mask's pixels instead
+        (:func:`~ssr_ros.perception.box_masks.mask_pixels`, at the clusters' stride)."""
         h, w = depth_m.shape
         for box in boxes:
             box.validate(w, h)
         kept = [box for box in boxes if box.score >= self.min_score]
         labels = [normalize_label(b.label) if b.label else self.default_label for b in kept]
-        explained = explain_boxes([b.clipped(w, h) for b in kept], depth_m, K, T_map_cam,
-                                  [size_prior(label) for label in labels], self.clusters)
-        return [Proposal(label, float(box.score), ex.rows, ex.cols, box=box,
-                         box_valid_fraction=ex.valid_fraction)
-                for box, label, ex in zip(kept, labels, explained)]
+        # A box with mask pixels is lifted from them (depth coverage judged on the mask);
+        # the others, an empty mask included, from the depth cluster that explains them.
+        masked = [box.mask is not None and bool(np.any(box.mask)) for box in kept]
+        unmasked = [i for i, m in enumerate(masked) if not m]
+        explained = dict(zip(unmasked, explain_boxes(
+            [kept[i].clipped(w, h) for i in unmasked], depth_m, K, T_map_cam,
+            [size_prior(labels[i]) for i in unmasked], self.clusters)))
+        for i in (i for i, m in enumerate(masked) if m):
+            explained[i] = mask_pixels(kept[i].mask, kept[i].clipped(w, h), depth_m,
+                                       self.clusters.stride)
+        return [Proposal(labels[i], float(box.score), explained[i].rows, explained[i].cols,
+                         box=box, box_valid_fraction=explained[i].valid_fraction)
+                for i, box in enumerate(kept)]
 
     def propose(self, keyframe: Keyframe) -> list[Proposal]:
         return self.proposals_from_boxes(list(keyframe.boxes or []), keyframe.depth_m,
