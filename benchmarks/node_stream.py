@@ -230,6 +230,8 @@ def run_node(label: str, tree: Path, work: Path, domain_id: str, duration_s: flo
         "processed_frames": delta("frames.processed"),
         "keyframes": keyframes,
         "keyframe_rate_hz": round(keyframes / max(wall_s, 1e-6), 2),
+        # the input thread's batching (absent where the executor reads the inputs)
+        "input_wakeups": delta("input.wakeups"), "input_messages": delta("input.messages"),
         "dropped": {"sync": delta("sync.dropped"), "queue_newest_wins": delta("queue.dropped"),
                     **{k: delta(k) for k in end_diag
                        if k.startswith(("invalid.", "pose_drop."))}},
