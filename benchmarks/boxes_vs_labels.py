@@ -3,7 +3,7 @@ the map built from detector-like boxes (``ssr_ros.eval.gt_boxes``: ground-truth 
 jitter and false positives) beside the map built from the instance-label images.
 
 Run: ``python benchmarks/boxes_vs_labels.py --seeds 70-79 [--noise] [--jitter 0.03]
-[--fp 0.1] [--frames auto|N]``. Each seed's sequence is rendered once and every frame
+[--fp 0.1] [--frames auto|N] [--size 640x480]``. Each seed's sequence is rendered once and every frame
 goes to both pipelines; the box pipeline gets no label image (its room estimate and
 proposals see what they would see from a detector node). The random boxes of frame i of
 seed s come from ``default_rng([s, i, 11])``: reruns give the same boxes. Matching and
@@ -45,8 +45,9 @@ def run_seed(seed: int, args: argparse.Namespace) -> dict:
                      MAX_AUTO_FRAMES)
     else:
         frames = int(args.frames)
-    seq = render_sequence(scene, n_frames=frames, width=640, height=480, rate_hz=RATE_HZ,
-                          noise=args.noise)
+    width, height = (int(v) for v in args.size.split("x"))
+    seq = render_sequence(scene, n_frames=frames, width=width, height=height,
+                          rate_hz=RATE_HZ, noise=args.noise)
     noise = BoxNoise(jitter_fraction=args.jitter, false_positives_per_frame=args.fp,
                      min_pixels=seq.min_visible_pixels)
     pipes = {"labels": MappingPipeline(PipelineConfig(source="labels")),
@@ -72,7 +73,7 @@ def run_seed(seed: int, args: argparse.Namespace) -> dict:
             preds = pipe.object_map.objects()
             from ssr_ros.eval.run import match_objects
             for pi, gi, d in match_objects(preds, gt, MATCH_RADIUS_M):
-                if d > 0.15:
+                if d > args.show_above:
                     p, g = preds[pi], gt[gi]
                     print(f"  [{name}] seed {seed} {g.category}: err {d:.2f} m gt c "
                           f"{np.round(g.center_m, 2)} s {np.round(g.size_m, 2)} | map c "
@@ -110,7 +111,10 @@ def main() -> None:
                     help="box edge jitter (std, fraction of the side)")
     ap.add_argument("--fp", type=float, default=0.1, help="false-positive boxes per frame")
     ap.add_argument("--frames", default="auto", help="'auto' (ssr-eval's lap) or N")
-    ap.add_argument("--verbose", action="store_true", help="print matches off by > 0.15 m")
+    ap.add_argument("--size", default="640x480", help="image size WxH [px]")
+    ap.add_argument("--verbose", action="store_true", help="print matches off by more "
+                    "than --show-above")
+    ap.add_argument("--show-above", type=float, default=0.15, help="[m], with --verbose")
     args = ap.parse_args()
     results = []
     for seed in parse_seeds(args.seeds):

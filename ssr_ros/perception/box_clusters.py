@@ -54,7 +54,12 @@ class BoxClusterConfig:
     penalties (``exp(-weight * value)``); ``size_tolerance``: relative size error a box
     may imply before it is penalised (detector boxes and category sizes both vary);
     ``continuity_m``/``continuity_fraction``: the largest depth step between neighbouring
-    samples of one continuous surface (see :func:`_continuous_segments`)."""
+    samples of one continuous surface (see :func:`_continuous_segments`);
+    ``backdrop_step_m``/``backdrop_step_fraction``/``backdrop_angle_deg``: the same for
+    an upright plane behind the object, with the largest turn of its direction between
+    neighbours (see :func:`_backdrop_mask`); ``backdrop_min_depth_m``: categories whose
+    prior depth is under this (pictures, mirrors, doors) lie flush with a wall and keep
+    it."""
 
     stride: int = 2
     bin_m: float = 0.05
@@ -70,6 +75,10 @@ class BoxClusterConfig:
     size_tolerance: float = 0.35
     continuity_m: float = 0.05
     continuity_fraction: float = 0.04
+    backdrop_step_m: float = 0.03
+    backdrop_step_fraction: float = 0.015
+    backdrop_angle_deg: float = 20.0
+    backdrop_min_depth_m: float = 0.15
 
     def __post_init__(self) -> None:
         if self.stride < 1 or self.min_pixels < 1 or self.ring_min_px < 1:
@@ -155,6 +164,57 @@ def _support_mask(z_map: np.ndarray, flat: np.ndarray, far_ring: np.ndarray,
         level = lo + (k + 0.5) * step
         support |= flat & (np.abs(z_map - level) <= 1.5 * step)
     return support
+
+
+def _backdrop_mask(points: np.ndarray, D: np.ndarray, upright: np.ndarray,
+                   top_ring: np.ndarray, step: int, cfg: BoxClusterConfig) -> np.ndarray:
+    """Samples of an upright plane that goes on above the box (a wall behind a desk, the
+    side of a wardrobe behind a chair): ``upright`` samples (not horizontal) joined to
+    their right and lower neighbours when the depth is continuous (``backdrop_step_m``
+    or ``backdrop_step_fraction`` of the depth) and both run along one vertical plane
+    (horizontal directions, taken ``step`` samples apart, within
+    ``backdrop_angle_deg``), in the components that reach the ring's outer part above
+    the box (``top_ring``). Nothing of an object lies above its box, so such a plane is
+    behind it; the plane test keeps the object's own faces that meet a wall at a corner
+    (a wardrobe's side) and the horizontal top that meets it (a desk's) out of it."""
+    n_r, n_c = D.shape
+    if n_c < 2 * step:
+        return np.zeros_like(upright)
+    # Horizontal direction of the surface at each sample (from the sample ``step``
+    # columns to the right, or to the left in the last columns), unit length.
+    d = points[:, step:, :2] - points[:, :-step, :2]
+    both = upright[:, step:] & upright[:, :-step]
+    tangent = np.zeros((n_r, n_c, 2))
+    ok = np.zeros((n_r, n_c), dtype=bool)
+    tangent[:, :-step] = d
+    ok[:, :-step] = both
+    tangent[:, -step:] = d[:, -step:]
+    ok[:, -step:] = both[:, -step:]
+    length = np.linalg.norm(tangent, axis=-1)
+    ok &= length > 1e-6
+    tangent /= np.maximum(length, 1e-9)[..., None]
+    cos_min = math.cos(math.radians(cfg.backdrop_angle_deg))
+    tol = np.maximum(cfg.backdrop_step_m, cfg.backdrop_step_fraction * D)
+
+    def joins(a: tuple[slice, slice], b: tuple[slice, slice]) -> np.ndarray:
+        return ok[a] & ok[b] & (np.abs(D[a] - D[b]) <= tol[a]) & \
+            (np.abs((tangent[a] * tangent[b]).sum(axis=-1)) >= cos_min)
+
+    join_r = joins((slice(None), slice(None, -1)), (slice(None), slice(1, None)))
+    join_d = joins((slice(None, -1), slice(None)), (slice(1, None), slice(None)))
+    idx = np.arange(D.size).reshape(D.shape)
+    a = np.concatenate([idx[:, :-1][join_r], idx[:-1][join_d]])
+    b = np.concatenate([idx[:, 1:][join_r], idx[1:][join_d]])
+    graph = coo_matrix((np.ones(len(a), np.int8), (a, b)), shape=(D.size, D.size))
+    _, labels = connected_components(graph, directed=False)
+    labels = labels.reshape(D.shape)
+    seeds = top_ring & ok
+    if int(seeds.sum()) < cfg.min_pixels:
+        return np.zeros_like(upright)
+    # A plane seen above the box by a few samples only may be noise joining planes.
+    count = np.bincount(labels[seeds], minlength=labels.max() + 1)
+    behind = count >= max(cfg.min_pixels, 0.1 * int(seeds.sum()))
+    return ok & behind[labels]
 
 
 def _layers(d: np.ndarray, w: np.ndarray, bin_m: float, min_share: float
@@ -286,6 +346,10 @@ def explain_box(x0: int, y0: int, x1: int, y1: int, depth_m: np.ndarray,
         far_ring = ((rows < y0 - gap_y) | (rows >= y1 + gap_y))[:, None] | \
             ((cols < x0 - gap_x) | (cols >= x1 + gap_x))[None, :]
         support = _support_mask(points[..., 2], flat, far_ring, cfg)
+        if prior is None or float(prior[1]) >= cfg.backdrop_min_depth_m:
+            top_ring = (rows < y0 - gap_y)[:, None] & np.ones(len(cols), dtype=bool)
+            support |= _backdrop_mask(points, D, valid & ~flat, top_ring,
+                                      max(1, 8 // s), cfg)
     usable = valid & ~support
     if claimed is not None:
         usable &= ~claimed[np.ix_(rows, cols)]

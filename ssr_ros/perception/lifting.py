@@ -385,7 +385,8 @@ class EvidenceBoxFitter:
         ``hidden_below``: the object's lower part was never seen (something in front hid
         it), so the seen part may be its far edge (a chair's back seen over a table):
         the missing depth of a box-shaped object is then spread evenly about the seen
-        face."""
+        face, as it is for objects that do not stand on the floor (their flat lower part
+        lies on the support, in front of the seen face as often as behind)."""
         if prior is None or len(camera_positions_m) == 0:
             return BoxFit(centre, size, yaw, from_prior)
         # The side across the box (its depth as the cameras saw it) is the one a view
@@ -436,8 +437,13 @@ class EvidenceBoxFitter:
             return BoxFit(centre, size, yaw, from_prior)
         if target <= size[1]:
             return BoxFit(centre, size, yaw, from_prior, pending)
-        # (A round object's seen surface is its near half whatever hid its bottom.)
-        if not hidden_below or self.is_round(label):
+        # (A round object's seen surface is its near half whatever hid its bottom.) An
+        # object standing on furniture may show its upright part only, with its lower
+        # part flat on the support and lost in it (a laptop's base, a monitor's foot): in
+        # front of the seen face as often as behind it, so the missing depth is spread
+        # about the face as for a hidden bottom.
+        on_furniture = not self.on_floor(label)
+        if self.is_round(label) or not (hidden_below or on_furniture):
             centre[:2] = centre[:2] + away * (0.5 * target - front) * across
         size[1] = target
         if size[1] > size[0]:
