@@ -95,6 +95,10 @@ def generate_launch_description() -> LaunchDescription:
                               default_value="detections/label_info",
                               description="Names of numeric detection class ids "
                                           "(vision_msgs/LabelInfo, transient local)"),
+        DeclareLaunchArgument("detection_masks_topic", default_value="detections/masks",
+                              description="Instance masks of the detections (sensor_msgs/"
+                                          "Image, pixel k = k-th detection), when "
+                                          "detection_masks is true"),
         DeclareLaunchArgument("camera_pose_topic", default_value="camera/pose",
                               description="Camera pose (geometry_msgs/PoseStamped), when "
                                           "pose_source is camera_pose"),
@@ -111,6 +115,7 @@ def generate_launch_description() -> LaunchDescription:
         ("labels/names", LaunchConfiguration("label_names_topic")),
         ("detections", LaunchConfiguration("detections_topic")),
         ("detections/label_info", LaunchConfiguration("detections_label_info_topic")),
+        ("detections/masks", LaunchConfiguration("detection_masks_topic")),
         ("camera_pose", LaunchConfiguration("camera_pose_topic")),
         ("odom", LaunchConfiguration("odom_topic")),
         ("/tf", "tf"),

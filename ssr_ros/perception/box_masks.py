@@ -41,7 +41,8 @@ def check_box_mask(mask: np.ndarray, bounds: tuple[int, int, int, int]) -> None:
 
 
 def mask_pixels(mask: np.ndarray, bounds: tuple[int, int, int, int], depth_m: np.ndarray,
-                stride: int = 2, drop_border: bool = True) -> MaskPixels:
+                stride: int = 2, drop_border: bool = True, min_pixels: int = 20
+                ) -> MaskPixels:
     """The object pixels of a box's ``mask`` (bool (y1 - y0, x1 - x0) over ``bounds``
     ``(x0, y0, x1, y1)`` [px] of the image of ``depth_m`` (H, W) [m], 0 = no depth).
 
@@ -51,7 +52,9 @@ def mask_pixels(mask: np.ndarray, bounds: tuple[int, int, int, int], depth_m: np
     not in the mask is dropped, as the label-image source drops instance borders of a
     network's masks: they bleed onto the background, whose depth would drag the object.
     A neighbour beyond the image counts as in the mask (the object goes on there); one
-    beyond the box but inside the image does not (the mask ends at the box).
+    beyond the box but inside the image does not (the mask ends at the box). A mask
+    whose interior keeps fewer than ``min_pixels`` samples with depth keeps its border:
+    a small object's mask is mostly border, and without it nothing would be left.
     ``valid_fraction`` is measured on all the mask's samples, borders included: the
     coverage of what the segmentation claims, before any pixel is dropped (0 for an
     empty mask).
@@ -72,8 +75,10 @@ def mask_pixels(mask: np.ndarray, bounds: tuple[int, int, int, int], depth_m: np
     valid_fraction = float((depth[sub] > 0).mean())
     keep = sub & (depth > 0)
     if drop_border:
-        keep &= _interior(sub, rows[0] - stride < 0, rows[-1] + stride >= height,
-                          cols[0] - stride < 0, cols[-1] + stride >= width)
+        interior = keep & _interior(sub, rows[0] - stride < 0, rows[-1] + stride >= height,
+                                    cols[0] - stride < 0, cols[-1] + stride >= width)
+        if np.count_nonzero(interior) >= min_pixels:
+            keep = interior
     rr, cc = np.nonzero(keep)
     return MaskPixels(rows[rr], cols[cc], valid_fraction)
 

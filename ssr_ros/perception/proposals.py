@@ -251,7 +251,8 @@ class BoxesSource:
             [size_prior(labels[i]) for i in unmasked], self.clusters)))
         for i in (i for i, m in enumerate(masked) if m):
             explained[i] = mask_pixels(kept[i].mask, kept[i].clipped(w, h), depth_m,
-                                       self.clusters.stride)
+                                       self.clusters.stride,
+                                       min_pixels=self.clusters.min_pixels)
         return [Proposal(labels[i], float(box.score), explained[i].rows, explained[i].cols,
                          box=box, box_valid_fraction=explained[i].valid_fraction)
                 for i, box in enumerate(kept)]

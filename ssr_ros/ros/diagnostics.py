@@ -301,6 +301,10 @@ def watch_inputs(board: HealthBoard, node: Any, config: Any, pose_mode: str) -> 
         synced.append(("detections", topics.DETECTIONS, (
             "; proposal_source detections needs vision_msgs/Detection2DArray from a "
             "detector node")))
+    if config.uses_detection_masks:
+        synced.append(("detection_masks", topics.DETECTION_MASKS, (
+            "; detection_masks needs the segmentation node's instance mask image with "
+            "each detection array (without one set detection_masks:=false)")))
     for name, topic, hint in synced:
         board.open_input(name, node.resolve_topic_name(topic), now, hint, synced=True,
                          remap_from=topic)

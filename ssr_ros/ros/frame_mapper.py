@@ -95,7 +95,8 @@ class FrameMapper:
                                        expected_frame=config.camera_frame,
                                        rectified=config.images_rectified,
                                        detections_msg=item.detections,
-                                       detection_names=item.detection_names)
+                                       detection_names=item.detection_names,
+                                       masks_msg=item.detection_masks)
             if geometry.stamp_s <= self._last_stamp_s:
                 raise InvalidMessage("stamp_backwards", f"frame stamp {geometry.stamp_s:.3f} "
                                      f"s is not after {self._last_stamp_s:.3f} s")
@@ -118,7 +119,8 @@ class FrameMapper:
 
         def decode() -> PosedFrame:
             frame = decode_images(geometry, item.color, item.labels,
-                                  max_pixels=config.max_image_pixels)
+                                  max_pixels=config.max_image_pixels,
+                                  masks_msg=item.detection_masks)
             decoded.append(self._with_proposal_inputs(frame.with_pose(T_map_cam)))
             return decoded[-1]
 

@@ -5,8 +5,9 @@
 messages into numpy arrays and checks what only makes sense across them: every message
 is in the camera optical frame (``camera_frame``, or the colour image's frame when none
 is configured), the depth is registered to the colour image (same size), the intrinsics
-describe that size, the label image has that size too, the detections' boxes lie in it,
-and the lens distortion is one the mapping can undo (or the images are rectified: then
+describe that size, the label image has that size too, the detections' boxes lie in it
+(their instance mask image, :mod:`~ssr_ros.ros.detection_masks`, has its size), and
+the lens distortion is one the mapping can undo (or the images are rectified: then
 ``P`` gives the intrinsics and ``D`` is ignored, as image_geometry does). Any failure
 raises :class:`~ssr_ros.runtime.errors.InvalidMessage` with the reason counted in
 /diagnostics. It works in two halves, :func:`decode_geometry` (frame ids, depth,
@@ -31,6 +32,7 @@ from ssr_ros.ros.conversions import (COLOR_ENCODINGS, LABEL_ENCODINGS, CameraInt
                                      camera_info_to_intrinsics, check_image_layout,
                                      compressed_to_rgb, image_to_depth_m, image_to_labels,
                                      image_to_rgb, stamp_to_s)
+from ssr_ros.ros.detection_masks import attach_masks, check_mask_header
 from ssr_ros.runtime.errors import InvalidMessage
 
 #: Most detections accepted in one Detection2DArray.
@@ -67,12 +69,15 @@ def decode_frame(color_msg: Any, depth_msg: Any, info_msg: Any, labels_msg: Any 
                  depth_scale_m: float = 0.001, max_depth_m: float = 10.0,
                  max_pixels: int = 4096 * 4096, expected_frame: str = "",
                  rectified: bool = False, detections_msg: Any = None,
-                 detection_names: dict[int, str] | None = None) -> PosedFrame:
+                 detection_names: dict[int, str] | None = None,
+                 masks_msg: Any = None) -> PosedFrame:
     """Decode and cross-check one synchronised set (colour may be a CompressedImage) into a
     frame without a pose yet (``T_map_cam`` None): ``rgb``, ``depth_m`` [m], ``K``, the
     colour image's stamp and ``frame_id``, the label image (uint16 ids) or None, the
     plumb-bob ``dist`` or None, and the boxes of a ``vision_msgs/Detection2DArray`` (see
-    :func:`detections_to_boxes`, ``detection_names`` names numeric class ids) or None.
+    :func:`detections_to_boxes`, ``detection_names`` names numeric class ids) or None,
+    each with its mask when ``masks_msg`` (the detections' instance mask image, see
+    :mod:`~ssr_ros.ros.detection_masks`) is given.
 
     The same as :func:`decode_images` of :func:`decode_geometry`: the node calls the two
     apart, so that a frame the keyframe selector drops is never decoded past its depth.
@@ -89,22 +94,26 @@ def decode_frame(color_msg: Any, depth_msg: Any, info_msg: Any, labels_msg: Any 
     ``camera_info_frame_id``, ``labels_frame_id``, ``detections_frame_id`` (that message
     is not in the camera frame: ``expected_frame``, or the colour image's frame when none
     is configured; depth registered in another optical frame must be registered to the
-    colour camera first, e.g. by the driver's ``align_depth``), and the detection
-    reasons of :func:`detections_to_boxes`.
+    colour camera first, e.g. by the driver's ``align_depth``), the detection
+    reasons of :func:`detections_to_boxes`, and for the mask image
+    ``detection_masks_frame_id`` and the ``detection_masks_*`` reasons of
+    :mod:`~ssr_ros.ros.detection_masks`.
     """
     geometry = decode_geometry(color_msg, depth_msg, info_msg, labels_msg,
                                depth_scale_m=depth_scale_m, max_depth_m=max_depth_m,
                                max_pixels=max_pixels, expected_frame=expected_frame,
                                rectified=rectified, detections_msg=detections_msg,
-                               detection_names=detection_names)
-    return decode_images(geometry, color_msg, labels_msg, max_pixels=max_pixels)
+                               detection_names=detection_names, masks_msg=masks_msg)
+    return decode_images(geometry, color_msg, labels_msg, max_pixels=max_pixels,
+                         masks_msg=masks_msg)
 
 
 def decode_geometry(color_msg: Any, depth_msg: Any, info_msg: Any, labels_msg: Any = None,
                     depth_scale_m: float = 0.001, max_depth_m: float = 10.0,
                     max_pixels: int = 4096 * 4096, expected_frame: str = "",
                     rectified: bool = False, detections_msg: Any = None,
-                    detection_names: dict[int, str] | None = None) -> PosedFrame:
+                    detection_names: dict[int, str] | None = None,
+                    masks_msg: Any = None) -> PosedFrame:
     """The first half of :func:`decode_frame`: what the keyframe selector reads, and every
     check that needs no image pixel.
 
@@ -125,7 +134,8 @@ def decode_geometry(color_msg: Any, depth_msg: Any, info_msg: Any, labels_msg: A
                              f"{expected_frame!r}")
     camera_frame = expected_frame or frame_id
     for name, msg in (("depth", depth_msg), ("camera_info", info_msg),
-                      ("labels", labels_msg), ("detections", detections_msg)):
+                      ("labels", labels_msg), ("detections", detections_msg),
+                      ("detection_masks", masks_msg)):
         if msg is not None and str(msg.header.frame_id) != camera_frame:
             raise InvalidMessage(f"{name}_frame_id", f"{name} in frame "
                                  f"{str(msg.header.frame_id)!r}, the images are in "
@@ -148,6 +158,8 @@ def decode_geometry(color_msg: Any, depth_msg: Any, info_msg: Any, labels_msg: A
         if (int(labels_msg.width), int(labels_msg.height)) != (width, height):
             raise InvalidMessage("size_mismatch", f"label image {int(labels_msg.width)}x"
                                  f"{int(labels_msg.height)} is not {width}x{height}")
+    if masks_msg is not None:
+        check_mask_header(masks_msg, width, height, max_pixels)
     boxes = None
     if detections_msg is not None:
         boxes = detections_to_boxes(detections_msg, width, height, detection_names or {})
@@ -164,10 +176,12 @@ def _check_header(msg: Any, encodings: tuple[str, ...], what: str, max_pixels: i
 
 
 def decode_images(geometry: PosedFrame, color_msg: Any, labels_msg: Any = None,
-                  max_pixels: int = 4096 * 4096) -> PosedFrame:
+                  max_pixels: int = 4096 * 4096, masks_msg: Any = None) -> PosedFrame:
     """The second half of :func:`decode_frame`: ``geometry`` (from
     :func:`decode_geometry`, posed or not) with its colour and label images decoded
-    (``rgb``, ``labels``) and checked against its size. Raises :class:`InvalidMessage`
+    (``rgb``, ``labels``) and checked against its size, and its boxes given their masks
+    from ``masks_msg`` when both are there
+    (:func:`~ssr_ros.ros.detection_masks.attach_masks`). Raises :class:`InvalidMessage`
     for the reasons of :func:`decode_frame` that concern these images."""
     height, width = geometry.depth_m.shape
     if hasattr(color_msg, "format"):
@@ -183,7 +197,10 @@ def decode_images(geometry: PosedFrame, color_msg: Any, labels_msg: Any = None,
         if labels.shape != (height, width):
             raise InvalidMessage("size_mismatch", f"label image {labels.shape[1]}x"
                                  f"{labels.shape[0]} is not {width}x{height}")
-    return dataclasses.replace(geometry, rgb=rgb, labels=labels)
+    boxes = geometry.boxes
+    if masks_msg is not None and boxes is not None:
+        boxes = attach_masks(boxes, masks_msg, width, height, max_pixels)
+    return dataclasses.replace(geometry, rgb=rgb, labels=labels, boxes=boxes)
 
 
 def detections_to_boxes(msg: Any, width: int, height: int,

@@ -14,7 +14,8 @@ With ``proposal_source: detections`` a ``vision_msgs/Detection2DArray`` on ``det
 is one more synchronised input (a detector stamps its array with its image's stamp, so it
 matches within the slop), and the class names of numeric ids come from a
 ``vision_msgs/LabelInfo`` on ``detections/label_info`` (transient local, as vision_msgs
-recommends for it).
+recommends for it). With ``detection_masks: true`` the detections' instance mask image
+on ``detections/masks`` is synchronised too (:mod:`~ssr_ros.ros.detection_masks`).
 
 Stamps are checked before a set reaches the mailbox and before a pose reaches the pose
 history (:class:`~ssr_ros.runtime.stamp_guard.StampGuard`, ``max_future_s``): zero or far
@@ -66,8 +67,9 @@ class FrameSet:
     """One synchronised set of camera messages, as the worker receives it:
     ``received_s`` (``time.monotonic()`` when it was matched), the colour image (Image or
     CompressedImage), depth image, camera_info, the label image or None, the
-    vision_msgs/Detection2DArray or None, and the class names of numeric detection ids
-    known when the set was matched (from ``detections/label_info``)."""
+    vision_msgs/Detection2DArray or None, the class names of numeric detection ids
+    known when the set was matched (from ``detections/label_info``), and the
+    detections' instance mask image or None."""
 
     received_s: float
     color: Any
@@ -76,6 +78,7 @@ class FrameSet:
     labels: Any = None
     detections: Any = None
     detection_names: dict[int, str] | None = None
+    detection_masks: Any = None
 
 
 class CameraInputs:
@@ -152,6 +155,8 @@ class CameraInputs:
             from vision_msgs.msg import Detection2DArray, LabelInfo
 
             inputs.append((Detection2DArray, topics.DETECTIONS, "detections"))
+            if config.uses_detection_masks:
+                inputs.append((Image, topics.DETECTION_MASKS, "detection_masks"))
             self._subscribe(LabelInfo, topics.DETECTIONS_LABEL_INFO, self._on_label_info,
                             LATCHED_QOS)
         self._input_names = [name for _, _, name in inputs]
@@ -267,7 +272,8 @@ class CameraInputs:
             time.monotonic(), by_name["color"], by_name["depth"], by_name["camera_info"],
             labels=by_name.get("labels"), detections=by_name.get("detections"),
             # each LabelInfo replaces the dict, so the set keeps the names it was matched with
-            detection_names=self.detection_names if "detections" in by_name else None))
+            detection_names=self.detection_names if "detections" in by_name else None,
+            detection_masks=by_name.get("detection_masks")))
 
     def _on_label_info(self, msg: Any) -> None:
         self._stats.count_received("label_info")

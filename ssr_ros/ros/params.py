@@ -103,6 +103,12 @@ PARAMETERS: dict[str, ParamSpec] = {
                                  "synchronised with the images; numeric class ids named by "
                                  "vision_msgs/LabelInfo on 'detections/label_info'), none "
                                  "(no objects).", choices=PROPOSAL_SOURCES),
+    "detection_masks": ParamSpec(False, "With proposal_source detections: an instance mask "
+                                 "image on 'detections/masks' (sensor_msgs/Image mono8, "
+                                 "mono16 or 32SC1, the depth image's size; pixel k > 0 = the "
+                                 "k-th detection of the array with the same stamp, 0 = "
+                                 "none) is synchronised too, and a detection is lifted from "
+                                 "its mask's pixels instead of its box's depth clusters."),
     "label_names": ParamSpec([""], "Instance id -> category for the label image, as "
                              "'id:name' strings; the labels/names topic (JSON) overrides."),
     "depth_scale_m": ParamSpec(0.001, "Metres per unit of 16UC1/mono16 depth (0.001 = mm, "
@@ -261,6 +267,7 @@ class NodeConfig:
     sensor_qos_depth: int
     use_compressed: bool
     proposal_source: str
+    detection_masks: bool
     label_names: dict[int, str]
     depth_scale_m: float
     max_depth_m: float
@@ -307,6 +314,11 @@ class NodeConfig:
     def uses_detections(self) -> bool:
         """A vision_msgs/Detection2DArray is a synchronised input (detections source)."""
         return self.proposal_source == "detections"
+
+    @property
+    def uses_detection_masks(self) -> bool:
+        """The detections' instance mask image is a synchronised input too."""
+        return self.uses_detections and self.detection_masks
 
 
 def descriptor(name: str, spec: ParamSpec) -> ParameterDescriptor:
@@ -454,6 +466,9 @@ def read_config(node: Any) -> NodeConfig:
         problem = validate_parameter(name, value)
         if problem:
             raise ConfigError(problem)
+    if values["detection_masks"] and values["proposal_source"] != "detections":
+        raise ConfigError(f"detection_masks: true needs proposal_source detections, not "
+                          f"{values['proposal_source']!r} (the masks index the detections)")
     map_path = str(values["map_path"]).strip()
     return NodeConfig(
         autostart=bool(values["autostart"]),
@@ -471,6 +486,7 @@ def read_config(node: Any) -> NodeConfig:
         sensor_qos_depth=int(values["sensor_qos_depth"]),
         use_compressed=bool(values["use_compressed"]),
         proposal_source=str(values["proposal_source"]),
+        detection_masks=bool(values["detection_masks"]),
         label_names=parse_label_names(list(values["label_names"])),
         depth_scale_m=float(values["depth_scale_m"]),
         max_depth_m=float(values["max_depth_m"]),

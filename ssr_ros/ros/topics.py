@@ -20,6 +20,8 @@ CAMERA_POSE = "camera_pose"
 ODOM = "odom"
 DETECTIONS = "detections"
 DETECTIONS_LABEL_INFO = "detections/label_info"
+# instance masks of the detections (sensor_msgs/Image, with detection_masks: true)
+DETECTION_MASKS = "detections/masks"
 # ssr_node outputs and services
 SCENE_GRAPH = "cogmap/scene_graph"
 MARKERS = "cogmap/markers"

@@ -113,7 +113,8 @@ def test_mask_sampling_and_borders_match_the_label_image_source(scene):
     for stride in (1, 2, 3):
         source = LabelImageSource(stride=stride, min_pixels=1, drop_border=True)
         table = next(p for p in source.propose(frame) if p.instance_id == TABLE)
-        got = mask_pixels(obj[y0:y1, x0:x1] == TABLE, (x0, y0, x1, y1), depth, stride)
+        got = mask_pixels(obj[y0:y1, x0:x1] == TABLE, (x0, y0, x1, y1), depth, stride,
+                          min_pixels=1)
         assert sorted(zip(got.rows, got.cols)) == sorted(zip(table.rows, table.cols))
 
 
@@ -122,13 +123,16 @@ def test_mask_pixels_on_a_small_image():
     depth[3, 3] = 0.0
     mask = np.zeros((6, 6), bool)       # box (1, 1)-(7, 7)
     mask[1:5, 1:5] = True               # image rows and columns 2..5
-    got = mask_pixels(mask, (1, 1, 7, 7), depth, stride=1)
+    got = mask_pixels(mask, (1, 1, 7, 7), depth, stride=1, min_pixels=1)
     # the interior 3..4 x 3..4, less the pixel without depth
     assert sorted(zip(got.rows.tolist(), got.cols.tolist())) == [(3, 4), (4, 3), (4, 4)]
     assert got.valid_fraction == pytest.approx(15 / 16)
+    # an interior under min_pixels keeps the border: all 15 pixels with depth
+    got = mask_pixels(mask, (1, 1, 7, 7), depth, stride=1, min_pixels=4)
+    assert len(got.rows) == 15 and (3, 3) not in zip(got.rows.tolist(), got.cols.tolist())
     # the image ends at the box's right edge: the mask goes on there, no border
     mask = np.ones((6, 3), bool)
-    got = mask_pixels(mask, (5, 1, 8, 7), depth, stride=1, drop_border=True)
+    got = mask_pixels(mask, (5, 1, 8, 7), depth, stride=1, drop_border=True, min_pixels=1)
     assert set(got.cols.tolist()) == {6, 7}
     # on the image's grid of every second pixel, whatever the box's corner
     got = mask_pixels(np.ones((6, 6), bool), (1, 1, 7, 7), depth, stride=2,
