@@ -191,6 +191,7 @@ def test_masked_detections_map_and_refused_masks_leave_the_map(sim) -> None:
     # the map is left as it was, and the frames after it are mapped
     keyframe_sets = [i for i, m in enumerate(sets) if 100.0 + i / RATE_HZ in clean]
     spoiled = dict(zip(keyframe_sets[1:1 + len(BAD_CASES)], sorted(BAD_CASES)))
+    assert len(spoiled) == len(BAD_CASES), keyframe_sets
     mapper, keeper, poses, stats, got = _mapper(names)
     for i, msgs in enumerate(sets):
         if i not in spoiled:
