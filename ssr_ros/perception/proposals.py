@@ -19,6 +19,8 @@ the box (fill, leaks out of the box, support surfaces, the category's size), not
 biggest one. Their proposals keep the box and the share of the whole box that has depth
 (``box_valid_fraction``), which lifting judges before anything else; a box that nothing
 explains still becomes a proposal with no pixels, so lifting rejects it with a reason.
+A box that comes with an instance mask (``Box2D.mask``, a segmentation node's) is lifted
+from its mask's pixels instead (:mod:`ssr_ros.perception.box_masks`).
 """
 
 from __future__ import annotations
