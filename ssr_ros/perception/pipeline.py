@@ -332,7 +332,9 @@ class MappingPipeline:
         frame = geometry if deferred is not None else self._validate_images(frame, geometry)
         depth, T, stamp_s = frame.depth_m, frame.T_map_cam, frame.stamp_s
         cam = self._camera_for(frame.K, depth.shape[1], depth.shape[0], frame.dist)
+        t_select = time.perf_counter()
         decision = self.selector.evaluate(depth, cam, T, stamp_s)
+        select_s = time.perf_counter() - t_select
         if deferred is not None and (decision.is_keyframe or self._recheck_possible(stamp_s)):
             frame = self._validate_images(deferred.decode(), frame)
             deferred = None
@@ -373,7 +375,10 @@ class MappingPipeline:
         t6 = time.perf_counter()
         cog_changes = self._sync_cogmap() if changes.changed else None
         t7 = time.perf_counter()
-        timings = {"validate": t1 - t0, "select": t2 - t1, "proposals": t3 - t2,
+        # validate: checks and, for a deferred frame, the decode; select: the selector
+        # and the frame's bookkeeping (trajectory, sighting history)
+        timings = {"validate": t1 - t0 - select_s, "select": t2 - t1 + select_s,
+                   "proposals": t3 - t2,
                    "room": t4 - t3, "lifting": t5 - t4, "fusion": t6 - t5,
                    "cogmap": t7 - t6, "total": t7 - t0}
         return PipelineResult(kf, decision, proposals, observations, rejections, changes,
