@@ -154,3 +154,58 @@ def test_floor_is_not_guessed_from_walls_and_found_once_in_view():
     assert abs(est.floor_z_m) < 0.03
     # A configured floor counts as observed from the start.
     assert RoomEstimator(RoomEstimatorConfig(floor_z_m=0.2)).floor_observed
+
+
+def _angle_by_scan(walls):
+    """The dominant wall angle as a scan of every candidate angle (the reference)."""
+    rows, cols = np.nonzero(walls)
+    xy = np.stack([cols, rows], axis=1).astype(np.float64)
+    xy -= xy.mean(axis=0)
+    best, best_score = 0.0, -1.0
+    for a in np.deg2rad(np.arange(0.0, 90.0, 1.0)):
+        c, s = np.cos(a), np.sin(a)
+        u = np.round(xy[:, 0] * c + xy[:, 1] * s).astype(np.int64)
+        v = np.round(-xy[:, 0] * s + xy[:, 1] * c).astype(np.int64)
+        score = float(np.sum(np.bincount(u - u.min()) ** 2)
+                      + np.sum(np.bincount(v - v.min()) ** 2))
+        if score > best_score:
+            best, best_score = float(a), score
+    return best
+
+
+@pytest.mark.parametrize("angle_deg", [0.0, 17.0, 33.0, 71.0])
+def test_dominant_angle_equals_a_scan_and_follows_new_walls(angle_deg):
+    rng = np.random.default_rng(int(angle_deg))
+    est = RoomEstimator()
+    a = np.deg2rad(angle_deg)
+    R = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    pts = rng.permutation(noisy_room_points(rng, sigma_m=0.01))
+    pts[:, :2] = pts[:, :2] @ R.T
+    half = len(pts) // 20
+    feed(est, pts[:half], R @ [3.0, 2.0])
+    win = est._window()
+    walls = est._wall[win] >= est.config.min_hits
+    assert est._dominant_angle(win) == _angle_by_scan(walls)
+    # unchanged wall cells: the cached angle; new wall cells: computed again
+    assert est._dominant_angle(win) == _angle_by_scan(walls)
+    feed(est, pts[half:], R @ [3.0, 2.0])
+    win = est._window()
+    walls_now = est._wall[win] >= est.config.min_hits
+    assert walls_now.shape != walls.shape or not np.array_equal(walls_now, walls)
+    assert est._dominant_angle(win) == _angle_by_scan(walls_now)
+
+
+def test_dominant_angle_is_computed_again_when_the_wall_cells_change():
+    est = RoomEstimator()
+    feed(est, noisy_room_points(np.random.default_rng(5), sigma_m=0.01), [3.0, 2.0])
+    win = est._window()
+    first = est._dominant_angle(win)
+    # the same window's wall cells replaced by a line at 30 degrees
+    h, w = est._wall[win].shape
+    est._wall[win] = 0
+    t = np.linspace(0.0, 1.0, 200)
+    rows = (h // 2 + t * 0.4 * h * np.sin(np.deg2rad(30))).astype(int)
+    cols = (w // 4 + t * 0.4 * h * np.cos(np.deg2rad(30))).astype(int)
+    est._wall[win][rows, cols] = est.config.min_hits
+    walls = est._wall[win] >= est.config.min_hits
+    assert est._dominant_angle(win) == _angle_by_scan(walls) != first
