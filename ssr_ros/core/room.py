@@ -164,7 +164,9 @@ class RoomEstimator:
 
     def _cells(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         idx = np.floor(xy / self.config.cell_size_m).astype(np.int64) + self._n // 2
-        ok = (idx >= 0).all(axis=1) & (idx < self._n).all(axis=1)
+        # per column: numpy's reductions along a length-2 axis are slow
+        col, row = idx[:, 0], idx[:, 1]
+        ok = (col >= 0) & (col < self._n) & (row >= 0) & (row < self._n)
         return idx[ok], ok
 
     def _grow_bbox(self, idx: np.ndarray) -> None:

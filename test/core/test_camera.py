@@ -66,11 +66,19 @@ def test_bad_K_rejected(bad):
 
 def test_bad_depth_rejected():
     good = np.ones((4, 4), dtype=np.float32)
-    for value in (np.nan, np.inf, -1.0):
+    for value, message in ((np.nan, "NaN or inf"), (np.inf, "NaN or inf"),
+                           (-np.inf, "NaN or inf"), (-1.0, "negative")):
         bad = good.copy()
         bad[1, 1] = value
-        with pytest.raises(InvalidDepthError):
+        with pytest.raises(InvalidDepthError, match=message):
             validate_depth(bad)
+    # a NaN beside a negative value is reported as the NaN
+    bad = good.copy()
+    bad[0, 0], bad[3, 3] = -1.0, np.nan
+    with pytest.raises(InvalidDepthError, match="NaN or inf"):
+        validate_depth(bad)
+    with pytest.raises(InvalidDepthError, match="no valid pixel"):
+        validate_depth(np.zeros((0, 4), dtype=np.float32))
     with pytest.raises(InvalidDepthError):
         validate_depth(np.zeros((4, 4), dtype=np.float32))
     with pytest.raises(InvalidDepthError):
