@@ -3,9 +3,10 @@ the map built from detector-like boxes (``ssr_ros.eval.gt_boxes``: ground-truth 
 jitter and false positives) beside the map built from the instance-label images.
 
 Run: ``python benchmarks/boxes_vs_labels.py --seeds 70-79 [--noise] [--jitter 0.03]
-[--fp 0.1] [--frames auto|N] [--size 640x480]``. Each seed's sequence is rendered once and every frame
-goes to both pipelines; the box pipeline gets no label image (its room estimate and
-proposals see what they would see from a detector node). The random boxes of frame i of
+[--fp 0.1] [--frames auto|N] [--size 640x480] [--verbose [--show-above 0.15]]``. Each
+seed's sequence is rendered once and every frame goes to both pipelines; the box
+pipeline gets no label image (its room estimate and proposals see what they would see
+from a detector node). The random boxes of frame i of
 seed s come from ``default_rng([s, i, 11])``: reruns give the same boxes. Matching and
 the error tail are ``ssr-eval``'s (``ssr_ros.eval.metrics``).
 """

@@ -3,11 +3,14 @@ ground-truth boxes of sim rooms with detector-like jitter and false positives, n
 class ids named by a transient-local LabelInfo) beside colour, depth, camera_info and
 camera poses; ssr_node with ``proposal_source: detections`` maps the room.
 
-The figures are compared with the same messages mapped through the node's input path
-in this process (``detections_feed.map_sim_room``): DDS and synchronisation must not
-lose what the path maps. The seeds were fixed before any run and never tuned on. The
-absolute figures (recall, median centre error) are the box lifting's
-(``ssr_ros.perception``); they are printed (``-s``) and reported, not asserted here.
+Asserted: over DDS, the rooms of ``SEEDS`` together are mapped with object recall
+>= 0.9 and median centre error <= 0.05 m (``ssr-eval``'s matching), the issue's
+acceptance figures; and per room, DDS and synchronisation lose nothing the node's input
+path maps in this process (``detections_feed.map_sim_room``). The seeds were fixed
+before any run and never tuned on (box lifting was developed on seeds 400-449). Each room
+is one lap at ``ssr-eval``'s rate and frame count, 640x480: at 320x240 cups and bottles
+cover too few pixels (label images miss them too), and in 120 frames (part of a lap)
+label images themselves reach recall 0.91 on seeds 913/917.
 """
 
 from __future__ import annotations
@@ -29,14 +32,23 @@ from rosutil import LATCHED, NodeProcess, RosClient, namespace  # noqa: E402
 from vision_msgs.msg import Detection2DArray, LabelInfo  # noqa: E402
 
 import detections_feed as feed  # noqa: E402
-from ssr_ros.eval.run import score_map  # noqa: E402
+from ssr_ros.eval.run import (MAX_AUTO_FRAMES, MIN_AUTO_FRAMES, RATE_HZ,  # noqa: E402
+                              score_map)
 from ssr_ros.ros import topics  # noqa: E402
 from ssr_ros.ros.topics import DETECTIONS, DETECTIONS_LABEL_INFO  # noqa: E402
 
-SEEDS = (211, 212)
-FRAMES, WIDTH, HEIGHT, RATE_HZ = 120, 320, 240, 10.0
+SEEDS = (931, 937)
+WIDTH, HEIGHT = 640, 480
+MIN_RECALL, MAX_MEDIAN_CENTRE_M = 0.9, 0.05
 # publication pace [Hz]: the node maps every frame on this machine's shared cores
-PUBLISH_HZ = 4.0
+PUBLISH_HZ = 6.0
+
+
+def _lap(scene) -> int:
+    """Frames of one lap of the room, as ``ssr-eval`` renders it (at its rate)."""
+    from ssr_ros.sim import lap_frames
+
+    return min(max(lap_frames(scene, rate_hz=RATE_HZ), MIN_AUTO_FRAMES), MAX_AUTO_FRAMES)
 
 
 def _score(graph, scene, seq) -> dict:
@@ -48,29 +60,33 @@ def _score(graph, scene, seq) -> dict:
                        unseen=[o for o in scene.objects if o.id not in seen])
     centre = scored["centre_errors_m"]
     return {"recall": scored["n_matched"] / max(1, scored["n_gt"]),
-            "median_centre_m": float(np.median(centre)) if centre else math.nan}
+            "median_centre_m": float(np.median(centre)) if centre else math.nan,
+            "n_gt": scored["n_gt"], "n_matched": scored["n_matched"],
+            "centre_errors_m": list(centre)}
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_detections_over_dds_map_the_room(seed, tmp_path) -> None:
+def _map_over_dds(seed: int, tmp_path) -> dict:
+    """Publish the room of ``seed`` to a fresh ssr_node and score its scene graph."""
+    from geometry_msgs.msg import PoseStamped
+    from sensor_msgs.msg import CameraInfo, Image
+
     from ssr_ros.sim import make_scene, render_sequence
 
     ns = namespace(f"det{seed}")
-    node = NodeProcess(tmp_path / "map.json", tmp_path / "node.log", ns=ns, extra=[
-        "-p", "proposal_source:=detections",
-        "-p", "camera_frame:=camera_color_optical_frame", "-p", "diagnostics_period_s:=0.25",
-        "-p", "sensor_qos_reliability:=reliable", "-p", "sync_slop_s:=0.01"])
+    node = NodeProcess(tmp_path / f"map{seed}.json", tmp_path / f"node{seed}.log", ns=ns,
+                       extra=["-p", "proposal_source:=detections",
+                              "-p", "camera_frame:=camera_color_optical_frame",
+                              "-p", "diagnostics_period_s:=0.25",
+                              "-p", "sensor_qos_reliability:=reliable",
+                              "-p", "sync_slop_s:=0.01"])
     client = RosClient(ns=ns)
     try:
         assert client.transition(Transition.TRANSITION_CONFIGURE), node.log()
         assert client.transition(Transition.TRANSITION_ACTIVATE), node.log()
         scene = make_scene(seed)
-        seq = render_sequence(scene, n_frames=FRAMES, width=WIDTH, height=HEIGHT,
+        seq = render_sequence(scene, n_frames=_lap(scene), width=WIDTH, height=HEIGHT,
                               rate_hz=RATE_HZ, seed=seed)
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        from geometry_msgs.msg import PoseStamped
-        from sensor_msgs.msg import CameraInfo, Image
-
         pubs = {"pose": client.node.create_publisher(PoseStamped, topics.CAMERA_POSE, 50),
                 "color": client.node.create_publisher(Image, topics.COLOR, reliable),
                 "depth": client.node.create_publisher(Image, topics.DEPTH, reliable),
@@ -84,7 +100,7 @@ def test_detections_over_dds_map_the_room(seed, tmp_path) -> None:
         names = {i: n for n, i in feed.category_ids(scene).items()}
         label_pub.publish(feed.label_info(names))
         rng = np.random.default_rng(seed)
-        t0 = time.time() - FRAMES / RATE_HZ  # stamps in the recent past of the clock
+        t0 = time.time() - len(seq) / RATE_HZ  # stamps in the recent past of the clock
         for i in range(len(seq)):
             msgs = feed.detection_messages(seq.frame(i), scene, t0 + i / RATE_HZ, rng)
             for key in ("pose", "color", "depth", "camera_info", "detections"):
@@ -93,20 +109,40 @@ def test_detections_over_dds_map_the_room(seed, tmp_path) -> None:
         diag = client.settled_diagnostics()
         graph = client.late_scene_graph(predicate=lambda g: len(g.objects) > 0)
         assert graph is not None, node.log()
-        over_dds = _score(graph, scene, seq)
-        in_process = feed.map_sim_room(seed, n_frames=FRAMES, width=WIDTH, height=HEIGHT,
-                                       rate_hz=RATE_HZ)
-        print(f"seed {seed}: over DDS {over_dds}, in process {in_process['recall']:.3f} "
-              f"/ {in_process['median_centre_m']:.3f} m, frames "
-              f"{diag.get('frames.processed')}")
         assert not [k for k in diag if k.startswith("invalid.")], diag
         assert int(diag.get("received.label_info", 0)) >= 1, diag
+        assert node.alive()
+        return {**_score(graph, scene, seq), "frames": diag.get("frames.processed"),
+                "published": len(seq)}
+    finally:
+        client.close()
+        node.stop()
+
+
+def test_detections_over_dds_map_the_rooms(tmp_path) -> None:
+    errors: list[float] = []
+    n_gt = n_matched = 0
+    from ssr_ros.sim import make_scene
+
+    for seed in SEEDS:
+        over_dds = _map_over_dds(seed, tmp_path)
+        in_process = feed.map_sim_room(seed, n_frames=_lap(make_scene(seed)), width=WIDTH,
+                                       height=HEIGHT, rate_hz=RATE_HZ)
+        print(f"seed {seed}: over DDS recall {over_dds['recall']:.3f} median "
+              f"{over_dds['median_centre_m']:.3f} m ({over_dds['n_matched']}/"
+              f"{over_dds['n_gt']}, frames {over_dds['frames']}/{over_dds['published']}), "
+              f"in process "
+              f"{in_process['recall']:.3f} / {in_process['median_centre_m']:.3f} m")
         # DDS and the synchroniser lose nothing the input path maps (a frame dropped by
         # the newest-wins hand-off may cost one small object)
         assert over_dds["recall"] >= in_process["recall"] - 0.05, (over_dds, in_process)
         assert over_dds["median_centre_m"] <= in_process["median_centre_m"] + 0.01, \
             (over_dds, in_process)
-        assert node.alive()
-    finally:
-        client.close()
-        node.stop()
+        errors += over_dds["centre_errors_m"]
+        n_gt += over_dds["n_gt"]
+        n_matched += over_dds["n_matched"]
+    recall, median = n_matched / max(1, n_gt), float(np.median(errors))
+    print(f"seeds {SEEDS} over DDS: recall {recall:.3f} ({n_matched}/{n_gt}), median "
+          f"centre error {median:.3f} m")
+    assert recall >= MIN_RECALL, (recall, n_matched, n_gt)
+    assert median <= MAX_MEDIAN_CENTRE_M, median
