@@ -38,6 +38,8 @@ from rclpy.subscription import Subscription
 GATHER_S = 0.003
 #: Longest wait before the thread looks at its stop flag again [s] (a stop also wakes it).
 IDLE_CHECK_S = 0.5
+#: Pause after an unexpected error of a wait before the next one [s].
+ERROR_PAUSE_S = 0.1
 
 
 class DetachedGroup(CallbackGroup):
@@ -155,21 +157,37 @@ class InputReader:
                     self._take_all(subscriptions, handles)
             except InvalidHandle:  # a subscription, or the node, was destroyed
                 return
-            except Exception:  # noqa: BLE001 - a wait cut short by a shutdown ends it
-                if context.ok() and not self._stop.is_set():
-                    raise
-                return
+            except Exception as exc:  # noqa: BLE001 - a wait cut short by a shutdown ends it
+                if not context.ok() or self._stop.is_set():
+                    return
+                # Anything else (an rmw error in one wait) must not leave the node deaf:
+                # report it and wait again, paced so a persistent error cannot spin.
+                self._report(exc)
+                self._stop.wait(ERROR_PAUSE_S)
+
+    def _report(self, exc: Exception) -> None:
+        if self._on_error is not None:
+            try:
+                self._on_error(exc)
+            except Exception:  # noqa: BLE001 - the reporter must not stop the reader
+                pass
 
     def _take_all(self, subscriptions: list[Subscription], handles: list[Any]) -> None:
         """Take every waiting message of every subscription and run its callback."""
         for subscription, handle in zip(subscriptions, handles):
             while True:
-                taken = handle.take_message(subscription.msg_type, subscription.raw)
+                try:
+                    taken = handle.take_message(subscription.msg_type, subscription.raw)
+                except InvalidHandle:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - e.g. a sample rmw cannot read
+                    # one unreadable sample costs that sample, not the topic or the thread
+                    self._report(exc)
+                    break
                 if taken is None:
                     break
                 self.taken += 1
                 try:
                     subscription.callback(taken[0])
                 except Exception as exc:  # noqa: BLE001 - one bad callback must not stop input
-                    if self._on_error is not None:
-                        self._on_error(exc)
+                    self._report(exc)

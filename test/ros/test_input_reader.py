@@ -124,3 +124,43 @@ def test_only_its_own_group(nodes):
         reader.add(other)
     with pytest.raises(ValueError):
         InputReader(sub_node, gather_s=-1.0)
+
+
+def test_an_error_in_a_wait_is_reported_and_reading_goes_on(nodes, monkeypatch):
+    """An unexpected rmw error in one wait must not leave the node deaf: the reader
+    reports it and waits again."""
+    import types
+
+    import ssr_ros.ros.input_reader as input_reader
+
+    real = input_reader._rclpy
+
+    class FailingOnce:
+        def __init__(self, *args):
+            self._wait_set = real.WaitSet(*args)
+            self._failed = False
+
+        def wait(self, timeout_ns):
+            if not self._failed:
+                self._failed = True
+                raise RuntimeError("rmw: one failed wait")
+            return self._wait_set.wait(timeout_ns)
+
+        def __getattr__(self, name):
+            return getattr(self._wait_set, name)
+
+    monkeypatch.setattr(input_reader, "_rclpy", types.SimpleNamespace(WaitSet=FailingOnce))
+    sub_node, pub_node = nodes
+    errors: list[BaseException] = []
+    reader = InputReader(sub_node, gather_s=0.0, on_error=errors.append)
+    got: list[str] = []
+    reader.add(sub_node.create_subscription(String, "a", lambda msg: got.append(msg.data),
+                                            10, callback_group=reader.group))
+    pub = pub_node.create_publisher(String, "a", 10)
+    assert _wait(lambda: pub.get_subscription_count() == 1)
+    reader.start()
+    assert _wait(lambda: len(errors) == 1)
+    assert "one failed wait" in str(errors[0]) and reader.running
+    pub.publish(String(data="after"))
+    assert _wait(lambda: got == ["after"])
+    reader.destroy()
