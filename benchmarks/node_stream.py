@@ -29,6 +29,10 @@ the ROS glue costs.
 
     python benchmarks/node_stream.py [--duration 60] [--width 640 --height 480]
     python benchmarks/node_stream.py --duration 30 --rounds 2 --baseline /tmp/ssr_base
+    python benchmarks/node_stream.py --worker 5 [--worker-top 40]   # the frame worker only
+
+``--worker``: where the frame worker's CPU goes, without DDS and the node's other
+threads (see :func:`worker_profile`).
 """
 
 from __future__ import annotations
@@ -318,6 +322,82 @@ def baselines(seed: int, n_frames: int, width: int, height: int, rate_hz: float,
             "query_ms_p99": float(np.percentile(qtimes, 99))}
 
 
+def worker_profile(seed: int, n_frames: int, width: int, height: int, rate_hz: float,
+                   loops: int, top: int) -> dict[str, float]:
+    """The frame worker's work on this stream, in-process and without DDS: the player's
+    messages of ``n_frames`` frames, replayed ``loops`` times with fresh stamps, through
+    the node's own ``FrameMapper`` (decode, pose look-up, ``MapKeeper``) with
+    ``config/demo.yaml``'s proposal and pose sources, and after each keyframe the
+    publisher's builds (scene graph, markers, path). CPU time [ms] per frame; with
+    ``top`` > 0 a cProfile of the run (cumulative and own time, ``top`` rows each) is
+    printed as well: where the frame worker's CPU goes, without the node's other
+    threads."""
+    import cProfile
+    import logging
+    import pstats
+    from types import SimpleNamespace
+
+    from ssr_ros.ros import messages
+    from ssr_ros.ros.conversions import s_to_stamp
+    from ssr_ros.ros.diagnostics import NodeStats, ProblemLog
+    from ssr_ros.ros.frame_mapper import FrameMapper
+    from ssr_ros.ros.inputs import FrameSet
+    from ssr_ros.ros.markers import MarkerBuilder
+    from ssr_ros.ros.params import PARAMETERS, read_config
+    from ssr_ros.ros.pipeline_factory import build_pipeline_factory
+    from ssr_ros.ros.player import frame_messages
+    from ssr_ros.ros.pose_source import TopicPoseSource
+    from ssr_ros.ros.publishing import CameraPathBuilder
+    from ssr_ros.runtime.map_state import MapKeeper
+    from ssr_ros.sim import make_scene, render_sequence
+
+    scene = make_scene(seed)
+    seq = render_sequence(scene, n_frames=n_frames, width=width, height=height,
+                          rate_hz=rate_hz, seed=seed)
+    names = {o.id: o.category for o in scene.objects}
+    values = {name: spec.default for name, spec in PARAMETERS.items()}
+    values.update(proposal_source="labels", pose_source="camera_pose", map_path="",
+                  camera_frame="camera_color_optical_frame")
+    config = read_config(SimpleNamespace(
+        get_parameter=lambda name: SimpleNamespace(value=values[name])))
+    keeper = MapKeeper(build_pipeline_factory(config), config.map_frame)
+    poses = TopicPoseSource(config.T_base_cam, (config.map_frame,), mode="camera_pose")
+    stats = NodeStats()
+    problems = ProblemLog(stats, logging.getLogger("node_stream.worker"), 60.0)
+    markers = MarkerBuilder(config.map_frame)
+    path = CameraPathBuilder(config.map_frame)
+    graph_cache = messages.ObjectMessageCache(messages.object_to_msg)
+
+    def publish(frame) -> None:
+        snap = keeper.snapshot
+        path.note(frame.T_map_cam, frame.stamp_s)
+        messages.scene_graph_msg(snap.objects, snap.triplets, snap.revision, snap.stamp_s,
+                                 config.map_frame, cache=graph_cache)
+        markers.update(snap.objects, snap.triplets, snap.path_m, snap.stamp_s)
+        path.message(snap.path_m, snap.stamp_s)
+
+    mapper = FrameMapper(config, keeper, poses, stats, problems, lambda: names, publish)
+    sets = [[msg for _, msg in frame_messages(seq.frame(i), s_to_stamp(
+        100.0 + (k * len(seq) + i) / rate_hz), "")]
+        for k in range(loops) for i in range(len(seq))]
+    profile = cProfile.Profile() if top > 0 else None
+    cpu0 = time.process_time()
+    if profile is not None:
+        profile.enable()
+    for pose, color, depth, info, labels in sets:
+        poses.add_camera_pose(pose)
+        mapper.map(FrameSet(time.monotonic(), color, depth, info, labels=labels))
+    if profile is not None:
+        profile.disable()
+    cpu_ms = 1000.0 * (time.process_time() - cpu0) / max(len(sets), 1)
+    if profile is not None:
+        stats_out = pstats.Stats(profile, stream=sys.stdout)
+        for key in ("cumulative", "tottime"):
+            stats_out.sort_stats(key).print_stats(top)
+    return {"frames": len(sets), "keyframes": stats.keyframes,
+            "objects": len(keeper.snapshot.objects),
+            "cpu_ms_per_frame" + ("_profiled" if profile is not None else ""): cpu_ms}
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=60.0,
@@ -343,9 +423,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--query-client", nargs=2, metavar=("QUESTION", "OUT"),
                         help=argparse.SUPPRESS)
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--worker", type=int, metavar="LOOPS",
+                        help="instead of the DDS runs: the frame worker's work in-process, "
+                        "the frames replayed LOOPS times (see worker_profile)")
+    parser.add_argument("--worker-top", type=int, default=0, metavar="ROWS",
+                        help="with --worker: print a cProfile of it, ROWS rows per order")
     args = parser.parse_args(argv)
     if args.query_client:
         return query_client(args.duration, args.query_rate, *args.query_client)
+    if args.worker:
+        figures = worker_profile(args.seed, args.loop, args.width, args.height, args.fps,
+                                 args.worker, args.worker_top)
+        print(json.dumps(figures, indent=2))
+        return 0
 
     domain_id = os.environ.get("ROS_DOMAIN_ID") or str(random.SystemRandom().randint(1, 100))
     env = _env(domain_id)

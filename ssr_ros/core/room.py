@@ -93,6 +93,8 @@ class RoomEstimator:
         # Bounding box (row0, row1, col0, col1) of all marked cells, to keep room() small.
         self._bbox: tuple[int, int, int, int] | None = None
         self._cache: Room | None = None
+        # (height histogram, floor level) of the last _current_floor_level: see there.
+        self._floor_cache: tuple[np.ndarray, float | None] | None = None
         # (window, wall mask, angle) of the last _dominant_angle: see there.
         self._angle_cache: tuple[tuple, np.ndarray, float] | None = None
         self._lock = threading.Lock()
@@ -130,6 +132,18 @@ class RoomEstimator:
                 return float((k + 1) * RoomEstimator._Z_BIN_M - RoomEstimator._Z_RANGE_M)
         return None
 
+    def _current_floor_level(self) -> float | None:
+        """:meth:`_floor_level` of the height histogram so far. Kept with a copy of the
+        histogram it was computed from: the box fitter asks for the floor at every refit
+        of a keyframe, and the level's scan (medians per candidate level) would be
+        repeated for each while the histogram changes only once per keyframe."""
+        cached = self._floor_cache
+        if cached is not None and np.array_equal(cached[0], self._z_hist):
+            return cached[1]
+        level = self._floor_level(self._z_hist)
+        self._floor_cache = (self._z_hist.copy(), level)
+        return level
+
     @property
     def floor_observed(self) -> bool:
         """True when the floor height is configured or a horizontal floor layer has been
@@ -137,7 +151,7 @@ class RoomEstimator:
         if self.config.floor_z_m is not None:
             return True
         with self._lock:
-            return self._floor_level(self._z_hist) is not None
+            return self._current_floor_level() is not None
 
     @property
     def floor_z_m(self) -> float:
@@ -146,7 +160,7 @@ class RoomEstimator:
         :attr:`floor_observed`) their densest level, 0 before any evidence."""
         if self.config.floor_z_m is not None:
             return float(self.config.floor_z_m)
-        level = self._floor_level(self._z_hist)
+        level = self._current_floor_level()
         if level is None:
             level = self._peak_level(self._z_hist)
         return 0.0 if level is None else level

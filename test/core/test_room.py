@@ -209,3 +209,22 @@ def test_dominant_angle_is_computed_again_when_the_wall_cells_change():
     est._wall[win][rows, cols] = est.config.min_hits
     walls = est._wall[win] >= est.config.min_hits
     assert est._dominant_angle(win) == _angle_by_scan(walls) != first
+
+
+def test_floor_level_follows_the_height_histogram():
+    # the level is kept with the histogram it came from: asked again, the same; after
+    # evidence at another height, computed again
+    rng = np.random.default_rng(3)
+    est = RoomEstimator()
+    assert not est.floor_observed
+    pts = noisy_room_points(rng, sigma_m=0.01)
+    feed(est, pts, [3.0, 2.0])
+    assert est.floor_observed
+    level = RoomEstimator._floor_level(est._z_hist)
+    assert est.floor_z_m == level == est.floor_z_m
+    lower = pts[pts[:, 2] < 0.05] - [0.0, 0.0, 0.5]  # a floor half a metre lower
+    for _ in range(3):
+        feed(est, lower, [3.0, 2.0])
+    assert est.floor_z_m == RoomEstimator._floor_level(est._z_hist) < level - 0.4
+    est.clear()
+    assert not est.floor_observed and est.floor_z_m == 0.0
