@@ -301,18 +301,28 @@ def _continuous_segments(D: np.ndarray, usable: np.ndarray, inside: np.ndarray,
             for k in np.flatnonzero(weight >= cfg.min_layer_share * total)]
 
 
-def explain_box(x0: int, y0: int, x1: int, y1: int, depth_m: np.ndarray,
-                K: np.ndarray | None = None, T_map_cam: np.ndarray | None = None,
-                prior: np.ndarray | None = None,
-                config: BoxClusterConfig = BoxClusterConfig(),
-                claimed: np.ndarray | None = None) -> BoxExplanation:
-    """The object's pixels in the box ``[x0, x1) x [y0, y1)`` [px] of ``depth_m`` (H, W)
-    [m, 0 = invalid] (see the module docstring). ``K`` (3, 3) gives the implied object
-    size, ``T_map_cam`` (4, 4, camera optical frame -> map, z up) the support levels, and
-    ``prior`` (length, width, height) [m] the category's size; each part is skipped when
-    its input is None. ``claimed`` (H, W) bool marks pixels another box's object already
-    explains (see :func:`explain_boxes`): they are never this object's."""
-    cfg = config
+@dataclass
+class _BoxSamples:
+    """A box's sample grid with what does not depend on other boxes: the sampled
+    ``rows``/``cols`` [px] of the box and its ring, depths ``D`` [m], ``valid``,
+    ``inside`` (the box's part) and ``support`` (set-aside) masks, all (R, C)."""
+
+    box: tuple[int, int, int, int]
+    rows: np.ndarray
+    cols: np.ndarray
+    D: np.ndarray
+    valid: np.ndarray
+    inside: np.ndarray
+    support: np.ndarray
+    valid_fraction: float
+
+
+def _sample_box(x0: int, y0: int, x1: int, y1: int, depth_m: np.ndarray,
+                K: np.ndarray | None, T_map_cam: np.ndarray | None,
+                prior: np.ndarray | None, cfg: BoxClusterConfig
+                ) -> _BoxSamples | BoxExplanation:
+    """The box's samples and set-aside surfaces (supports, upright planes behind), or
+    the (empty) explanation when the box is too small or has too little depth."""
     s = cfg.stride
     h, w = depth_m.shape
     if x1 - x0 < 2 or y1 - y0 < 2:
@@ -329,10 +339,7 @@ def explain_box(x0: int, y0: int, x1: int, y1: int, depth_m: np.ndarray,
     cols = cols[cols >= 0]
     D = depth_m[np.ix_(rows, cols)].astype(np.float64)
     valid = D > 0
-    r_in = (rows >= y0) & (rows < y1)
-    c_in = (cols >= x0) & (cols < x1)
-    inside = r_in[:, None] & c_in[None, :]
-    n_inside = int(inside.sum())
+    inside = ((rows >= y0) & (rows < y1))[:, None] & ((cols >= x0) & (cols < x1))[None, :]
     if int((valid & inside).sum()) < cfg.min_pixels:
         return _empty(valid_fraction)
     support = np.zeros_like(valid)
@@ -350,7 +357,39 @@ def explain_box(x0: int, y0: int, x1: int, y1: int, depth_m: np.ndarray,
             top_ring = (rows < y0 - gap_y)[:, None] & np.ones(len(cols), dtype=bool)
             support |= _backdrop_mask(points, D, valid & ~flat, top_ring,
                                       max(1, 8 // s), cfg)
-    usable = valid & ~support
+    return _BoxSamples((x0, y0, x1, y1), rows, cols, D, valid, inside, support,
+                       valid_fraction)
+
+
+def explain_box(x0: int, y0: int, x1: int, y1: int, depth_m: np.ndarray,
+                K: np.ndarray | None = None, T_map_cam: np.ndarray | None = None,
+                prior: np.ndarray | None = None,
+                config: BoxClusterConfig = BoxClusterConfig(),
+                claimed: np.ndarray | None = None) -> BoxExplanation:
+    """The object's pixels in the box ``[x0, x1) x [y0, y1)`` [px] of ``depth_m`` (H, W)
+    [m, 0 = invalid] (see the module docstring). ``K`` (3, 3) gives the implied object
+    size, ``T_map_cam`` (4, 4, camera optical frame -> map, z up) the support levels, and
+    ``prior`` (length, width, height) [m] the category's size; each part is skipped when
+    its input is None. ``claimed`` (H, W) bool marks pixels another box's object already
+    explains (see :func:`explain_boxes`): they are never this object's."""
+    g = _sample_box(x0, y0, x1, y1, depth_m, K, T_map_cam, prior, config)
+    if isinstance(g, BoxExplanation):
+        return g
+    return _explain_samples(g, depth_m.shape, K, prior, config, claimed)
+
+
+def _explain_samples(g: _BoxSamples, shape: tuple[int, int], K: np.ndarray | None,
+                     prior: np.ndarray | None, cfg: BoxClusterConfig,
+                     claimed: np.ndarray | None) -> BoxExplanation:
+    """:func:`explain_box` on prepared samples, without the ``claimed`` pixels."""
+    x0, y0, x1, y1 = g.box
+    h, w = shape
+    rows, cols, D, inside, support = g.rows, g.cols, g.D, g.inside, g.support
+    valid_fraction = g.valid_fraction
+    r_in = (rows >= y0) & (rows < y1)
+    c_in = (cols >= x0) & (cols < x1)
+    n_inside = int(inside.sum())
+    usable = g.valid & ~support
     if claimed is not None:
         usable &= ~claimed[np.ix_(rows, cols)]
     cand = usable & inside
@@ -429,16 +468,32 @@ def explain_box(x0: int, y0: int, x1: int, y1: int, depth_m: np.ndarray,
                           int((support & inside).sum()), best_coverage)
 
 
-def _claim(ex: BoxExplanation, shape: tuple[int, int], stride: int) -> np.ndarray:
-    """Flat indices of the pixels an explanation claims: each chosen sample and its
-    neighbours up to half a stride away (boxes sample on grids anchored at their own
-    corners, which need not meet)."""
+def _claim(ex: BoxExplanation, shape: tuple[int, int], stride: int
+           ) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
+    """The pixels an explanation claims, as an (H, W) bool mask and its bounds (r0, r1,
+    c0, c1), or None for none: each chosen sample and its neighbours up to half a stride
+    away (boxes sample on grids anchored at their own corners, which need not meet)."""
+    if len(ex.rows) == 0:
+        return None
     h, w = shape
     half = stride // 2
-    d = np.arange(-half, half + 1)
-    rr = np.clip(ex.rows[:, None, None] + d[None, :, None], 0, h - 1)
-    cc = np.clip(ex.cols[:, None, None] + d[None, None, :], 0, w - 1)
-    return np.unique((rr * w + cc).ravel())
+    mask = np.zeros((h, w), dtype=bool)
+    for dr in range(-half, half + 1):
+        rr = np.clip(ex.rows + dr, 0, h - 1)
+        for dc in range(-half, half + 1):
+            mask[rr, np.clip(ex.cols + dc, 0, w - 1)] = True
+    bounds = (max(int(ex.rows.min()) - half, 0), min(int(ex.rows.max()) + half + 1, h),
+              max(int(ex.cols.min()) - half, 0), min(int(ex.cols.max()) + half + 1, w))
+    return mask, bounds
+
+
+def _claims_meet(a, b) -> bool:
+    """True when two claims (see :func:`_claim`) share a pixel."""
+    if a is None or b is None:
+        return False
+    (ma, (ar0, ar1, ac0, ac1)), (mb, (br0, br1, bc0, bc1)) = a, b
+    r0, r1, c0, c1 = max(ar0, br0), min(ar1, br1), max(ac0, bc0), min(ac1, bc1)
+    return r0 < r1 and c0 < c1 and bool((ma[r0:r1, c0:c1] & mb[r0:r1, c0:c1]).any())
 
 
 def _claim_order(scores: list[float], beats: dict[int, set[int]]) -> list[int]:
@@ -469,8 +524,8 @@ def explain_boxes(boxes: list[tuple[int, int, int, int]], depth_m: np.ndarray,
     box explained alone may take its neighbour's pixels. Every box is explained alone
     first. For each pair whose objects share pixels, both ways of giving the shared
     pixels are tried: the box that claims first keeps its object and the other is
-    explained without those pixels; the way with the higher summed score wins (the
-    object that would lose more keeps them: a monitor's lower half matters to the
+    explained without those pixels; the way with the higher summed coverage (fill and
+    spans, see :class:`BoxExplanation`) wins (the object that would lose more keeps them: a monitor's lower half matters to the
     monitor, hardly to the desk; a chair in front is the whole of its own box but only a
     stray part of the box of the chair it hides). Boxes then claim their pixels in that
     order, the best explained first where no pair decided, each explained again without
@@ -480,26 +535,25 @@ def explain_boxes(boxes: list[tuple[int, int, int, int]], depth_m: np.ndarray,
         priors = [None] * len(boxes)
     if len(priors) != len(boxes):
         raise ValueError(f"{len(boxes)} boxes but {len(priors)} priors")
+    # What does not depend on the other boxes (samples, supports) is found once per box.
+    samples = [_sample_box(*b, depth_m, K, T_map_cam, p, config)
+               for b, p in zip(boxes, priors)]
 
     def explain(i: int, claimed: np.ndarray | None) -> BoxExplanation:
-        return explain_box(*boxes[i], depth_m, K, T_map_cam, priors[i], config,
-                           claimed=claimed)
-
-    def mask(flat: np.ndarray) -> np.ndarray:
-        m = np.zeros(h * w, dtype=bool)
-        m[flat] = True
-        return m.reshape(h, w)
+        g = samples[i]
+        if isinstance(g, BoxExplanation):
+            return g
+        return _explain_samples(g, (h, w), K, priors[i], config, claimed)
 
     alone = [explain(i, None) for i in range(len(boxes))]
     claims = [_claim(ex, (h, w), config.stride) for ex in alone]
     beats: dict[int, set[int]] = {}
     for i in range(len(boxes)):
         for j in range(i + 1, len(boxes)):
-            if alone[i].score <= 0 or alone[j].score <= 0 or \
-                    not np.intersect1d(claims[i], claims[j], assume_unique=True).size:
+            if not _claims_meet(claims[i], claims[j]):
                 continue
-            i_first = alone[i].coverage + explain(j, mask(claims[i])).coverage
-            j_first = alone[j].coverage + explain(i, mask(claims[j])).coverage
+            i_first = alone[i].coverage + explain(j, claims[i][0]).coverage
+            j_first = alone[j].coverage + explain(i, claims[j][0]).coverage
             win, lose = (i, j) if i_first >= j_first else (j, i)
             beats.setdefault(win, set()).add(lose)
     out = list(alone)
@@ -510,5 +564,7 @@ def explain_boxes(boxes: list[tuple[int, int, int, int]], depth_m: np.ndarray,
         ry = max(config.ring_min_px, int(round(config.ring_fraction * (y1 - y0))))
         if claimed[max(y0 - ry, 0):y1 + ry, max(x0 - rx, 0):x1 + rx].any():
             out[i] = explain(i, claimed)
-        claimed.ravel()[_claim(out[i], (h, w), config.stride)] = True
+        mine = claims[i] if out[i] is alone[i] else _claim(out[i], (h, w), config.stride)
+        if mine is not None:
+            claimed |= mine[0]
     return out
