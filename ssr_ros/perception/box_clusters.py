@@ -525,9 +525,12 @@ def explain_boxes(boxes: list[tuple[int, int, int, int]], depth_m: np.ndarray,
     first. For each pair whose objects share pixels, both ways of giving the shared
     pixels are tried: the box that claims first keeps its object and the other is
     explained without those pixels; the way with the higher summed coverage (fill and
-    spans, see :class:`BoxExplanation`) wins (the object that would lose more keeps them: a monitor's lower half matters to the
-    monitor, hardly to the desk; a chair in front is the whole of its own box but only a
-    stray part of the box of the chair it hides). Boxes then claim their pixels in that
+    spans, see :class:`BoxExplanation`) wins: the object that would lose more keeps them
+    (a monitor's lower half matters to the monitor, hardly to the desk; a chair in front
+    is the whole of its own box but only a stray part of the box of the chair it
+    hides). Full scores would decide it the other way: once the desk's pixels are
+    claimed the monitor no longer leaks into the desk below it. Boxes then claim their
+    pixels in that
     order, the best explained first where no pair decided, each explained again without
     the pixels claimed before it."""
     h, w = depth_m.shape
