@@ -530,9 +530,8 @@ def explain_boxes(boxes: list[tuple[int, int, int, int]], depth_m: np.ndarray,
     is the whole of its own box but only a stray part of the box of the chair it
     hides). Full scores would decide it the other way: once the desk's pixels are
     claimed the monitor no longer leaks into the desk below it. Boxes then claim their
-    pixels in that
-    order, the best explained first where no pair decided, each explained again without
-    the pixels claimed before it."""
+    pixels in that order, the best explained first where no pair decided, each
+    explained again without the pixels claimed before it."""
     h, w = depth_m.shape
     if priors is None:
         priors = [None] * len(boxes)
