@@ -92,6 +92,10 @@ class CameraPathBuilder:
         self.capacity = int(capacity)
         self._noted: OrderedDict[tuple, tuple[tuple, float]] = OrderedDict()
         self._poses: dict[tuple, Any] = {}
+        # The path and pose list of the last message: a path that grew from it reuses
+        # the list's poses (the path has every keyframe; this keeps a keyframe's work
+        # to its new poses instead of a key per pose of the whole path).
+        self._last: tuple[np.ndarray, list] | None = None
         self._lock = threading.Lock()
         self.latest_stamp_s = 0.0
 
@@ -112,18 +116,27 @@ class CameraPathBuilder:
         msg = Path()
         msg.header.frame_id = self.frame_id
         msg.header.stamp = s_to_stamp(max(0.0, float(stamp_s)))
-        poses: dict[tuple, Any] = {}
+        path = np.array(path_m, dtype=np.float64).reshape(-1, 3)
+        last = self._last
+        if last is not None and len(last[0]) <= len(path) \
+                and np.array_equal(last[0], path[:len(last[0])]):
+            # the poses of the old rows are the ones built for them before
+            poses, start, listed = self._poses, len(last[0]), list(last[1])
+        else:
+            poses, start, listed = {}, 0, []
         with self._lock:
-            noted = dict(self._noted)
-        for row in np.asarray(path_m, dtype=np.float64).reshape(-1, 3):
+            noted = dict(self._noted) if start < len(path) else {}
+        for row in path[start:]:
             key = _position_key(row)
-            pose = self._poses.get(key)
+            pose = poses.get(key) if start else self._poses.get(key)
             if pose is None:
                 q, t = noted.get(key, (UNKNOWN_ORIENTATION_XYZW, 0.0))
                 pose = messages.pose_stamped_msg(row, q, t, self.frame_id)
             poses[key] = pose
-            msg.poses.append(pose)
+            listed.append(pose)
+        msg.poses = listed
         self._poses = poses
+        self._last = (path, listed)
         return msg
 
     def clear(self) -> None:
@@ -131,6 +144,7 @@ class CameraPathBuilder:
         with self._lock:
             self._noted.clear()
             self._poses = {}
+            self._last = None
 
 
 def _same_path(a: np.ndarray | None, b: np.ndarray | None) -> bool:

@@ -116,3 +116,40 @@ def test_a_map_stamp_wins_over_the_clock(node) -> None:
     assert _spin_until(node, lambda: sent["graph"])
     assert _stamp_ns(sent["graph"][0].header) == 7_500_000_000
     publisher.destroy()
+
+
+def _path_poses(msg):
+    return [(tuple(np.round([p.pose.position.x, p.pose.position.y, p.pose.position.z], 9)),
+             (p.pose.orientation.x, p.pose.orientation.y, p.pose.orientation.z,
+              p.pose.orientation.w), p.header.stamp.sec, p.header.stamp.nanosec,
+             p.header.frame_id) for p in msg.poses]
+
+
+def test_camera_path_that_grows_equals_one_built_afresh() -> None:
+    from ssr_ros.ros.publishing import CameraPathBuilder
+
+    rng = np.random.default_rng(2)
+    positions = rng.uniform(-3.0, 3.0, (40, 3))
+    positions[30] = positions[4]          # a keyframe back where an earlier one was
+    growing = CameraPathBuilder("map")
+    for n in range(1, len(positions) + 1):
+        T = np.eye(4)
+        T[:3, :3] = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+        T[:3, :3] *= np.sign(np.linalg.det(T[:3, :3]))
+        T[:3, 3] = positions[n - 1]
+        growing.note(T, float(n))
+        if n % 7 and n != len(positions):
+            continue
+        fresh = CameraPathBuilder("map")
+        fresh._noted = growing._noted.copy()
+        got = growing.message(positions[:n], float(n))
+        if n > 30:
+            # the revisited pose keeps what was built for it first, as before
+            assert _path_poses(got)[30][1:] == _path_poses(got)[4][1:]
+        else:
+            assert _path_poses(got) == _path_poses(fresh.message(positions[:n], float(n)))
+        assert len(got.poses) == n
+    # a path that is not the last one grown (a loaded or cleared map) is built again
+    other = positions[::-1].copy()
+    assert _path_poses(growing.message(other, 1.0))[::-1][:30] == \
+        _path_poses(growing.message(positions, 1.0))[:30]
