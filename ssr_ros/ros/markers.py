@@ -70,6 +70,9 @@ class MarkerBuilder:
         self._edges_key: tuple | None = None
         self._path: Marker | None = None
         self._path_key: tuple | None = None
+        # The rows and Point messages of the last path marker (see _path_points).
+        self._path_rows: np.ndarray = np.zeros((0, 3))
+        self._path_points: list[Point] = []
 
     def _marker(self, ns: str, marker_id: int, marker_type: int, stamp: Any) -> Marker:
         marker = Marker()
@@ -183,8 +186,25 @@ class MarkerBuilder:
         path = self._marker(NS_PATH, 0, Marker.LINE_STRIP, stamp)
         path.scale.x = 0.03
         path.color = ColorRGBA(r=0.2, g=0.6, b=1.0, a=1.0)
-        path.points = [_point(p) for p in pts]
+        path.points = self._points_of_path(pts)
         return path
+
+    def _points_of_path(self, pts: np.ndarray) -> list[Point]:
+        """Point messages of ``pts`` (N, 3): those of rows the last path marker also had
+        at its end (the path grew, and past ``MAX_PATH_POINTS`` lost its oldest rows)
+        are reused, so a keyframe builds its own points, not the whole path's."""
+        old = self._path_rows
+        keep = 0
+        if len(old) and len(pts):
+            # where the last marker's newest row is now, latest first (a revisited
+            # position may be in the path twice)
+            for j in np.flatnonzero(np.all(pts == old[-1], axis=1))[::-1]:
+                if j + 1 <= len(old) and np.array_equal(pts[:j + 1], old[len(old) - j - 1:]):
+                    keep = int(j) + 1
+                    break
+        points = self._path_points[len(old) - keep:] + [_point(p) for p in pts[keep:]]
+        self._path_rows, self._path_points = pts.copy(), points
+        return list(points)
 
     def reset(self) -> None:
         """Forget what was sent (after a DELETEALL has been published): the next
@@ -192,6 +212,7 @@ class MarkerBuilder:
         self._shown.clear()
         self._edges = self._path = None
         self._edges_key = self._path_key = None
+        self._path_rows, self._path_points = np.zeros((0, 3)), []
 
     def delete_all(self, stamp_s: float) -> MarkerArray:
         """A MarkerArray that clears every marker of this publisher (on clear_map)."""

@@ -97,3 +97,26 @@ def test_request_limits_are_enforced() -> None:
                     SpatialQuery.Request(candidates=["a"] * 17)):
         with pytest.raises(InvalidMessage, match="request_too_long"):
             messages.request_fields(request)
+
+
+def test_path_marker_of_a_growing_path_equals_one_built_afresh(monkeypatch) -> None:
+    # past the cap the oldest rows leave; a revisited position is in the path twice
+    from ssr_ros.ros import markers
+
+    monkeypatch.setattr(markers, "MAX_PATH_POINTS", 12)
+    rng = np.random.default_rng(4)
+    rows = rng.uniform(-3.0, 3.0, (40, 3))
+    rows[20] = rows[14]
+    rows[21] = rows[15]
+    growing = markers.MarkerBuilder("map")
+    for n in range(1, len(rows) + 1):
+        path = rows[:n]
+        got = [m for m in growing.update([], [], path, float(n)).markers
+               if m.ns == markers.NS_PATH]
+        fresh = [m for m in markers.MarkerBuilder("map").update([], [], path, float(n)).markers
+                 if m.ns == markers.NS_PATH]
+        assert len(got) == 1 and got[0].points == fresh[0].points
+        assert len(got[0].points) == min(n, 12)
+    shuffled = rows[rng.permutation(len(rows))]
+    got = [m for m in growing.update([], [], shuffled, 99.0).markers if m.ns == markers.NS_PATH]
+    assert [(p.x, p.y, p.z) for p in got[0].points] == [tuple(r) for r in shuffled[-12:]]
