@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -151,6 +151,44 @@ def statistical_outliers_open3d(points: np.ndarray, neighbours: int = 16,
     return mask
 
 
+class PaddedDepth:
+    """A depth image [m] ``(H, W)`` padded by ``pad`` px on every side with copies of its
+    border pixels and flattened (``flat``, row stride ``stride``): the neighbour at
+    ``(dr, dc)`` of the pixel with flat index ``i`` (:meth:`index`) is
+    ``flat[i + dr * stride + dc]`` for ``|dr|, |dc| <= pad``, the value a look-up with
+    the row and column clamped to the image gives. Built once per keyframe, so each
+    proposal's neighbour look-ups are one add and one ``take`` instead of clamping rows
+    and columns and indexing in 2-D."""
+
+    def __init__(self, depth_m: np.ndarray, pad: int) -> None:
+        if depth_m.ndim != 2 or pad < 1:
+            raise ValueError(f"need a 2-D depth image and pad >= 1, got {depth_m.shape}, "
+                             f"{pad}")
+        self.pad = int(pad)
+        self.shape = depth_m.shape
+        self.stride = depth_m.shape[1] + 2 * self.pad
+        self.flat = np.pad(depth_m, self.pad, mode="edge").ravel()
+
+    def index(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Flat indices ``(N,)`` int64 of image pixels ``rows``/``cols`` ``(N,)``; a pixel
+        outside the image raises ValueError (padding would otherwise hide it)."""
+        rows = np.asarray(rows, np.int64)
+        cols = np.asarray(cols, np.int64)
+        if len(rows) and (rows.min() < 0 or cols.min() < 0 or rows.max() >= self.shape[0]
+                          or cols.max() >= self.shape[1]):
+            raise ValueError(f"pixels outside the {self.shape} depth image")
+        return (rows + self.pad) * self.stride + (cols + self.pad)
+
+    def offsets(self, steps: Iterable[tuple[int, int]]) -> list[int]:
+        """Flat offsets of neighbour steps ``[(dr, dc), ...]`` [px], each within ``pad``."""
+        out = []
+        for dr, dc in steps:
+            if abs(dr) > self.pad or abs(dc) > self.pad:
+                raise ValueError(f"step ({dr}, {dc}) beyond the padding {self.pad}")
+            out.append(dr * self.stride + dc)
+        return out
+
+
 class Lifter:
     """Turns proposals of one keyframe into :class:`~ssr_ros.core.objects.Observation`."""
 
@@ -159,52 +197,60 @@ class Lifter:
         # Rejected proposals by reason since construction (for diagnostics).
         self.rejection_counts: Counter[str] = Counter()
 
-    def _not_edge(self, depth: np.ndarray, rows: np.ndarray, cols: np.ndarray,
-                  z: np.ndarray) -> np.ndarray:
-        """True for pixels whose 4 neighbours (at 1 px) agree with their depth."""
-        h, w = depth.shape
+    def _not_edge(self, padded: PaddedDepth, idx: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """True for pixels (flat indices ``idx`` into ``padded``, depth ``z`` [m]) whose 4
+        neighbours (at 1 px) agree with their depth."""
         tol = np.maximum(self.config.depth_edge_fraction * z, self.config.depth_edge_min_m)
-        ok = np.ones(len(rows), dtype=bool)
-        for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-            nz = depth[np.clip(rows + dr, 0, h - 1), np.clip(cols + dc, 0, w - 1)]
+        ok = np.ones(len(idx), dtype=bool)
+        for offset in padded.offsets(((-1, 0), (1, 0), (0, -1), (0, 1))):
+            nz = padded.flat.take(idx + offset)
             ok &= (nz == 0) | (np.abs(nz - z) <= tol)
         return ok
 
-    def _smoothed(self, depth: np.ndarray, rows: np.ndarray, cols: np.ndarray,
-                  z: np.ndarray) -> np.ndarray:
-        """Depth [m] at the pixels averaged with the neighbours of a 3x3 block spaced
-        ``smooth_spacing_px`` apart that lie on the same surface (within the edge
-        tolerance): per-pixel sensor noise drops about threefold, edges stay sharp."""
+    def _smoothed(self, padded: PaddedDepth, idx: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Depth [m] at the pixels (flat indices ``idx`` into ``padded``) averaged with the
+        neighbours of a 3x3 block spaced ``smooth_spacing_px`` apart that lie on the same
+        surface (within the edge tolerance): per-pixel sensor noise drops about threefold,
+        edges stay sharp."""
         k = self.config.smooth_spacing_px
         if k <= 0:
             return z
-        h, w = depth.shape
         tol = np.maximum(self.config.smooth_tolerance_fraction * z,
                          self.config.smooth_tolerance_min_m)
         total = np.zeros_like(z, dtype=np.float64)
         count = np.zeros_like(z, dtype=np.float64)
-        for dr in (-k, 0, k):
-            rr = np.clip(rows + dr, 0, h - 1)
-            for dc in (-k, 0, k):
-                nz = depth[rr, np.clip(cols + dc, 0, w - 1)]
-                ok = (nz > 0) & (np.abs(nz - z) <= tol)
-                total += np.where(ok, nz, 0.0)
-                count += ok
+        # Summed in the same order as ever (rows -k, 0, k; in each, columns -k, 0, k), so
+        # the float64 totals are the same to the bit.
+        for offset in padded.offsets([(dr, dc) for dr in (-k, 0, k) for dc in (-k, 0, k)]):
+            nz = padded.flat.take(idx + offset)
+            ok = (nz > 0) & (np.abs(nz - z) <= tol)
+            # Adding nothing where a neighbour is off the surface is adding 0.0 to a
+            # total that is never -0.0: the same sum as adding np.where(ok, nz, 0.0).
+            np.add(total, nz, out=total, where=ok)
+            count += ok
         return (total / np.maximum(count, 1.0)).astype(z.dtype)
 
     def lift(self, proposal: Proposal, keyframe: Keyframe, camera: PinholeCamera,
              floor_z_m: float | None = None) -> Observation | Rejection:
         """Lift one proposal of a (validated) keyframe; a rejection is counted in
         ``rejection_counts``."""
-        out = self._lift(proposal, keyframe, camera, floor_z_m)
+        return self._lift_counted(proposal, keyframe, camera, floor_z_m,
+                                  self._padded(keyframe))
+
+    def _padded(self, keyframe: Keyframe) -> PaddedDepth:
+        """The keyframe's depth padded for the edge test (1 px) and the smoothing."""
+        return PaddedDepth(keyframe.depth_m, max(1, self.config.smooth_spacing_px))
+
+    def _lift_counted(self, proposal: Proposal, keyframe: Keyframe, camera: PinholeCamera,
+                      floor_z_m: float | None, padded: PaddedDepth) -> Observation | Rejection:
+        out = self._lift(proposal, keyframe, camera, floor_z_m, padded)
         if isinstance(out, Rejection):
             self.rejection_counts[out.reason] += 1
         return out
 
     def _lift(self, proposal: Proposal, keyframe: Keyframe, camera: PinholeCamera,
-              floor_z_m: float | None) -> Observation | Rejection:
+              floor_z_m: float | None, padded: PaddedDepth) -> Observation | Rejection:
         cfg = self.config
-        depth = keyframe.depth_m
         rows, cols = proposal.rows, proposal.cols
         box_fraction = proposal.box_valid_fraction
         if box_fraction is not None and box_fraction < cfg.min_valid_fraction:
@@ -212,19 +258,20 @@ class Lifter:
         if len(rows) == 0:
             return Rejection(proposal.label, "empty" if box_fraction is None
                              else "no object cluster")
-        z = depth[rows, cols]
+        idx = padded.index(rows, cols)
+        z = padded.flat.take(idx)
         valid = z > 0
         valid_fraction = float(valid.mean()) if box_fraction is None else box_fraction
         if valid_fraction < cfg.min_valid_fraction:
             return Rejection(proposal.label, "too little valid depth")
-        rows, cols, z = rows[valid], cols[valid], z[valid]
+        rows, cols, idx, z = rows[valid], cols[valid], idx[valid], z[valid]
         if float(np.median(z)) > cfg.max_depth_m:
             return Rejection(proposal.label, "too far")
-        keep = self._not_edge(depth, rows, cols, z) & (z <= cfg.max_depth_m)
-        rows, cols, z = rows[keep], cols[keep], z[keep]
+        keep = self._not_edge(padded, idx, z) & (z <= cfg.max_depth_m)
+        rows, cols, idx, z = rows[keep], cols[keep], idx[keep], z[keep]
         if len(z) < cfg.min_points:
             return Rejection(proposal.label, "too few points")
-        z = self._smoothed(depth, rows, cols, z)
+        z = self._smoothed(padded, idx, z)
         pts = transform_points(keyframe.T_map_cam,
                                camera.backproject_pixels(cols, rows, z))
         z_kept = z
@@ -299,10 +346,12 @@ class Lifter:
     def lift_all(self, proposals: list[Proposal], keyframe: Keyframe, camera: PinholeCamera,
                  floor_z_m: float | None = None,
                  ) -> tuple[list[Observation], list[Rejection]]:
-        """Lift every proposal; returns (observations, rejections)."""
+        """Lift every proposal; returns (observations, rejections). The depth is padded
+        once for all of them."""
         obs, rejected = [], []
+        padded = self._padded(keyframe) if proposals else None
         for p in proposals:
-            r = self.lift(p, keyframe, camera, floor_z_m)
+            r = self._lift_counted(p, keyframe, camera, floor_z_m, padded)
             (obs if isinstance(r, Observation) else rejected).append(r)
         return obs, rejected
 

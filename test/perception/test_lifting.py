@@ -7,7 +7,7 @@ import pytest
 
 from ssr_ros.core.camera import PinholeCamera
 from ssr_ros.core.keyframes import Keyframe
-from ssr_ros.perception.lifting import EvidenceBoxFitter, Lifter, Rejection
+from ssr_ros.perception.lifting import EvidenceBoxFitter, Lifter, PaddedDepth, Rejection
 from ssr_ros.perception.proposals import Box2D, Proposal
 
 from synthetic_rgbd import camera_pose, render
@@ -160,3 +160,21 @@ def test_box_observation_wider_than_its_category_keeps_its_core():
     # A label-image mask is never cut: its pixels are the object's by definition.
     obs = Lifter().lift(Proposal("chair", 1.0, rows, cols), _kf(depth, T), CAM, 0.0)
     assert float(np.ptp(obs.points_m[:, 1])) > 0.9
+
+
+def test_padded_depth_gives_the_clamped_neighbours_and_refuses_pixels_outside():
+    rng = np.random.default_rng(0)
+    depth = rng.uniform(0.5, 4.0, (7, 9)).astype(np.float32)
+    padded = PaddedDepth(depth, 2)
+    rows, cols = (a.ravel() for a in np.indices(depth.shape))
+    idx = padded.index(rows, cols)
+    steps = [(dr, dc) for dr in range(-2, 3) for dc in range(-2, 3)]
+    for (dr, dc), offset in zip(steps, padded.offsets(steps)):
+        clamped = depth[np.clip(rows + dr, 0, 6), np.clip(cols + dc, 0, 8)]
+        assert np.array_equal(padded.flat.take(idx + offset), clamped), (dr, dc)
+    with pytest.raises(ValueError, match="beyond the padding"):
+        padded.offsets([(3, 0)])
+    with pytest.raises(ValueError, match="outside"):
+        padded.index(np.array([0, 7]), np.array([0, 0]))
+    with pytest.raises(ValueError, match="outside"):
+        padded.index(np.array([0]), np.array([-1]))
