@@ -117,3 +117,17 @@ def test_polygon_area_sign():
     sq = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=float)
     assert g.polygon_area(sq) == 1.0
     assert g.polygon_area(sq[::-1]) == -1.0
+
+
+def test_untrimmed_box_equals_the_quantile_box_to_the_bit():
+    # trim_fraction=0 takes a min/max shortcut; it must give np.quantile's numbers,
+    # signed zeros included (one point keeps -0.0, two or more give +0.0).
+    rng = np.random.default_rng(3)
+    cases = [np.full((1, 3), -0.0), np.full((2, 3), -0.0), np.round(rng.normal(size=(9, 3)), 1)]
+    cases += [rng.normal(size=(n, 3)) * 2.0 for n in (1, 2, 5, 300)]
+    for pts in cases:
+        for yaw in (0.0, 0.7):
+            centre, size, _ = g.fit_box_to_points(pts, trim_fraction=0.0, yaw_rad=yaw)
+            lo, hi = np.quantile(pts[:, 2], [0.0, 1.0])
+            assert size[2].tobytes() == (hi - lo).tobytes()
+            assert centre[2].tobytes() == (0.5 * (lo + hi)).tobytes()
