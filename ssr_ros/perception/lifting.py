@@ -95,12 +95,25 @@ def voxel_downsample(points: np.ndarray, voxel_m: float,
     keys -= keys.min(axis=0)
     dims = keys.max(axis=0) + 1
     flat = (keys[:, 0] * dims[1] + keys[:, 1]) * dims[2] + keys[:, 2]
-    uniq, inv = np.unique(flat, return_inverse=True)
+    uniq, inv = _unique_inverse(flat, int(np.prod(dims)))
     w = np.ones(len(points)) if weights is None else np.asarray(weights, dtype=np.float64)
     wsum = np.bincount(inv, weights=w, minlength=len(uniq))
     cents = np.stack([np.bincount(inv, weights=points[:, k] * w, minlength=len(uniq))
                       for k in range(3)], axis=1) / wsum[:, None]
     return cents, wsum
+
+
+def _unique_inverse(flat: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(flat, return_inverse=True)`` of keys ``0 <= flat < size``: the sorted
+    distinct keys and each key's position among them. On a grid not much larger than
+    the sample (an object's voxels), a table of the present keys and its running count
+    give the same two arrays without np.unique's sort."""
+    if size > max(4 * len(flat), 1 << 16):
+        return np.unique(flat, return_inverse=True)
+    present = np.zeros(size, dtype=bool)
+    present[flat] = True
+    rank = np.cumsum(present) - 1
+    return np.flatnonzero(present), rank[flat]
 
 
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:

@@ -178,3 +178,14 @@ def test_padded_depth_gives_the_clamped_neighbours_and_refuses_pixels_outside():
         padded.index(np.array([0, 7]), np.array([0, 0]))
     with pytest.raises(ValueError, match="outside"):
         padded.index(np.array([0]), np.array([-1]))
+
+
+def test_voxel_keys_are_ranked_as_np_unique_ranks_them():
+    from ssr_ros.perception.lifting import _unique_inverse
+
+    rng = np.random.default_rng(1)
+    for size, n in ((50, 400), (70_000, 1000), (5_000_000, 300)):  # table and sort paths
+        flat = rng.integers(0, size, n)
+        uniq, inv = _unique_inverse(flat, size)
+        expected_uniq, expected_inv = np.unique(flat, return_inverse=True)
+        assert np.array_equal(uniq, expected_uniq) and np.array_equal(inv, expected_inv)
