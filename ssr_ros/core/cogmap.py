@@ -147,7 +147,8 @@ class LocalCogMap:
         # id -> the immutable state a sync applied last (skipped while it comes again).
         self._applied: dict[int, ObjectState] = {}
         self._links: dict[int, Triplet] = {}
-        self._dependents: dict[int, set[int]] = {}
+        # anchor -> targets; immutable values, replaced on change, so copy() shares them.
+        self._dependents: dict[int, frozenset[int]] = {}
         self._label: dict[int, str] = {}
         self._z_m: dict[int, float] = {}
         self._height_m: dict[int, float] = {}
@@ -182,7 +183,7 @@ class LocalCogMap:
         new._slot = dict(self._slot)
         new._applied = dict(self._applied)
         new._links = dict(self._links)
-        new._dependents = {anchor: set(deps) for anchor, deps in self._dependents.items()}
+        new._dependents = dict(self._dependents)
         new._label = dict(self._label)
         new._z_m = dict(self._z_m)
         new._height_m = dict(self._height_m)
@@ -269,6 +270,14 @@ class LocalCogMap:
         best = cand[np.lexsort((self._rank[cand], d2))[:2]]
         return int(self._ids[best[0]]), int(self._ids[best[1]])
 
+    def _link_dependent(self, anchor: int, target: int) -> None:
+        self._dependents[anchor] = self._dependents.get(anchor, frozenset()) | {target}
+
+    def _unlink_dependent(self, anchor: int, target: int) -> None:
+        deps = self._dependents.get(anchor)
+        if deps is not None and target in deps:
+            self._dependents[anchor] = deps - {target}
+
     def _relink(self, object_id: int, choose_anchors: bool) -> None:
         first_two = list(islice(self._slot, 2))
         xy = self._xy[self._slot[object_id]]
@@ -287,9 +296,9 @@ class LocalCogMap:
                                self._xy[self._slot[b]])
         if old is not None:
             for anchor in old.anchors:
-                self._dependents.get(anchor, set()).discard(object_id)
+                self._unlink_dependent(anchor, object_id)
         for anchor in new.anchors:
-            self._dependents.setdefault(anchor, set()).add(object_id)
+            self._link_dependent(anchor, object_id)
         self._links[object_id] = new
 
     def _by_rank(self, ids: Iterable[int]) -> list[int]:
@@ -351,9 +360,9 @@ class LocalCogMap:
         self._bump()
         self._applied.pop(object_id, None)
         was_leading = object_id in islice(self._slot, 2)
-        dependents = self._dependents.pop(object_id, set())
+        dependents = self._dependents.pop(object_id, frozenset())
         for anchor in self._links.pop(object_id).anchors:
-            self._dependents.get(anchor, set()).discard(object_id)
+            self._unlink_dependent(anchor, object_id)
         slot = self._slot.pop(object_id)
         self._alive[slot] = False
         self._free.append(slot)
@@ -515,7 +524,7 @@ class LocalCogMap:
                 cogmap._height_m[link.target] = 0.0
                 cogmap._links[link.target] = link
                 for anchor in link.anchors:
-                    cogmap._dependents.setdefault(anchor, set()).add(link.target)
+                    cogmap._link_dependent(anchor, link.target)
         except CogMapFormatError:
             raise
         except (KeyError, ValueError, TypeError, OverflowError) as err:
@@ -586,7 +595,7 @@ class LocalCogMap:
         cogmap._height_m = dict(zip(ids, col["height_m"].tolist()))
         for link in col["links"]:
             for anchor in link.anchors:
-                cogmap._dependents.setdefault(anchor, set()).add(link.target)
+                cogmap._link_dependent(anchor, link.target)
         return cogmap
 
     @classmethod
@@ -621,7 +630,7 @@ class LocalCogMap:
                 cogmap._height_m[link.target] = height_m
                 cogmap._links[link.target] = link
                 for anchor in link.anchors:
-                    cogmap._dependents.setdefault(anchor, set()).add(link.target)
+                    cogmap._link_dependent(anchor, link.target)
         except CogMapFormatError:
             raise
         except CogMapColumnsError as err:
