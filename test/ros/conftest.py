@@ -27,3 +27,12 @@ def ros_client():
     client = RosClient()
     yield client
     client.close()
+
+
+@pytest.fixture(scope="module")
+def context():
+    """An rclpy context of its own for in-process node tests (module scope)."""
+    ctx = rclpy.context.Context()
+    rclpy.init(context=ctx)
+    yield ctx
+    rclpy.shutdown(context=ctx)

@@ -39,16 +39,6 @@ class _Params:
         return SimpleNamespace(value=self.values[name])
 
 
-@pytest.fixture(scope="module")
-def context():
-    import rclpy
-
-    ctx = rclpy.context.Context()
-    rclpy.init(context=ctx)
-    yield ctx
-    rclpy.shutdown(context=ctx)
-
-
 def _node(context, map_path: pathlib.Path) -> SsrNode:
     params = {"pose_source": "camera_pose", "map_path": str(map_path),
               "pose_timeout_s": 0.0, "keyframe_max_interval_s": 0.05,

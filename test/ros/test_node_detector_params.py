@@ -35,16 +35,6 @@ CLASS_NAMES = ["sofa", "mug"]
 
 
 @pytest.fixture(scope="module")
-def context():
-    import rclpy
-
-    ctx = rclpy.context.Context()
-    rclpy.init(context=ctx)
-    yield ctx
-    rclpy.shutdown(context=ctx)
-
-
-@pytest.fixture(scope="module")
 def onnx_model(tmp_path_factory) -> str:
     """A YOLOv8-style model for a 320x240 input (no letterbox padding at this image size)
     that finds a sofa at the sofa's box and a mug in the depth hole."""

@@ -32,16 +32,6 @@ STAMP_S = 50.0
 PLUMB_BOB = (-0.28, 0.07, 0.001, -0.002, 0.0)
 
 
-@pytest.fixture(scope="module")
-def context():
-    import rclpy
-
-    ctx = rclpy.context.Context()
-    rclpy.init(context=ctx)
-    yield ctx
-    rclpy.shutdown(context=ctx)
-
-
 @pytest.fixture
 def node(context):
     """A configured, active node (camera poses from the topic, no map file)."""

@@ -92,16 +92,6 @@ def test_a_malformed_transform_keeps_its_reason() -> None:
     assert buffer.frames() == ["map", "odom"]
 
 
-@pytest.fixture
-def context():
-    import rclpy
-
-    ctx = rclpy.context.Context()
-    rclpy.init(context=ctx)
-    yield ctx
-    rclpy.shutdown(context=ctx)
-
-
 def test_the_node_counts_bad_tf_stamps_and_maps_later_frames(context) -> None:
     pytest.importorskip("ssr_ros.msg", reason="ssr_ros interfaces are not built")
     if not tf_messages_available():
