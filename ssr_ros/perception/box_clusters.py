@@ -103,6 +103,19 @@ class BoxExplanation:
     coverage: float = 0.0
 
 
+
+def _joined_components(shape: tuple[int, int], join_r: np.ndarray,
+                       join_d: np.ndarray) -> np.ndarray:
+    """Connected-component label (H, W) of every pixel of an image of ``shape``, where
+    ``join_r`` (H, W-1) joins a pixel to its right neighbour and ``join_d`` (H-1, W) to
+    the one below; unjoined pixels are components of their own."""
+    size = shape[0] * shape[1]
+    idx = np.arange(size).reshape(shape)
+    a = np.concatenate([idx[:, :-1][join_r], idx[:-1][join_d]])
+    b = np.concatenate([idx[:, 1:][join_r], idx[1:][join_d]])
+    graph = coo_matrix((np.ones(len(a), np.int8), (a, b)), shape=(size, size))
+    return connected_components(graph, directed=False)[1].reshape(shape)
+
 def _empty(valid_fraction: float) -> BoxExplanation:
     return BoxExplanation(np.zeros(0, np.intp), np.zeros(0, np.intp), valid_fraction)
 
@@ -202,12 +215,7 @@ def _backdrop_mask(points: np.ndarray, D: np.ndarray, upright: np.ndarray,
 
     join_r = joins((slice(None), slice(None, -1)), (slice(None), slice(1, None)))
     join_d = joins((slice(None, -1), slice(None)), (slice(1, None), slice(None)))
-    idx = np.arange(D.size).reshape(D.shape)
-    a = np.concatenate([idx[:, :-1][join_r], idx[:-1][join_d]])
-    b = np.concatenate([idx[:, 1:][join_r], idx[1:][join_d]])
-    graph = coo_matrix((np.ones(len(a), np.int8), (a, b)), shape=(D.size, D.size))
-    _, labels = connected_components(graph, directed=False)
-    labels = labels.reshape(D.shape)
+    labels = _joined_components(D.shape, join_r, join_d)
     seeds = top_ring & ok
     if int(seeds.sum()) < cfg.min_pixels:
         return np.zeros_like(upright)
@@ -286,12 +294,7 @@ def _continuous_segments(D: np.ndarray, usable: np.ndarray, inside: np.ndarray,
     tol = np.maximum(cfg.continuity_m, cfg.continuity_fraction * D)
     join_r = usable[:, :-1] & usable[:, 1:] & (np.abs(D[:, 1:] - D[:, :-1]) <= tol[:, :-1])
     join_d = usable[:-1] & usable[1:] & (np.abs(D[1:] - D[:-1]) <= tol[:-1])
-    idx = np.arange(D.size).reshape(D.shape)
-    a = np.concatenate([idx[:, :-1][join_r], idx[:-1][join_d]])
-    b = np.concatenate([idx[:, 1:][join_r], idx[1:][join_d]])
-    graph = coo_matrix((np.ones(len(a), np.int8), (a, b)), shape=(D.size, D.size))
-    _, labels = connected_components(graph, directed=False)
-    labels = labels.reshape(D.shape)
+    labels = _joined_components(D.shape, join_r, join_d)
     sel = usable & inside
     weight = np.bincount(labels[sel], weights=centre_w[sel], minlength=labels.max() + 1)
     total = float(weight.sum())
