@@ -36,16 +36,12 @@ def parse_seeds(text: str) -> list[int]:
 def run_seed(seed: int, args: argparse.Namespace) -> dict:
     from ssr_ros.eval.gt_boxes import BoxNoise, boxes_from_instances
     from ssr_ros.eval.metrics import MATCH_RADIUS_M
-    from ssr_ros.eval.run import MAX_AUTO_FRAMES, MIN_AUTO_FRAMES, RATE_HZ, score_map
+    from ssr_ros.eval.run import RATE_HZ, score_map, sequence_frames
     from ssr_ros.perception.pipeline import MappingPipeline, PipelineConfig
-    from ssr_ros.sim import lap_frames, make_scene, render_sequence
+    from ssr_ros.sim import make_scene, render_sequence
 
     scene = make_scene(seed)
-    if args.frames == "auto":
-        frames = min(max(lap_frames(scene, rate_hz=RATE_HZ), MIN_AUTO_FRAMES),
-                     MAX_AUTO_FRAMES)
-    else:
-        frames = int(args.frames)
+    frames = sequence_frames(scene, args.frames)
     width, height = (int(v) for v in args.size.split("x"))
     seq = render_sequence(scene, n_frames=frames, width=width, height=height,
                           rate_hz=RATE_HZ, noise=args.noise)

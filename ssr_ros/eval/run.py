@@ -171,6 +171,18 @@ def _qa_scores(scene, seq, pipe: MappingPipeline, seed: int) -> dict[str, float]
     return evaluate_questions(questions, engine)
 
 
+def sequence_frames(scene, n_frames: int | str, trajectory: str = "walk",
+                    lap: int | None = None) -> int:
+    """The frame count of ``scene``'s sequence: ``n_frames``, or for ``"auto"`` one full
+    lap (``lap``, else ``lap_frames`` at ``RATE_HZ``) clamped to [MIN_AUTO_FRAMES,
+    MAX_AUTO_FRAMES]."""
+    if n_frames == "auto":
+        if lap is None:
+            lap = lap_frames(scene, rate_hz=RATE_HZ, trajectory=trajectory)
+        return min(max(lap, MIN_AUTO_FRAMES), MAX_AUTO_FRAMES)
+    return int(n_frames)
+
+
 def evaluate_seed(seed: int, source: str = "labels", noise: bool = False,
                   n_frames: int | str = 300, width: int = 640, height: int = 480,
                   trajectory: str = "walk", max_distance_m: float = MATCH_RADIUS_M,
@@ -184,10 +196,7 @@ def evaluate_seed(seed: int, source: str = "labels", noise: bool = False,
     count or image size it cannot render."""
     scene = make_scene(seed)
     lap = lap_frames(scene, rate_hz=RATE_HZ, trajectory=trajectory)
-    if n_frames == "auto":
-        frames = min(max(lap, MIN_AUTO_FRAMES), MAX_AUTO_FRAMES)
-    else:
-        frames = n_frames
+    frames = sequence_frames(scene, n_frames, trajectory, lap=lap)
     seq = render_sequence(scene, n_frames=frames, width=width, height=height,
                           rate_hz=RATE_HZ, trajectory=trajectory, noise=noise)
     pipe = MappingPipeline(PipelineConfig(source=source))
