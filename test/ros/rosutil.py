@@ -94,6 +94,18 @@ class NodeProcess(ChildProcess):
                "--params-file", str(DEMO_PARAMS), "-p", f"map_path:={map_path}",
                *sim_remaps(), *ns_args(ns), *(extra or [])]
         super().__init__(cmd, log_path, cwd=map_path.parent)
+        if "autostart:=true" not in cmd:
+            self.wait_until_waiting()
+
+    def wait_until_waiting(self, timeout_s: float = 60.0) -> None:
+        """Return once the node says it waits, unconfigured, for a lifecycle manager (or
+        has exited). A lifecycle call made earlier, while the process still imports, can
+        be taken by a server of a previous node of the same name that discovery has not
+        dropped yet, and never be answered."""
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end and self.alive() and \
+                "waiting for a lifecycle manager" not in self.log():
+            time.sleep(0.05)
 
 
 def run_player(args: list[str], log_path: pathlib.Path, timeout_s: float = 120.0,
