@@ -25,6 +25,7 @@ import time
 from typing import Any
 
 import rclpy
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.utilities import remove_ros_args
 
@@ -114,16 +115,33 @@ def format_response(response: Any) -> str:
 
 
 def call(node: Node, request: Any, service: str, timeout_s: float,
-         client: Any = None) -> Any | None:
-    """Call ``spatial_query`` and wait for the response (None on timeout)."""
+         client: Any = None, resend_s: float = 2.0) -> Any | None:
+    """Call ``spatial_query`` and wait for the response (None on timeout).
+
+    The request is sent again every ``resend_s`` seconds while no answer has come: right
+    after ``wait_for_service`` the server's response writer may not have matched this
+    client's response reader yet, and rmw_fastrtps drops a response it cannot deliver
+    within 100 ms (on a loaded machine discovery takes longer). A spatial query only
+    reads the map, so asking twice is harmless; the first answer is returned."""
     client = client or node.create_client(SpatialQuery, service)
     deadline = time.monotonic() + timeout_s
     if not client.wait_for_service(timeout_sec=timeout_s):
         return None
-    future = client.call_async(request)
-    rclpy.spin_until_future_complete(node, future,
-                                     timeout_sec=max(0.0, deadline - time.monotonic()))
-    return future.result() if future.done() else None
+    executor = SingleThreadedExecutor(context=node.context)
+    executor.add_node(node)
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0.0:
+                return None
+            future = client.call_async(request)
+            executor.spin_until_future_complete(future, timeout_sec=min(left, resend_s))
+            if future.done():
+                return future.result()
+            client.remove_pending_request(future)
+    finally:
+        executor.remove_node(node)
+        executor.shutdown()
 
 
 EXAMPLES = """examples:

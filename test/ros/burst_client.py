@@ -19,6 +19,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
+from ssr_ros.ros.ask import call
 from ssr_ros.srv import SpatialQuery
 
 
@@ -29,22 +30,6 @@ def requests(target: str, count: int) -> list[SpatialQuery.Request]:
            dict(kind=200),
            dict(question="?" * 2000)]
     return [SpatialQuery.Request(**mix[i % len(mix)]) for i in range(count)]
-
-
-def _answered(executor: SingleThreadedExecutor, client, request: SpatialQuery.Request,
-              timeout_s: float) -> bool:
-    """Send ``request`` (again every 2 s until answered) and spin until an answer comes,
-    for at most ``timeout_s``; whether one came."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        future = client.call_async(request)
-        resend = min(deadline, time.monotonic() + 2.0)
-        while not future.done() and time.monotonic() < resend:
-            executor.spin_once(timeout_sec=0.05)
-        if future.done() and future.result() is not None:
-            return True
-        client.remove_pending_request(future)
-    return False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,7 +43,6 @@ def main(argv: list[str] | None = None) -> int:
     rclpy.init(args=argv)
     node = Node(f"ssr_burst_client_{os.getpid()}")
     executor = SingleThreadedExecutor()
-    executor.add_node(node)
     client = node.create_client(SpatialQuery, "spatial_query",
                                 qos_profile=QoSProfile(depth=max(10, args.count)))
     codes: list[int] = []
@@ -72,9 +56,11 @@ def main(argv: list[str] | None = None) -> int:
         # 100 ms (ros2/rmw_fastrtps#390, #467). A loaded machine stretches that discovery,
         # and one of the burst's answers was once lost that way. The burst is about the
         # node answering requests that arrive together, not about discovery.
-        if not _answered(executor, client, requests(args.target, 1)[0], args.timeout_s):
+        if call(node, requests(args.target, 1)[0], "spatial_query", args.timeout_s,
+                client) is None:
             print(json.dumps({"error": "no answer to the warm-up request"}), flush=True)
             return 1
+        executor.add_node(node)  # after call(), which spins the node on its own
         futures = [client.call_async(r) for r in requests(args.target, args.count)]
         deadline = time.monotonic() + args.timeout_s
         while not all(f.done() for f in futures) and time.monotonic() < deadline:
