@@ -34,7 +34,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
@@ -385,6 +384,8 @@ def _explain_samples(g: _BoxSamples, shape: tuple[int, int], K: np.ndarray | Non
                      prior: np.ndarray | None, cfg: BoxClusterConfig,
                      claimed: np.ndarray | None) -> BoxExplanation:
     """:func:`explain_box` on prepared samples, without the ``claimed`` pixels."""
+    import cv2  # on first use, not with the module: ssr_ros/perception/opencv.py
+
     x0, y0, x1, y1 = g.box
     h, w = shape
     rows, cols, D, inside, support = g.rows, g.cols, g.D, g.inside, g.support
