@@ -61,6 +61,23 @@ class RoomEstimatorConfig:
             raise ValueError("ray_margin_m and ceiling_margin_m must be >= 0")
 
 
+@dataclass(frozen=True)
+class _RegionShape:
+    """What :meth:`RoomEstimator.room` derives from the room region of a window alone:
+    the ``region`` (rows = y, cols = x); its cells within two of the outside
+    (``near_rows``, ``near_cols`` (K,)) with the outward normal there (``normal`` (K, 2),
+    the gradient of the smoothed outside, not normalised) and whether a 4-neighbour is
+    outside (``edge`` (K,)); the convex outline of its border cells (``hull`` (M, 2) [m],
+    counter-clockwise, map frame)."""
+
+    region: np.ndarray
+    near_rows: np.ndarray
+    near_cols: np.ndarray
+    normal: np.ndarray
+    edge: np.ndarray
+    hull: np.ndarray
+
+
 class RoomEstimator:
     """Accumulates floor/wall evidence and answers :meth:`room` (a core ``Room``).
     Memory is bounded by the grid (``(extent_m / cell_size_m)^2`` cells, 16 bytes each).
@@ -97,6 +114,10 @@ class RoomEstimator:
         self._floor_cache: tuple[np.ndarray, float | None] | None = None
         # (window, wall mask, angle) of the last _dominant_angle: see there.
         self._angle_cache: tuple[tuple, np.ndarray, float] | None = None
+        # (window, observed mask, _RegionShape) of the last room(): see _region_shape.
+        self._shape_cache: tuple[tuple, np.ndarray, _RegionShape] | None = None
+        # (window, core mask, angle, cells added) of the last _completion.
+        self._completion_cache: tuple[tuple, np.ndarray, float, int] | None = None
         self._lock = threading.Lock()
 
     @staticmethod
@@ -183,23 +204,26 @@ class RoomEstimator:
         ok = (col >= 0) & (col < self._n) & (row >= 0) & (row < self._n)
         return idx[ok], ok
 
-    def _grow_bbox(self, idx: np.ndarray) -> None:
-        if len(idx) == 0:
+    def _grow_bbox_flat(self, flat: np.ndarray) -> None:
+        """Grow the bounding box of marked cells by cells given as flat indices
+        (row * n + col)."""
+        if len(flat) == 0:
             return
-        r0, c0 = int(idx[:, 1].min()), int(idx[:, 0].min())
-        r1, c1 = int(idx[:, 1].max()) + 1, int(idx[:, 0].max()) + 1
+        rows, cols = np.divmod(flat, self._n)
+        r0, r1 = int(rows.min()), int(rows.max()) + 1
+        c0, c1 = int(cols.min()), int(cols.max()) + 1
         if self._bbox is not None:
             b = self._bbox
             r0, r1, c0, c1 = min(r0, b[0]), max(r1, b[1]), min(c0, b[2]), max(c1, b[3])
         self._bbox = (r0, r1, c0, c1)
 
-    def _add_counts(self, grid: np.ndarray, idx: np.ndarray,
+    def _add_counts(self, grid: np.ndarray, flat: np.ndarray,
                     xy: np.ndarray | None = None) -> None:
-        """Add one hit per row of ``idx`` (cells, (col, row)) to ``grid`` (saturating);
-        with ``xy`` also add the points' coordinates to the wall sums."""
-        if len(idx) == 0:
+        """Add one hit per entry of ``flat`` (cells as row * n + col) to ``grid``
+        (saturating); with ``xy`` ((N, 2) [m]) also add the points' coordinates to the
+        wall sums."""
+        if len(flat) == 0:
             return
-        flat = idx[:, 1] * self._n + idx[:, 0]
         cells, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
         g = grid.reshape(-1)
         total = g[cells].astype(np.int64) + counts
@@ -212,7 +236,7 @@ class RoomEstimator:
                 w[cells[fits], k] += sums[fits].astype(np.float32)
             total = np.where(fits, total, g[cells])
         g[cells] = np.minimum(total, 65535).astype(np.uint16)
-        self._grow_bbox(idx)
+        self._grow_bbox_flat(cells)
 
     def update(self, background_points_m: np.ndarray,
                camera_position_m: np.ndarray | None = None) -> None:
@@ -224,7 +248,9 @@ class RoomEstimator:
         scatters wall points behind the wall) are marked as seen through (room interior,
         even where furniture hides the floor)."""
         pts = np.asarray(background_points_m, dtype=np.float64).reshape(-1, 3)
-        pts = pts[np.all(np.isfinite(pts), axis=1)]
+        finite = np.isfinite(pts)
+        if not finite.all():
+            pts = pts[finite.all(axis=1)]
         if len(pts) == 0:
             return
         cam = None if camera_position_m is None else \
@@ -248,10 +274,17 @@ class RoomEstimator:
             if ceiling_z is not None and ceiling_z - floor_z > 2 * self.config.wall_min_height_m:
                 is_ceiling = pts[:, 2] >= ceiling_z - self.config.ceiling_margin_m
                 is_wall &= ~is_ceiling
+            # Every point's cell once (x and y apart: numpy's reductions and fancy
+            # indexing along the length-2 axis are slow), then each class's cells.
+            n = self._n
+            col = np.floor(pts[:, 0] / self.config.cell_size_m).astype(np.int64) + n // 2
+            row = np.floor(pts[:, 1] / self.config.cell_size_m).astype(np.int64) + n // 2
+            flat = row * n + col
+            inside = (col >= 0) & (col < n) & (row >= 0) & (row < n)
             for grid, sel in ((self._floor, is_floor), (self._ceiling, is_ceiling),
                               (self._wall, is_wall)):
-                idx, ok = self._cells(pts[sel, :2])
-                self._add_counts(grid, idx, pts[sel][ok, :2] if grid is self._wall else None)
+                sel = sel & inside
+                self._add_counts(grid, flat[sel], pts[sel, :2] if grid is self._wall else None)
             self._cache = None
 
     def _mark_rays(self, origin_xy: np.ndarray, ends_xy: np.ndarray) -> None:
@@ -269,19 +302,32 @@ class RoomEstimator:
         if n_max <= 1:
             return
         t = np.linspace(0.0, 1.0, n_max)
-        samples = origin_xy + t[None, :, None] * vec[:, None, :]
-        # Keep the samples within each ray's length only once (shorter rays repeat cells).
-        idx, _ = self._cells(samples.reshape(-1, 2))
-        if len(idx) == 0:
-            return
+        # The samples origin + t * vec, x and y apart (rays x steps, contiguous): the same
+        # products and sums as with the (ray, step, 2) array, while the grid cells, their
+        # bounds check and the flat indices avoid numpy's slow length-2 axis.
+        n = self._n
+        cell = self.config.cell_size_m
+        index = []
+        for k in (0, 1):
+            along = np.multiply.outer(vec[:, k], t)
+            along += origin_xy[k]
+            along /= cell
+            np.floor(along, out=along)
+            index.append(along.astype(np.int64) + n // 2)
+        col, row = index
+        flat = row * n + col
+        if min(int(col.min()), int(row.min())) < 0 or max(int(col.max()), int(row.max())) >= n:
+            flat = flat[(col >= 0) & (col < n) & (row >= 0) & (row < n)]
+            if flat.size == 0:
+                return
         # Each cell once, in cell order: marked on a scratch grid (a pass over the grid is
         # cheaper than np.unique's sort of the ~30,000 samples).
-        marked = np.zeros(self._n * self._n, dtype=bool)
-        marked[idx[:, 1] * self._n + idx[:, 0]] = True
+        marked = np.zeros(n * n, dtype=bool)
+        marked[flat.ravel()] = True
         flat = np.flatnonzero(marked)
         seen = self._seen.reshape(-1)
         seen[flat] = np.minimum(seen[flat].astype(np.int64) + 1, 65535).astype(np.uint16)
-        self._grow_bbox(np.stack([flat % self._n, flat // self._n], axis=1))
+        self._grow_bbox_flat(flat)
 
     def clear(self) -> None:
         with self._lock:
@@ -385,10 +431,19 @@ class RoomEstimator:
         return (slice(max(r0 - pad, 0), min(r1 + pad, self._n)),
                 slice(max(c0 - pad, 0), min(c1 + pad, self._n)))
 
-    def _observed_region(self, win: tuple[slice, slice]) -> np.ndarray:
+    def _observed(self, win: tuple[slice, slice]) -> np.ndarray:
+        """Cells of the window with at least ``min_hits`` of any evidence."""
         cfg = self.config
-        observed = ((self._floor[win] >= cfg.min_hits) | (self._wall[win] >= cfg.min_hits)
-                    | (self._ceiling[win] >= cfg.min_hits) | (self._seen[win] >= cfg.min_hits))
+        return ((self._floor[win] >= cfg.min_hits) | (self._wall[win] >= cfg.min_hits)
+                | (self._ceiling[win] >= cfg.min_hits) | (self._seen[win] >= cfg.min_hits))
+
+    def _observed_region(self, win: tuple[slice, slice]) -> np.ndarray:
+        return self._region_of(self._observed(win))
+
+    def _region_of(self, observed: np.ndarray) -> np.ndarray:
+        """The room region of the observed cells: gaps closed, holes filled, the largest
+        connected part."""
+        cfg = self.config
         if not observed.any():
             return observed
         closed = ndimage.binary_closing(observed, iterations=cfg.close_iterations) \
@@ -402,6 +457,52 @@ class RoomEstimator:
             filled = labels == int(np.argmax(sizes))
         return filled
 
+    def _region_shape(self, win: tuple[slice, slice]) -> _RegionShape:
+        """The region of the window's observed cells and what depends on it alone (its
+        border cells, their outward normals, its outline). Kept with the observed mask it
+        came from: once a room is mapped, keyframes add counts to cells that are already
+        observed, and the region, its closing, hole filling, labelling, normals and
+        outline are the same as at the last estimate."""
+        observed = self._observed(win)
+        key = (win[0].start, win[0].stop, win[1].start, win[1].stop)
+        cached = self._shape_cache
+        if cached is not None and cached[0] == key and np.array_equal(cached[1], observed):
+            return cached[2]
+        shape = self._shape_of(win, self._region_of(observed))
+        self._shape_cache = (key, observed, shape)
+        return shape
+
+    def _shape_of(self, win: tuple[slice, slice], region: np.ndarray) -> _RegionShape:
+        """:class:`_RegionShape` of ``region`` (a window's room cells)."""
+        if not region.any():
+            none = np.zeros(0, dtype=np.intp)
+            return _RegionShape(region, none, none, np.zeros((0, 2)), np.zeros(0, dtype=bool),
+                                np.zeros((0, 2)))
+        outside = ~region
+        near = region & ndimage.binary_dilation(outside, iterations=2)
+        rows, cols = np.nonzero(near)
+        if len(rows):
+            # Outward normal: the gradient of the smoothed outside indicator.
+            smooth = ndimage.uniform_filter(outside.astype(np.float64), size=3)
+            gy = ndimage.sobel(smooth, axis=0)
+            gx = ndimage.sobel(smooth, axis=1)
+            normal = np.stack([gx[rows, cols], gy[rows, cols]], axis=1)
+            edge = (outside[np.clip(rows + 1, 0, len(region) - 1), cols]
+                    | outside[np.clip(rows - 1, 0, len(region) - 1), cols]
+                    | outside[rows, np.clip(cols + 1, 0, region.shape[1] - 1)]
+                    | outside[rows, np.clip(cols - 1, 0, region.shape[1] - 1)])
+        else:
+            normal, edge = np.zeros((0, 2)), np.zeros(0, dtype=bool)
+        cell = self.config.cell_size_m
+        border = region & ~ndimage.binary_erosion(region)
+        b_rows, b_cols = np.nonzero(border)
+        centres = (np.stack([b_cols + win[1].start, b_rows + win[0].start], axis=1)
+                   - self._n // 2 + 0.5) * cell
+        hull = convex_hull_xy(centres)
+        if polygon_area(hull) < 0:
+            hull = hull[::-1]
+        return _RegionShape(region, rows, cols, normal, edge, hull)
+
     def region(self) -> np.ndarray:
         """Boolean grid (rows = y, cols = x) of the observed room cells (before the
         border weighting and the orthogonal completion of :meth:`room`)."""
@@ -412,31 +513,22 @@ class RoomEstimator:
                 out[win] = self._observed_region(win)
             return out
 
-    def _cell_weights(self, win: tuple[slice, slice], region: np.ndarray) -> np.ndarray:
+    def _cell_weights(self, win: tuple[slice, slice], shape: _RegionShape) -> np.ndarray:
         """Part [0, 1] of each region cell on the inner side of the wall (see the module
         docstring); cells away from the outside weigh 1, border cells without wall
         points nearby 0.5."""
         cell = self.config.cell_size_m
-        outside = ~region
-        weights = region.astype(np.float64)
-        near = region & ndimage.binary_dilation(outside, iterations=2)
-        if not near.any():
+        weights = shape.region.astype(np.float64)
+        rows, cols = shape.near_rows, shape.near_cols
+        if not len(rows):
             return weights
-        # Outward normal: the gradient of the smoothed outside indicator.
-        smooth = ndimage.uniform_filter(outside.astype(np.float64), size=3)
-        gy = ndimage.sobel(smooth, axis=0)
-        gx = ndimage.sobel(smooth, axis=1)
         count = ndimage.uniform_filter(self._wall[win].astype(np.float64), size=3)
         sx = ndimage.uniform_filter(self._wall_xy[win][..., 0].astype(np.float64), size=3)
         sy = ndimage.uniform_filter(self._wall_xy[win][..., 1].astype(np.float64), size=3)
-        rows, cols = np.nonzero(near)
-        g = np.stack([gx[rows, cols], gy[rows, cols]], axis=1)
+        g = shape.normal
         g_norm = np.hypot(g[:, 0], g[:, 1])
         has_wall = (count[rows, cols] * 9.0 >= self.config.min_hits) & (g_norm > 1e-9)
-        w = np.where(outside[np.clip(rows + 1, 0, len(region) - 1), cols]
-                     | outside[np.clip(rows - 1, 0, len(region) - 1), cols]
-                     | outside[rows, np.clip(cols + 1, 0, region.shape[1] - 1)]
-                     | outside[rows, np.clip(cols - 1, 0, region.shape[1] - 1)], 0.5, 1.0)
+        w = np.where(shape.edge, 0.5, 1.0)
         if has_wall.any():
             r, c = rows[has_wall], cols[has_wall]
             n_out = g[has_wall] / g_norm[has_wall, None]
@@ -514,6 +606,19 @@ class RoomEstimator:
         """Cells the orthogonally convex hull of ``core`` adds, in the dominant wall
         frame (rotated with nearest-neighbour sampling, which keeps the cell count)."""
         angle = self._dominant_angle(win)
+        # The count depends only on the core mask and the angle: while the wall cells and
+        # the cells weighing half or more stay, it is the last one.
+        key = (win[0].start, win[1].start, core.shape)
+        cached = self._completion_cache
+        if cached is not None and cached[0] == key and cached[2] == angle \
+                and np.array_equal(cached[1], core):
+            return cached[3]
+        added = self._completion_of(core, angle)
+        self._completion_cache = (key, core, angle, added)
+        return added
+
+    def _completion_of(self, core: np.ndarray, angle: float) -> int:
+        """:meth:`_completion` of ``core`` in the wall frame at ``angle`` [rad]."""
         if abs(angle) >= np.deg2rad(0.5):
             core = ndimage.rotate(core.astype(np.uint8), -np.rad2deg(angle), order=0,
                                   reshape=True) > 0
@@ -527,21 +632,15 @@ class RoomEstimator:
             if self._cache is not None:
                 return self._cache
             win = self._window()
-            region = None if win is None else self._observed_region(win)
-            if region is None or not region.any():
+            shape = None if win is None else self._region_shape(win)
+            if shape is None or not shape.region.any():
                 self._cache = Room()
                 return self._cache
             cell = self.config.cell_size_m
-            weights = self._cell_weights(win, region)
+            weights = self._cell_weights(win, shape)
             n_cells = float(weights.sum())
             if self.config.orthogonal_fill:
                 n_cells += self._completion(win, weights >= 0.5)
-            border = region & ~ndimage.binary_erosion(region)
-            rows, cols = np.nonzero(border)
-            centres = (np.stack([cols + win[1].start, rows + win[0].start], axis=1)
-                       - self._n // 2 + 0.5) * cell
-            hull = convex_hull_xy(centres)
-            if polygon_area(hull) < 0:
-                hull = hull[::-1]
-            self._cache = Room(polygon_xy=hull, floor_area_m2=n_cells * cell * cell)
+            hull = shape.hull
+            self._cache = Room(polygon_xy=hull.copy(), floor_area_m2=n_cells * cell * cell)
             return self._cache

@@ -449,7 +449,13 @@ class MappingPipeline:
             # A sampled pixel counts as object when any pixel of its cell is (proposal
             # pixels are themselves sampled).
             hh, ww = (h // s) * s, (w // s) * s
-            objects = objects[:hh, :ww].reshape(hh // s, s, ww // s, s).any(axis=(1, 3))
+            # OR over the s rows of each band (whole rows at a time), then over the s
+            # columns of each cell: the cells of a 4-D any(axis=(1, 3)), without its
+            # reduction along short strided axes (about ten times slower at VGA).
+            bands = objects[:hh].reshape(hh // s, s, w).any(axis=1)
+            objects = bands[:, 0:ww:s].copy()
+            for k in range(1, s):
+                objects |= bands[:, k:ww:s]
             depth = kf.depth_m[:hh:s, :ww:s]
             pts = cam.backproject(kf.depth_m, stride=s)[:hh // s, :ww // s]
         else:

@@ -228,3 +228,35 @@ def test_floor_level_follows_the_height_histogram():
     assert est.floor_z_m == RoomEstimator._floor_level(est._z_hist) < level - 0.4
     est.clear()
     assert not est.floor_observed and est.floor_z_m == 0.0
+
+
+def _fresh_room(est):
+    """The room an estimator with ``est``'s evidence and no kept results gives."""
+    other = RoomEstimator(est.config)
+    other.load_state_dict(est.state_dict())
+    return other.room()
+
+
+def test_room_kept_parts_equal_a_fresh_estimate_as_evidence_grows():
+    # room() keeps the region's shape while the observed cells stay and the completion
+    # while its core and angle stay; the wall counts and sums change with every update,
+    # so the border weights are computed again. At every step: what a fresh estimator
+    # with the same evidence gives, to the bit.
+    rng = np.random.default_rng(6)
+    est = RoomEstimator()
+    pts = noisy_room_points(rng, notch=(1.0, 3.0, 1.0))
+    feed(est, pts, [3.0, 2.0])
+    rooms = []
+    for step in range(4):
+        if step == 2:
+            # cells not observed before: the region grows
+            feed(est, noisy_room_points(rng, w=8.0), [3.0, 2.0])
+        else:
+            feed(est, pts[rng.random(len(pts)) < 0.3], [3.0, 2.0])
+        room, fresh = est.room(), _fresh_room(est)
+        assert room.floor_area_m2 == fresh.floor_area_m2
+        assert np.array_equal(room.polygon_xy, fresh.polygon_xy)
+        rooms.append(room)
+    assert rooms[0].floor_area_m2 != rooms[1].floor_area_m2  # the weights did move
+    assert rooms[3].floor_area_m2 > rooms[1].floor_area_m2 + 4.0
+    assert est._shape_cache is not None and est._completion_cache is not None
