@@ -95,6 +95,37 @@ def _buckets(ijk: np.ndarray) -> np.ndarray:
         & (BUCKETS - 1)
 
 
+def _bucket_counts(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The buckets of the voxels of map-frame points ``(N, 3)`` [m], ascending, and how
+    many points fall in each: ``np.unique(buckets, return_counts=True)`` of the points'
+    buckets.
+
+    A frame's few thousand points fill a few hundred voxels: they are counted per voxel
+    on the grid of their bounding box (one bincount), and only the occupied voxels are
+    hashed and sorted, unless that grid is much larger than the sample (then the points'
+    buckets are sorted)."""
+    # VOXEL_M is a power of two: p * (1 / VOXEL_M) is exactly p / VOXEL_M, as the
+    # look-up has it. Coordinates apart (3, N): reductions along a length-3 axis are slow.
+    ijk = np.floor(np.ascontiguousarray(points.T) * np.float32(1.0 / VOXEL_M)).astype(
+        np.int64)
+    lo = ijk.min(axis=1)
+    span = ijk.max(axis=1) - lo + 1
+    size = int(span[0]) * int(span[1]) * int(span[2])
+    if size > max(8 * ijk.shape[1], 1 << 12):
+        return np.unique(_buckets(ijk.T), return_counts=True)
+    ijk -= lo[:, None]
+    cell = (ijk[0] * span[1] + ijk[1]) * span[2] + ijk[2]
+    per_cell = np.bincount(cell, minlength=size)
+    occupied = np.flatnonzero(per_cell)
+    rest, k = np.divmod(occupied, span[2])
+    i, j = np.divmod(rest, span[1])
+    voxels = np.stack([i + lo[0], j + lo[1], k + lo[2]], axis=1)
+    keys, inverse = np.unique(_buckets(voxels), return_inverse=True)
+    # voxels sharing a bucket add up (integer counts: exact in float64)
+    counts = np.bincount(inverse, weights=per_cell[occupied], minlength=len(keys))
+    return keys, counts.astype(np.int64)
+
+
 class _FrameIndex:
     """Inverted table over the remembered frames: voxel bucket -> entries (frame number
     and point count in one int), in the order frames were added (so the oldest entries
@@ -111,11 +142,7 @@ class _FrameIndex:
         buckets."""
         if not len(points):
             return ()
-        # VOXEL_M is a power of two: p * 4 is exactly p / VOXEL_M, as the look-up has it.
-        # A sort of the frame's few thousand buckets costs less than a bincount over all
-        # BUCKETS and the scan for its non-zero counts (the same keys, ascending).
-        keys, counts = np.unique(_buckets(np.floor(points * np.float32(1.0 / VOXEL_M))),
-                                 return_counts=True)
+        keys, counts = _bucket_counts(points)
         keys_list = keys.tolist()
         entries = ((seq << _COUNT_BITS) | np.minimum(counts, (1 << _COUNT_BITS) - 1)
                    ).tolist()
@@ -241,12 +268,15 @@ class SightingHistory:
                     break
         return found
 
-    def _strided_rays(self, camera: PinholeCamera, stride: int) -> np.ndarray:
-        """``camera.rays[::stride, ::stride]`` as a contiguous array, kept for the last
-        camera (frames of one stream share it)."""
+    def _strided_rays(self, camera: PinholeCamera, stride: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """x/z and y/z of ``camera.rays[::stride, ::stride]``, each flattened and
+        contiguous (float32), kept for the last camera (frames of one stream share it)."""
         cached = getattr(self, "_rays_cache", None)
         if cached is None or cached[0] is not camera or cached[1] != stride:
-            cached = (camera, stride, np.ascontiguousarray(camera.rays[::stride, ::stride]))
+            rays = camera.rays[::stride, ::stride]
+            cached = (camera, stride, (np.ascontiguousarray(rays[..., 0]).ravel(),
+                                       np.ascontiguousarray(rays[..., 1]).ravel()))
             self._rays_cache = cached
         return cached[2]
 
@@ -302,12 +332,15 @@ class SightingHistory:
 
     def _points(self, glimpse: _Glimpse) -> np.ndarray:
         """The frame's valid pixels in the map frame (N, 3) float32 [m]."""
-        s = glimpse.stride
-        rays = self._strided_rays(glimpse.camera, s)
-        valid = glimpse.depth > 0.0
-        z = glimpse.depth[valid]
-        r = rays[valid]
-        cam = np.stack([r[:, 0] * z, r[:, 1] * z, z], axis=1)
+        ray_x, ray_y = self._strided_rays(glimpse.camera, glimpse.stride)
+        depth = glimpse.depth.ravel()
+        valid = depth > 0.0
+        z = depth[valid]
+        # the camera-frame points (N, 3) float32, filled column by column
+        cam = np.empty((len(z), 3), dtype=np.float32)
+        np.multiply(ray_x[valid], z, out=cam[:, 0])
+        np.multiply(ray_y[valid], z, out=cam[:, 1])
+        cam[:, 2] = z
         T = glimpse.T_map_cam.astype(np.float32)
         return cam @ T[:3, :3].T + T[:3, 3]
 
