@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import compress, islice, repeat
+from operator import attrgetter, is_not
 from typing import Iterable
 
 import numpy as np
@@ -46,6 +47,8 @@ __all__ = ["CogMapChanges", "CogMapError", "CogMapFormatError", "CogMapInputErro
            "check_text_against_objects", "parse_cogmap_text"]
 
 SCHEMA_VERSION = 1
+
+_ID = attrgetter("id")
 
 
 class CogMapError(ValueError):
@@ -231,7 +234,7 @@ class LocalCogMap:
     def triplets(self) -> list[Triplet]:
         """All links in chain order: root (anchors = itself), second object (both anchors
         = root), then the triplets (A, B -> C)."""
-        return [self._links[i] for i in self._slot]
+        return list(map(self._links.__getitem__, self._slot))
 
     def dependents(self, object_id: int) -> set[int]:
         """Targets whose links use ``object_id`` as an anchor."""
@@ -388,19 +391,21 @@ class LocalCogMap:
         objects it changed, not every object of the map. Do not modify such a state in
         place (its arrays say so).
         """
+        # The passes over every object run in C (map, compress, set operations): with
+        # thousands of objects and a few changed per keyframe, a loop in Python here
+        # was most of a keyframe's sync.
         objs = list(objects)
-        if not all(isinstance(obj, ObjectState) for obj in objs):
+        if not all(map(isinstance, objs, repeat(ObjectState))):
             bad = next(obj for obj in objs if not isinstance(obj, ObjectState))
             raise CogMapInputError(f"sync expects ObjectState, got {type(bad).__name__}")
-        applied = self._applied
+        ids = list(map(_ID, objs))
         try:
-            fresh = [obj for obj in objs if applied.get(obj.id) is not obj]
+            fresh = list(compress(objs, map(is_not, map(self._applied.get, ids), objs)))
         except TypeError:       # an unhashable id: refused below like any other bad id
             fresh = objs
         # Every check runs before the first removal, so bad input leaves the chain as it was.
         for obj in fresh:
             _object_id(obj.id)
-        ids = [obj.id for obj in objs]
         incoming = set(ids)
         if len(incoming) != len(ids):
             dup = next(i for i in ids if ids.count(i) > 1)
@@ -411,7 +416,8 @@ class LocalCogMap:
             raise CogMapInputError(f"object {bad.id}: position must be finite (x, y)")
         self._bump()
         changes = CogMapChanges()
-        for gone in [i for i in self._slot if i not in incoming]:
+        # In chain order (the order of ``_slot``, which is the order of rank).
+        for gone in self._by_rank(self._slot.keys() - incoming):
             changes.extend(self.remove(gone))
         slots = [self._slot.get(int(obj.id), -1) for obj in fresh]
         known = [k for k, slot in enumerate(slots) if slot >= 0]
@@ -432,7 +438,7 @@ class LocalCogMap:
                 changes.extend(self.add_object(fresh[k]))
         for obj in fresh:
             if not (obj.center_m.flags.writeable or obj.size_m.flags.writeable):
-                applied[int(obj.id)] = obj
+                self._applied[int(obj.id)] = obj
         return changes
 
     # ---- reading the chain ---------------------------------------------------------------
