@@ -91,29 +91,34 @@ def voxel_downsample(points: np.ndarray, voxel_m: float,
                      weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Average points ``(N, 3)`` per ``voxel_m`` voxel, weighted by ``weights`` (N,)
     (1 each when None): ``(centroids (M, 3), summed weights (M,))``."""
-    keys = np.floor(points / voxel_m).astype(np.int64)
-    keys -= keys.min(axis=0)
-    dims = keys.max(axis=0) + 1
-    flat = (keys[:, 0] * dims[1] + keys[:, 1]) * dims[2] + keys[:, 2]
+    # Coordinates apart (3, N): numpy's reductions along a length-3 axis are slow.
+    xyz = np.ascontiguousarray(np.asarray(points).T)
+    keys = np.floor(xyz / voxel_m).astype(np.int64)
+    keys -= keys.min(axis=1)[:, None]
+    dims = keys.max(axis=1) + 1
+    flat = (keys[0] * dims[1] + keys[1]) * dims[2] + keys[2]
     uniq, inv = _unique_inverse(flat, int(np.prod(dims)))
-    w = np.ones(len(points)) if weights is None else np.asarray(weights, dtype=np.float64)
+    w = np.ones(len(flat)) if weights is None else np.asarray(weights, dtype=np.float64)
     wsum = np.bincount(inv, weights=w, minlength=len(uniq))
-    cents = np.stack([np.bincount(inv, weights=points[:, k] * w, minlength=len(uniq))
-                      for k in range(3)], axis=1) / wsum[:, None]
+    cents = np.empty((len(uniq), 3))
+    for k in range(3):
+        cents[:, k] = np.bincount(inv, weights=xyz[k] * w, minlength=len(uniq)) / wsum
     return cents, wsum
 
 
 def _unique_inverse(flat: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """``np.unique(flat, return_inverse=True)`` of keys ``0 <= flat < size``: the sorted
     distinct keys and each key's position among them. On a grid not much larger than
-    the sample (an object's voxels), a table of the present keys and its running count
-    give the same two arrays without np.unique's sort."""
+    the sample (an object's voxels), a table of the present keys and their ranks give
+    the same two arrays without np.unique's sort."""
     if size > max(4 * len(flat), 1 << 16):
         return np.unique(flat, return_inverse=True)
     present = np.zeros(size, dtype=bool)
     present[flat] = True
-    rank = np.cumsum(present) - 1
-    return np.flatnonzero(present), rank[flat]
+    uniq = np.flatnonzero(present)
+    rank = np.empty(size, dtype=np.intp)  # read only at present keys
+    rank[uniq] = np.arange(len(uniq))
+    return uniq, rank[flat]
 
 
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
@@ -133,17 +138,21 @@ def depth_weight(z_m: np.ndarray) -> np.ndarray:
 def dominant_clusters(points: np.ndarray, cell_m: float, keep_fraction: float) -> np.ndarray:
     """Boolean mask of points in the connected clusters (26-connected cells of ``cell_m``)
     holding at least ``keep_fraction`` of the largest cluster's points."""
-    idx = np.floor((points - points.min(axis=0)) / cell_m).astype(np.int64)
-    dims = idx.max(axis=0) + 1
+    # Coordinates apart (3, N): numpy's reductions along a length-3 axis are slow.
+    xyz = np.ascontiguousarray(np.asarray(points).T)
+    offset = xyz - xyz.min(axis=1)[:, None]
+    idx = np.floor(offset / cell_m).astype(np.int64)
+    dims = idx.max(axis=1) + 1
     # Bound the grid: very large extents only happen with outliers; coarsen instead.
     while int(np.prod(dims)) > 2_000_000:
         cell_m *= 1.5
-        idx = np.floor((points - points.min(axis=0)) / cell_m).astype(np.int64)
-        dims = idx.max(axis=0) + 1
+        idx = np.floor(offset / cell_m).astype(np.int64)
+        dims = idx.max(axis=1) + 1
+    flat = (idx[0] * dims[1] + idx[1]) * dims[2] + idx[2]
     occ = np.zeros(tuple(dims), dtype=bool)
-    occ[idx[:, 0], idx[:, 1], idx[:, 2]] = True
+    occ.ravel()[flat] = True
     labels, n = ndimage.label(occ, structure=np.ones((3, 3, 3), dtype=bool))
-    point_labels = labels[idx[:, 0], idx[:, 1], idx[:, 2]]
+    point_labels = labels.ravel()[flat]
     if n <= 1:
         return np.ones(len(points), dtype=bool)
     sizes = np.bincount(point_labels, minlength=n + 1)
@@ -232,9 +241,17 @@ class Lifter:
                          self.config.smooth_tolerance_min_m)
         total = np.zeros_like(z, dtype=np.float64)
         count = np.zeros_like(z, dtype=np.float64)
+        # The pixel itself (depth > 0, no difference to itself) is always on the surface
+        # when the tolerance is not negative: added without a look-up or a test.
+        itself = self.config.smooth_tolerance_fraction >= 0 \
+            and self.config.smooth_tolerance_min_m >= 0
         # Summed in the same order as ever (rows -k, 0, k; in each, columns -k, 0, k), so
         # the float64 totals are the same to the bit.
         for offset in padded.offsets([(dr, dc) for dr in (-k, 0, k) for dc in (-k, 0, k)]):
+            if offset == 0 and itself:
+                total += z
+                count += 1.0
+                continue
             nz = padded.flat.take(idx + offset)
             ok = (nz > 0) & (np.abs(nz - z) <= tol)
             # Adding nothing where a neighbour is off the surface is adding 0.0 to a
@@ -278,7 +295,11 @@ class Lifter:
         if valid_fraction < cfg.min_valid_fraction:
             return Rejection(proposal.label, "too little valid depth")
         rows, cols, idx, z = rows[valid], cols[valid], idx[valid], z[valid]
-        if float(np.median(z)) > cfg.max_depth_m:
+        # The median is above max_depth_m only when at least half the depths are (the
+        # two middle values of an even count included): count first, sort only then.
+        # (np.float64: compared as float64, as the median is.)
+        if 2 * np.count_nonzero(z > np.float64(cfg.max_depth_m)) >= len(z) \
+                and float(np.median(z)) > cfg.max_depth_m:
             return Rejection(proposal.label, "too far")
         keep = self._not_edge(padded, idx, z) & (z <= cfg.max_depth_m)
         rows, cols, idx, z = rows[keep], cols[keep], idx[keep], z[keep]
@@ -297,7 +318,8 @@ class Lifter:
                 return Rejection(proposal.label, "floor only")
         # Voxels scale with the object (a cup keeps its shape; a bed stays cheap): about
         # 30 voxels across its extent, never coarser than voxel_size_m.
-        lo, hi = np.percentile(pts, [2, 98], axis=0)
+        # (along the rows of the transposed view: the same quantiles, cheaper)
+        lo, hi = np.percentile(pts.T, [2, 98], axis=1)
         voxel_m = float(np.clip((hi - lo).max() / 30.0, cfg.min_voxel_size_m, cfg.voxel_size_m))
         cents, counts = voxel_downsample(pts, voxel_m, depth_weight(z_kept))
         if cfg.outlier_method == "numpy" and len(cents) > 8:

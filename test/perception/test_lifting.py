@@ -43,6 +43,18 @@ def test_far_and_holey_observations_rejected():
         "too little valid depth"
 
 
+@pytest.mark.parametrize("far_cols, near_m, too_far", [
+    (40, 7.0, True),    # half beyond 8 m: the median is the mean of 7.0 and 9.5
+    (40, 6.0, False),   # the same split, a median of 7.75 m
+    (41, 7.0, True), (39, 7.5, False)])
+def test_too_far_is_judged_on_the_median_depth(far_cols, near_m, too_far):
+    T = camera_pose(0, 0, 1.0, 0.0)
+    depth = np.full((60, 80), near_m, np.float32)
+    depth[:, :far_cols] = 9.5
+    out = Lifter().lift(_all_pixels(depth), _kf(depth, T), CAM)
+    assert (isinstance(out, Rejection) and out.reason == "too far") == too_far
+
+
 def _face_points(x0, y0, y1, z1, rng, n=800):
     """Points on a vertical face x = x0 (seen from -x), y in [y0, y1], z in [0, z1]."""
     return np.column_stack([np.full(n, x0) + rng.normal(0, 0.005, n),
