@@ -7,6 +7,7 @@ in the map's ground plane (x, y), counter-clockwise from +x, wrapped to (-pi, pi
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -411,18 +412,34 @@ def robust_yaw(points_xy: np.ndarray, cells_across: int = 40, blur_cells: float 
     pts = np.asarray(points_xy, dtype=np.float64)
     if len(pts) < 3:
         return 0.0
-    lo = pts.min(axis=0)
-    extent = float((pts.max(axis=0) - lo).max())
+    # x and y apart: numpy's reductions along a length-2 axis are slow.
+    x, y = pts[:, 0], pts[:, 1]
+    lo_x, lo_y = x.min(), y.min()
+    extent = float(np.maximum(x.max() - lo_x, y.max() - lo_y))
     if extent <= 0.0:
         return 0.0
     cell = extent / cells_across
     pad = int(math.ceil(3 * blur_cells)) + 1
-    idx = np.floor((pts - lo) / cell).astype(np.intp) + pad
-    dims = np.minimum(idx.max(axis=0) + pad + 1, max_cells)
-    idx = np.minimum(idx, dims - 1)
-    # Occupancy (1 where any point falls): an assignment, not np.add.at's slow count.
-    img = np.zeros((int(dims[1]), int(dims[0])))
-    img[idx[:, 1], idx[:, 0]] = 1.0
+    col = np.floor((x - lo_x) / cell).astype(np.intp) + pad
+    row = np.floor((y - lo_y) / cell).astype(np.intp) + pad
+    width = min(int(col.max()) + pad + 1, max_cells)
+    height = min(int(row.max()) + pad + 1, max_cells)
+    # Occupancy (True where any point falls): an assignment, not np.add.at's slow count.
+    occupied = np.zeros((height, width), dtype=bool)
+    occupied[np.minimum(row, height - 1), np.minimum(col, width - 1)] = True
+    return _occupancy_yaw(occupied.shape, np.packbits(occupied).tobytes(), float(blur_cells))
+
+
+@functools.lru_cache(maxsize=256)
+def _occupancy_yaw(shape: tuple[int, int], packed: bytes, blur_cells: float) -> float:
+    """:func:`robust_yaw` of an occupancy image ``shape`` (rows = y, cols = x) given as
+    ``np.packbits`` bytes. The heading depends on nothing else, and an object's evidence
+    often rasterises to the image of its last fit (a view that adds points where there
+    were points): remembered for the last images seen, as the blur, the gradients and
+    the orientation histogram are most of a box fit."""
+    occupied = np.unpackbits(np.frombuffer(packed, dtype=np.uint8),
+                             count=shape[0] * shape[1]).reshape(shape)
+    img = occupied.astype(np.float64)
     # A Gaussian blur (sigma ~ blur_cells) turns the staircase of a rasterised slanted
     # edge into a smooth ramp whose gradient points across the true edge.
     img = ndimage.gaussian_filter(img, blur_cells, mode="constant")

@@ -131,3 +131,30 @@ def test_untrimmed_box_equals_the_quantile_box_to_the_bit():
             lo, hi = np.quantile(pts[:, 2], [0.0, 1.0])
             assert size[2].tobytes() == (hi - lo).tobytes()
             assert centre[2].tobytes() == (0.5 * (lo + hi)).tobytes()
+
+
+def _rectangle_outline(yaw, length=2.0, width=1.0, n=400, centre=(1.0, -2.0)):
+    """Points on the outline of a length x width rectangle turned by ``yaw`` [rad]."""
+    t = np.linspace(0.0, 1.0, n // 4, endpoint=False)
+    u = np.concatenate([t * length, np.full_like(t, length), (1 - t) * length,
+                        np.zeros_like(t)]) - 0.5 * length
+    v = np.concatenate([np.zeros_like(t), t * width, np.full_like(t, width),
+                        (1 - t) * width]) - 0.5 * width
+    c, s = math.cos(yaw), math.sin(yaw)
+    return np.column_stack([u * c - v * s, u * s + v * c]) + centre
+
+
+def test_robust_yaw_follows_the_points_and_is_remembered_per_image():
+    # The heading depends only on the occupancy image: remembered per image, so point
+    # sets with another image (another heading, the same image size) are computed anew.
+    g._occupancy_yaw.cache_clear()
+    yaws = {}
+    for yaw in (0.1, 0.4, 0.7, 1.2):
+        pts = _rectangle_outline(yaw)
+        yaws[yaw] = g.robust_yaw(pts)
+        assert abs(g.wrap_angle(4.0 * (yaws[yaw] - yaw))) / 4.0 < math.radians(4.0)
+    assert g._occupancy_yaw.cache_info().hits == 0
+    for yaw, first in yaws.items():
+        assert g.robust_yaw(_rectangle_outline(yaw)) == first
+    assert g._occupancy_yaw.cache_info().hits == len(yaws)
+    assert g.robust_yaw(np.zeros((2, 2))) == 0.0
