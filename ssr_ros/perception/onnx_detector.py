@@ -29,9 +29,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from ssr_ros.perception.opencv import cv2_module
 from ssr_ros.perception.priors import normalize_label
 from ssr_ros.perception.proposals import (COCO_TF_LABELS, DEFAULT_EXCLUDED, Box2D,
                                           DetectorModelError)
@@ -193,6 +193,7 @@ class OnnxDetector:
     def preprocess(self, rgb: np.ndarray) -> tuple[np.ndarray, float, float, float, float]:
         """The NCHW float32 blob and the mapping back to image pixels:
         ``x_img = (x_in - pad_x) / scale_x`` (same for y)."""
+        cv2 = cv2_module("the onnx detector's image resize")
         cfg = self.config
         h, w = rgb.shape[:2]
         in_w, in_h = self.input_size

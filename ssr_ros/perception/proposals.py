@@ -21,6 +21,10 @@ biggest one. Their proposals keep the box and the share of the whole box that ha
 explains still becomes a proposal with no pixels, so lifting rejects it with a reason.
 A box that comes with an instance mask (``Box2D.mask``, a segmentation node's) is lifted
 from its mask's pixels instead (:mod:`ssr_ros.perception.box_masks`).
+
+OpenCV and :mod:`~ssr_ros.perception.box_clusters` (with the SciPy graph code it uses) are
+imported by the sources that need them, when they are built, not with this module: the
+label-image source never loads them (:mod:`ssr_ros.perception.opencv`).
 """
 
 from __future__ import annotations
@@ -29,15 +33,17 @@ import importlib.util
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import cv2
 import numpy as np
 
 from ssr_ros.core.keyframes import Keyframe
-from ssr_ros.perception.box_clusters import BoxClusterConfig, explain_box, explain_boxes
 from ssr_ros.perception.box_masks import check_box_mask, mask_pixels
+from ssr_ros.perception.opencv import cv2_module
 from ssr_ros.perception.priors import normalize_label, size_prior
+
+if TYPE_CHECKING:
+    from ssr_ros.perception.box_clusters import BoxClusterConfig
 
 
 class UnknownLabelError(ValueError):
@@ -209,6 +215,8 @@ def refine_box_with_depth(box: Box2D, depth_m: np.ndarray, stride: int = 2,
     best explains it (:func:`~ssr_ros.perception.box_clusters.explain_box`; ``K``,
     ``T_map_cam`` (camera optical frame -> map) and the category ``prior`` (length,
     width, height) [m] sharpen the choice when given). Empty arrays when nothing does."""
+    from ssr_ros.perception.box_clusters import BoxClusterConfig, explain_box
+
     h, w = depth_m.shape
     x0, y0, x1, y1 = box.clipped(w, h)
     ex = explain_box(x0, y0, x1, y1, depth_m, K, T_map_cam, prior,
@@ -219,10 +227,17 @@ def refine_box_with_depth(box: Box2D, depth_m: np.ndarray, stride: int = 2,
 class BoxesSource:
     """2D boxes handed in from outside (``keyframe.boxes``: list of :class:`Box2D`),
     refined to object pixels with depth (see the module docstring). Boxes without a label
-    get ``default_label``; boxes below ``min_score`` are ignored."""
+    get ``default_label``; boxes below ``min_score`` are ignored.
+
+    Raises :class:`~ssr_ros.perception.opencv.OpenCvUnavailable` when OpenCV cannot be
+    imported (the depth clusters are OpenCV's connected components): at construction, so
+    a node fails its configure rather than its first keyframe with boxes."""
 
     def __init__(self, default_label: str = "object", min_score: float = 0.0,
                  stride: int = 2, clusters: BoxClusterConfig | None = None) -> None:
+        cv2_module("box proposals (proposal_source boxes, detections or detector)")
+        from ssr_ros.perception.box_clusters import BoxClusterConfig
+
         self.default_label = normalize_label(default_label)
         self.min_score = float(min_score)
         self.clusters = clusters or BoxClusterConfig(stride=int(stride))
@@ -239,6 +254,8 @@ class BoxesSource:
         proposal may have no pixels (nothing in its box has usable depth). A box with a
         non-empty ``mask`` is lifted from its mask's pixels instead
         (:func:`~ssr_ros.perception.box_masks.mask_pixels`, at the clusters' stride)."""
+        from ssr_ros.perception.box_clusters import explain_boxes
+
         h, w = depth_m.shape
         for box in boxes:
             box.validate(w, h)
@@ -359,6 +376,7 @@ class DetectorSource:
             text = Path(cfg.config_path) if cfg.config_path else None
             if not model.is_file() or (text is not None and not text.is_file()):
                 raise DetectorModelError(f"detector files not found: {model}, {text}")
+        cv2 = cv2_module("the detector source's opencv backend")
         try:
             self.net = cv2.dnn.readNet(str(model), str(text) if text else "")
         except cv2.error as exc:
@@ -372,6 +390,7 @@ class DetectorSource:
         if rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ValueError(f"rgb must be (H, W, 3), got {rgb.shape}")
         h, w = rgb.shape[:2]
+        cv2 = cv2_module("the detector source's opencv backend")
         # The TF graph expects RGB input; OpenCV's swapRB swaps channels of a BGR blob.
         blob = cv2.dnn.blobFromImage(np.ascontiguousarray(rgb), scalefactor=cfg.scale,
                                      size=tuple(cfg.input_size), mean=cfg.mean,

@@ -20,13 +20,13 @@ import array
 import math
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Pose
 from sensor_msgs.msg import CameraInfo, Image
 
 from ssr_ros.core.geometry import quaternion_from_rotation, rotation_from_quaternion
+from ssr_ros.perception.opencv import cv2_module
 from ssr_ros.runtime.errors import InvalidMessage
 
 #: Largest image accepted by default (pixels); 4096 x 4096 covers every RGB-D camera.
@@ -214,8 +214,12 @@ def compressed_to_rgb(msg, max_bytes: int = MAX_COMPRESSED_BYTES,
     """Colour ``sensor_msgs/CompressedImage`` (JPEG/PNG) -> ``(H, W, 3) uint8`` RGB.
 
     Raises :class:`InvalidMessage`: ``empty``, ``too_large`` (payload or decoded size) or
-    ``decode`` (OpenCV cannot read it).
+    ``decode`` (OpenCV cannot read it); and
+    :class:`~ssr_ros.perception.opencv.OpenCvUnavailable` (an ImportError naming the
+    package) when OpenCV is not installed: ``cv2`` is imported by the first call, not with
+    this module (a node fed raw images never loads it).
     """
+    cv2 = cv2_module("decoding a compressed colour image (sensor_msgs/CompressedImage)")
     n_bytes = len(msg.data)
     if n_bytes == 0:
         raise InvalidMessage("empty", "compressed image has no data")

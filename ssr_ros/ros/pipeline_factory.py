@@ -12,13 +12,13 @@ import math
 from pathlib import Path
 from typing import Any, Callable
 
-import cv2
 import numpy as np
 
 from ssr_ros.core.keyframes import KeyframeSelectorConfig
 from ssr_ros.core.query_types import QueryKind, QueryRequest
 from ssr_ros.perception.lifting import LiftingConfig
 from ssr_ros.perception.onnx_detector import COCO80_LABELS, OnnxDetectorConfig, file_sha256
+from ssr_ros.perception.opencv import OpenCvUnavailable, cv2_module
 from ssr_ros.perception.pipeline import MappingPipeline, PipelineConfig
 from ssr_ros.perception.priors import SIZE_PRIORS_M
 from ssr_ros.perception.proposals import (COCO_TF_LABELS, DetectorConfig,
@@ -97,6 +97,7 @@ def build_detector(config: NodeConfig, stride: int) -> DetectorSource:
         if missing:
             raise ConfigError(f"detector_providers {missing} are not available in this "
                               f"onnxruntime")
+    cv2 = cv2_module("proposal_source detector")  # loaded by require_opencv already
     try:
         source = DetectorSource(detector, stride=stride)
     except DetectorModelError as exc:
@@ -110,6 +111,27 @@ def build_detector(config: NodeConfig, stride: int) -> DetectorSource:
             f"({exc}); check detector_class_names ({len(config.detector_class_names)} "
             f"given), detector_output_format and detector_input_size") from exc
     return source
+
+
+def require_opencv(config: NodeConfig) -> None:
+    """Import OpenCV now when the parameters need it: compressed colour images
+    (``use_compressed``) and the box-based proposal sources (``detector``, ``boxes``,
+    ``detections``). The rest of the node never imports it (about 16 MiB,
+    :mod:`ssr_ros.perception.opencv`). Importing it here, at configure, means the first
+    compressed frame or keyframe with boxes does not wait for the import, and a missing
+    install fails the transition. Raises :class:`ConfigError` naming the parameter and the
+    package to install."""
+    needs = []
+    if config.use_compressed:
+        needs.append("use_compressed: true")
+    if config.proposal_source in ("detector", "boxes", "detections"):
+        needs.append(f"proposal_source {config.proposal_source}")
+    if not needs:
+        return
+    try:
+        cv2_module(" and ".join(needs))
+    except OpenCvUnavailable as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def _unavailable_providers(providers: tuple[str, ...]) -> list[str]:
@@ -151,7 +173,9 @@ def build_pipeline_factory(config: NodeConfig) -> Callable[[], MappingPipeline]:
     """A factory of fresh, empty pipelines for ``config`` (validated once here; raises
     :class:`ConfigError` naming the parameter). With the detector source every pipeline
     shares one detector, loaded and tried here: ``clear_map`` and ``load_map`` build new
-    pipelines and must not load the network again."""
+    pipelines and must not load the network again. OpenCV is imported here when the
+    parameters need it (:func:`require_opencv`)."""
+    require_opencv(config)
     try:
         pipe_config = pipeline_config(config)
     except ValueError as exc:  # ConfigError is one, already naming its parameter
