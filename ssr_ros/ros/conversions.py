@@ -100,6 +100,28 @@ def check_image_layout(msg, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[np.dtyp
     return dtype, channels
 
 
+def _wire_pixels(msg, max_pixels: int) -> tuple[np.ndarray, np.dtype]:
+    """The pixels of ``sensor_msgs/Image`` ``msg`` as a view of its buffer, and the
+    encoding's channel dtype (native byte order).
+
+    The view is ``(H, W)`` for one channel or ``(H, W, C)``, in the message's byte order
+    (an explicitly ordered dtype), without the ``step`` padding; it aliases the message
+    (copied only when rows are padded), so callers copy before writing or keeping it. The
+    converters read it once into their own result, instead of first copying the whole
+    image (the depth of every frame is decoded). Raises :class:`InvalidMessage` for the
+    reasons of :func:`check_image_layout`.
+    """
+    dtype, channels = check_image_layout(msg, max_pixels)
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    row_bytes = width * channels * dtype.itemsize
+    raw = np.frombuffer(msg.data, dtype=np.uint8).reshape(height, step)
+    if step != row_bytes:
+        raw = np.ascontiguousarray(raw[:, :row_bytes])
+    wire = raw.view(dtype.newbyteorder(">" if msg.is_bigendian else "<"))
+    shape = (height, width) if channels == 1 else (height, width, channels)
+    return wire.reshape(shape), dtype
+
+
 def image_to_array(msg, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """``sensor_msgs/Image`` -> array in the message's own layout.
 
@@ -109,16 +131,8 @@ def image_to_array(msg, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
 
     Raises :class:`InvalidMessage` for the reasons of :func:`check_image_layout`.
     """
-    dtype, channels = check_image_layout(msg, max_pixels)
-    height, width, step = int(msg.height), int(msg.width), int(msg.step)
-    row_bytes = width * channels * dtype.itemsize
-    data = msg.data
-    raw = np.frombuffer(data, dtype=np.uint8).reshape(height, step)[:, :row_bytes]
-    wire_dtype = dtype.newbyteorder(">" if msg.is_bigendian else "<")
-    pixels = np.ascontiguousarray(raw).view(wire_dtype).astype(dtype, copy=True)
-    if channels == 1:
-        return pixels.reshape(height, width)
-    return pixels.reshape(height, width, channels)
+    wire, dtype = _wire_pixels(msg, max_pixels)
+    return wire.astype(dtype, copy=True)
 
 
 def image_to_rgb(msg, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
@@ -130,12 +144,13 @@ def image_to_rgb(msg, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """
     if msg.encoding not in COLOR_ENCODINGS:
         raise InvalidMessage("encoding", f"{msg.encoding!r} is not a colour encoding")
-    pixels = image_to_array(msg, max_pixels)
+    pixels, _ = _wire_pixels(msg, max_pixels)  # uint8: byte order does not apply
+    # each branch makes the one copy that owns the result
     if msg.encoding == "mono8":
         return np.repeat(pixels[:, :, None], 3, axis=2)
     if msg.encoding in ("bgr8", "bgra8"):
         return np.ascontiguousarray(pixels[:, :, 2::-1])
-    return np.ascontiguousarray(pixels[:, :, :3])
+    return np.array(pixels[:, :, :3], order="C")
 
 
 def image_to_depth_m(msg, depth_scale_m: float = 0.001,
@@ -156,17 +171,27 @@ def image_to_depth_m(msg, depth_scale_m: float = 0.001,
         raise InvalidMessage("encoding", f"{msg.encoding!r} is not a depth encoding")
     if not (math.isfinite(depth_scale_m) and depth_scale_m > 0.0):
         raise InvalidMessage("depth_scale", f"depth scale {depth_scale_m!r} must be > 0")
-    pixels = image_to_array(msg, max_pixels)
-    if pixels.dtype == np.uint16:
-        depth_m = pixels.astype(np.float32) * np.float32(depth_scale_m)
+    # Read from the message's buffer once (every frame's depth is decoded): the integer
+    # path converts and scales in one new array, the float path's np.where makes its own.
+    pixels, dtype = _wire_pixels(msg, max_pixels)
+    if dtype == np.uint16:
+        depth_m = pixels.astype(np.float32)
+        depth_m *= np.float32(depth_scale_m)
     else:
-        depth_m = pixels.astype(np.float32, copy=False)
+        depth_m = pixels.astype(np.float32, copy=False)  # may alias: only read here
         finite = np.isfinite(depth_m)
         if np.any(depth_m[finite] < 0.0):
             raise InvalidMessage("depth_negative", "32FC1 depth contains negative values")
         depth_m = np.where(finite, depth_m, np.float32(0.0))
-    depth_m[depth_m > max_depth_m] = 0.0
-    if not np.any(depth_m > 0.0):
+    # No NaN is left, so one max decides both checks on the usual image (nothing beyond
+    # max_depth_m); the mask is built only when something is.
+    peak = depth_m.max()
+    if peak > max_depth_m:
+        depth_m[depth_m > max_depth_m] = 0.0
+        has_reading = bool(np.any(depth_m > 0.0))
+    else:
+        has_reading = bool(peak > 0.0)
+    if not has_reading:
         raise InvalidMessage("depth_empty", "depth image has no valid reading")
     return depth_m
 
@@ -176,7 +201,8 @@ def image_to_labels(msg, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     0 = no object."""
     if msg.encoding not in LABEL_ENCODINGS:
         raise InvalidMessage("encoding", f"{msg.encoding!r} is not a label encoding")
-    return image_to_array(msg, max_pixels).astype(np.uint16, copy=False)
+    pixels, _ = _wire_pixels(msg, max_pixels)
+    return pixels.astype(np.uint16)  # a copy in native order, whatever the wire's
 
 
 def array_to_image(pixels: np.ndarray, encoding: str, stamp=None, frame_id: str = ""):
@@ -326,7 +352,10 @@ def _checked_pinhole(K: np.ndarray, width: int, height: int, name: str) -> np.nd
     if not (0.0 <= cx <= width and 0.0 <= cy <= height):
         raise InvalidMessage("camera_info",
                              f"{name}: principal point ({cx}, {cy}) outside {width}x{height}")
-    if not np.allclose(K[2], (0.0, 0.0, 1.0)) or K[1, 0] != 0.0:
+    # np.allclose(K[2], (0, 0, 1)) spelled out for finite K (|a - b| <= 1e-8 + 1e-5 |b|):
+    # camera_info is checked on every frame, and allclose's generic path cost most of it
+    if (abs(K[2, 0]) > 1e-8 or abs(K[2, 1]) > 1e-8 or abs(K[2, 2] - 1.0) > 1e-8 + 1e-5
+            or K[1, 0] != 0.0):
         raise InvalidMessage("camera_info", f"{name} is not an upper-triangular pinhole "
                              "matrix")
     return K
@@ -385,22 +414,25 @@ def quaternion_to_matrix(x: float, y: float, z: float, w: float) -> np.ndarray:
     when the norm is off 1 by more than :data:`QUATERNION_NORM_TOLERANCE` (a sender bug
     that silently renormalising would hide); within the tolerance it is renormalised.
     """
-    q = np.array([x, y, z, w], dtype=np.float64)
-    if not np.all(np.isfinite(q)):
+    # Python floats, not a numpy array: a pose arrives with every frame and the checks
+    # are four numbers (numpy's per-call overhead was most of the input thread's pose work)
+    q = (float(x), float(y), float(z), float(w))
+    if not all(math.isfinite(v) for v in q):
         raise InvalidMessage("pose_nan", "quaternion has non-finite entries")
-    if np.any(np.abs(q) > 2.0):
+    if any(abs(v) > 2.0 for v in q):
         raise InvalidMessage("quaternion", "quaternion has entries beyond +-2")
-    norm = float(np.linalg.norm(q))
+    norm = math.sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3])
     if abs(norm - 1.0) > QUATERNION_NORM_TOLERANCE:
         raise InvalidMessage("quaternion", f"quaternion norm {norm:.4f} is not 1")
-    return rotation_from_quaternion(q)
+    return rotation_from_quaternion(np.array(q))
 
 
-def _checked_position(x: float, y: float, z: float, what: str) -> np.ndarray:
-    t = np.array([x, y, z], dtype=np.float64)
-    if not np.all(np.isfinite(t)):
+def _checked_position(x: float, y: float, z: float, what: str) -> tuple[float, float, float]:
+    """(x, y, z) [m] as floats, or :class:`InvalidMessage` ``pose_nan`` / ``pose_range``."""
+    t = (float(x), float(y), float(z))
+    if not all(math.isfinite(v) for v in t):
         raise InvalidMessage("pose_nan", f"{what} has non-finite entries")
-    if np.any(np.abs(t) > MAX_POSITION_M):
+    if any(abs(v) > MAX_POSITION_M for v in t):
         raise InvalidMessage("pose_range", f"{what} beyond {MAX_POSITION_M:g} m")
     return t
 
