@@ -131,6 +131,10 @@ def generate_launch_description() -> LaunchDescription:
         # of a core for ~8 % speed (issue 18). The node's own threads (executor, frame
         # worker, publisher) already use the cores. torch reads OMP_NUM_THREADS too: a
         # model run on the CPU (model.device cpu) wants this raised to the core count.
+        # `ssr_node --help` lists the same (node_cli.LAUNCH_ENV; a test keeps them equal).
+        # Not set: MALLOC_MMAP_THRESHOLD_=131072. It returns freed frame buffers to the
+        # system, so every frame's buffers are faulted in afresh: measured +70 % node CPU
+        # at 30 Hz VGA, RSS within the spread between rounds (docs/node-memory.md).
         additional_env={"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})
 
     configure = EmitEvent(event=ChangeState(

@@ -36,6 +36,9 @@ from ssr_ros.ros import topics
 from ssr_ros.ros.params import PARAMETERS
 
 HELP_FLAGS = ("-h", "--help")
+#: The environment launch/ssr.launch.py gives the node (its ``additional_env``), listed by
+#: ``--help`` for nodes started by hand (a test keeps the two equal).
+LAUNCH_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 #: Parameters listed first in ``--help`` (the ones a first run sets); the rest follow.
 MAIN_PARAMETERS = ("autostart", "pose_source", "proposal_source", "depth_scale_m", "map_path",
                    "map_frame", "camera_frame", "model.path", "input_timeout_s")
@@ -106,8 +109,16 @@ def usage() -> str:
         f"services: {topics.SPATIAL_QUERY}, {topics.SAVE_MAP}, {topics.LOAD_MAP}, "
         f"{topics.CLEAR_MAP}",
         "",
+        "environment (read when the process starts; launch/ssr.launch.py sets these, a",
+        "node started by hand gets them from its shell):",
+        *(f"  {name}={value}" for name, value in LAUNCH_ENV.items()),
+        "  one BLAS/OpenMP thread: the node's matrices are small, and a helper thread only",
+        "  spins (raise them for a model run on the CPU)",
+        "",
         "examples:",
         "  ssr_node --ros-args -p autostart:=true -p pose_source:=camera_pose",
+        "  " + " ".join(f"{k}={v}" for k, v in LAUNCH_ENV.items())
+        + " ssr_node --ros-args -p autostart:=true",
         "  ssr_node --ros-args -r __ns:=/camera --params-file config/ssr.yaml "
         "-p autostart:=true",
     ]
