@@ -86,10 +86,16 @@ class DeferredFrame(PosedFrame):
     consumer calls it only when it needs the images: the mapping pipeline does so for a
     frame that may become a keyframe, before it changes anything, so the node decodes
     the colour and label images of keyframes only (non-keyframes are dropped after
-    their depth and pose were used)."""
+    their depth and pose were used).
+
+    ``depth_checked``: the producer already checked ``depth_m`` as
+    :func:`~ssr_ros.core.camera.validate_depth` does (2-D float32, finite, not negative,
+    some depth), so a consumer need not scan it again (the node's depth decoder makes
+    those checks on every frame)."""
 
     decode: Callable[[], PosedFrame] = dataclasses.field(default=None, repr=False,
                                                            compare=False)
+    depth_checked: bool = dataclasses.field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         if not callable(self.decode):

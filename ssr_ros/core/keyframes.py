@@ -84,6 +84,7 @@ class KeyframeSelector:
         self._ref_T: np.ndarray | None = None
         self._ref_stamp_s = 0.0
         self._ref_points_map: np.ndarray | None = None
+        self._cover_cache: tuple[tuple[int, int], tuple[np.ndarray, np.ndarray]] | None = None
 
     def reset(self) -> None:
         """Forget the reference: the next frame is a keyframe."""
@@ -103,6 +104,18 @@ class KeyframeSelector:
         pts_cam = camera.backproject_pixels(uu[ok], vv[ok], z[ok])
         return transform_points(T_map_cam, pts_cam)
 
+    def _cover_samples(self, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+        """``np.ix_`` index of the pixel grid :meth:`new_content` samples in an (h, w)
+        image (2 x 2 per coverage cell), kept for the last image size."""
+        cached = self._cover_cache
+        if cached is None or cached[0] != (h, w):
+            cfg = self.config
+            rows = np.linspace(0, h - 1, cfg.cover_rows * 2).round().astype(np.intp)
+            cols = np.linspace(0, w - 1, cfg.cover_cols * 2).round().astype(np.intp)
+            cached = ((h, w), np.ix_(rows, cols))
+            self._cover_cache = cached
+        return cached[1]
+
     def new_content(self, depth_m: np.ndarray, camera: PinholeCamera,
                     T_map_cam: np.ndarray) -> float:
         """Share in [0, 1] of the current view's coarse cells that hold valid depth but
@@ -111,9 +124,7 @@ class KeyframeSelector:
             return 1.0
         cfg = self.config
         h, w = depth_m.shape
-        rows = np.linspace(0, h - 1, cfg.cover_rows * 2).round().astype(np.intp)
-        cols = np.linspace(0, w - 1, cfg.cover_cols * 2).round().astype(np.intp)
-        valid = (depth_m[np.ix_(rows, cols)] > 0)
+        valid = (depth_m[self._cover_samples(h, w)] > 0)
         valid = valid.reshape(cfg.cover_rows, 2, cfg.cover_cols, 2).any(axis=(1, 3))
         n_valid = int(valid.sum())
         if n_valid == 0:

@@ -178,6 +178,8 @@ class MappingPipeline:
         self.cogmap_errors = 0
         self.last_cogmap_error = ""
         self._camera: PinholeCamera | None = None
+        # (K as given, K checked) of the last _checked_K
+        self._last_K: tuple[np.ndarray, np.ndarray] | None = None
         self._floor_seen = False
 
     def _object_map(self, data: dict | None = None) -> ObjectMap:
@@ -264,8 +266,12 @@ class MappingPipeline:
         returned frame has none)."""
         if not isinstance(frame, PosedFrame):
             raise InvalidFrameError(f"expected a PosedFrame, got {type(frame).__name__}")
-        depth = validate_depth(frame.depth_m)
-        K = validate_K(frame.K)
+        depth = frame.depth_m
+        if not (isinstance(frame, DeferredFrame) and frame.depth_checked
+                and isinstance(depth, np.ndarray) and depth.ndim == 2
+                and depth.dtype == np.float32):
+            depth = validate_depth(depth)
+        K = self._checked_K(frame.K)
         T = check_pose(frame.T_map_cam, "T_map_cam")
         stamp_s = frame.stamp_s
         if isinstance(stamp_s, bool) or not isinstance(stamp_s, (int, float, np.integer,
@@ -274,6 +280,18 @@ class MappingPipeline:
             raise InvalidFrameError(f"stamp_s must be a finite number, got {stamp_s!r}")
         return PosedFrame(None, depth, K, T, float(stamp_s), dist=frame.dist,
                           frame_id=frame.frame_id)
+
+    def _checked_K(self, K: np.ndarray) -> np.ndarray:
+        """:func:`validate_K` of ``K`` (a float64 (3, 3) copy), remembered for the last
+        K: a stream's intrinsics are the same on every frame."""
+        arr = np.asarray(K)
+        last = self._last_K
+        if last is not None and arr.dtype == last[0].dtype and arr.shape == last[0].shape \
+                and np.array_equal(arr, last[0]):
+            return last[1].copy()
+        checked = validate_K(arr)
+        self._last_K = (arr.copy(), checked.copy())
+        return checked
 
     def _validate_images(self, frame: PosedFrame, geometry: PosedFrame) -> PosedFrame:
         """``geometry`` (checked by :meth:`_validate_geometry`) with ``frame``'s colour

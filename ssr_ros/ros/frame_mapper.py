@@ -124,9 +124,11 @@ class FrameMapper:
             decoded.append(self._with_proposal_inputs(frame.with_pose(T_map_cam)))
             return decoded[-1]
 
+        # decode_geometry's depth is float32 (H, W), finite, not negative and not empty
+        # (image_to_depth_m raises otherwise): the pipeline need not scan it again.
         frame = DeferredFrame(None, geometry.depth_m, geometry.K, T_map_cam,
                               geometry.stamp_s, dist=geometry.dist,
-                              frame_id=geometry.frame_id, decode=decode)
+                              frame_id=geometry.frame_id, decode=decode, depth_checked=True)
         try:
             result = self._keeper.process(frame)
         except InvalidMessage as exc:  # from decode(): a malformed colour or label image

@@ -136,3 +136,19 @@ def test_geometry_is_checked_before_decoding():
     with pytest.raises(ValueError):
         pipe.process(bad)
     assert decoded == [] and pipe.frame_count == 0 and pipe.camera is None
+
+
+def test_depth_checked_by_the_producer_is_not_scanned_again():
+    # A producer that checked the depth (the node's decoder) says so; the map is the same.
+    # A depth that is not 2-D float32 is checked whatever the frame says.
+    checked, plain = (MappingPipeline(PipelineConfig(source="labels")) for _ in range(2))
+    for f in WALK[:40]:
+        plain.process(deferred(f, []))
+        checked.process(DeferredFrame(None, f.depth_m.astype(np.float32), f.K, f.T_map_cam,
+                                      f.stamp_s, decode=lambda f=f: f, depth_checked=True))
+    assert state(checked)[:5] == state(plain)[:5] and plain.keyframe_count > 1
+    assert state(checked)[6] == state(plain)[6]
+    bad = DeferredFrame(None, np.full(WALK[0].depth_m.shape, np.nan), K, WALK[41].T_map_cam,
+                        WALK[41].stamp_s, decode=lambda: WALK[41], depth_checked=True)
+    with pytest.raises(ValueError):
+        checked.process(bad)
