@@ -35,7 +35,14 @@ frame (same answers checked). ``--keyframes`` also maps held-out seeds through t
 map keeper (``MapKeeper.process``: the pipeline with back-dating on, then the snapshot for
 readers) and reports keyframe p50/p95/p99/worst of both; ``--keyframe-map N`` first loads
 N objects of the floor (moved 100 m away from the seed's room) into the keeper, so every
-keyframe works against a building-floor map.
+keyframe works against a building-floor map. The loaded map is then frozen out of
+Python's garbage collection (``gc.freeze``), as the node's first publish after a load
+does (``ssr_ros/ros/publishing.py``); ``--keyframe-no-freeze`` leaves it in, and the full
+collections that fall inside keyframes are counted either way. With ``--baseline DIR``
+every seed runs in a fresh process per tree, the trees alternating which goes first;
+``--keyframes-only`` skips everything else:
+
+    python benchmarks/scale.py --keyframes-only --keyframe-map 4900 --baseline DIR
 
 Node-level goals: ``spatial_query`` p99 over DDS with the floor map loaded is measured by
 ``benchmarks/node_queries.py`` (the node before and after, same run); pass its ``--json``
@@ -49,6 +56,7 @@ measured by ``benchmarks/node_stream.py`` / ``soak.py`` and reported as not meas
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib.util
 import json
 import os
@@ -375,37 +383,120 @@ def _stats(values: list[float]) -> dict:
             "worst": float(arr.max())}
 
 
-def keyframe_latency(seeds: list[int], frames: int | str, preload: Path | None = None
-                     ) -> dict:
-    """Per-keyframe time [ms] on sim seeds (as ssr-eval maps them: label images, noise,
-    back-dating on): ``pipeline`` is ``MappingPipeline``'s own total, ``keeper`` the whole
-    ``MapKeeper.process`` call (pipeline, then the snapshot readers get), what the node's
-    frame worker spends per keyframe. ``preload``: a node map file loaded first."""
+class _FullCollections:
+    """Times Python's full (generation 2) garbage collections while installed [ms]."""
+
+    def __init__(self) -> None:
+        self.pauses_ms: list[float] = []
+        self._t0 = 0.0
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        else:
+            self.pauses_ms.append((time.perf_counter() - self._t0) * 1e3)
+
+
+def keyframe_seed(seed: int, frames: int | str, preload: Path | None,
+                  freeze: bool = True) -> dict:
+    """One held-out seed through a fresh ``MapKeeper`` of this process's tree (see
+    :func:`keyframe_latency`): per keyframe the pipeline's total and the keeper's call
+    [ms], and the full garbage collections that fell inside keyframes [ms]."""
     from ssr_ros.eval.run import MAX_AUTO_FRAMES, MIN_AUTO_FRAMES, RATE_HZ
     from ssr_ros.perception.pipeline import MappingPipeline, PipelineConfig
     from ssr_ros.runtime.map_state import MapKeeper
     from ssr_ros.sim import lap_frames, make_scene, render_sequence
 
-    pipeline_ms, keeper_ms = [], []
-    for seed in seeds:
-        scene = make_scene(seed)
-        n = frames if frames != "auto" else min(max(lap_frames(scene, rate_hz=RATE_HZ),
-                                                    MIN_AUTO_FRAMES), MAX_AUTO_FRAMES)
-        seq = render_sequence(scene, n_frames=n, width=640, height=480, rate_hz=RATE_HZ,
-                              noise=True)
-        keeper = MapKeeper(lambda: MappingPipeline(PipelineConfig()))
-        if preload is not None:
-            keeper.load(str(preload))
+    scene = make_scene(seed)
+    n = frames if frames != "auto" else min(max(lap_frames(scene, rate_hz=RATE_HZ),
+                                                MIN_AUTO_FRAMES), MAX_AUTO_FRAMES)
+    seq = render_sequence(scene, n_frames=n, width=640, height=480, rate_hz=RATE_HZ,
+                          noise=True)
+    keeper = MapKeeper(lambda: MappingPipeline(PipelineConfig()))
+    if preload is not None:
+        keeper.load(str(preload))
+        if freeze:
+            # What the node does after a load: its first publish builds the loaded map's
+            # messages and ends with gc.collect(); gc.freeze() (ssr_ros/ros/publishing.py,
+            # FREEZE_AFTER_BUILT), so full collections no longer walk the loaded map.
+            gc.collect()
+            gc.freeze()
+    collections = _FullCollections()
+    gc.callbacks.append(collections)
+    pipeline_ms, keeper_ms, gc_ms = [], [], []
+    try:
         for i in range(len(seq)):
             frame = seq.frame(i)
+            seen = len(collections.pauses_ms)
             t0 = time.perf_counter()
             res = keeper.process(frame)
             if res is not None:
                 keeper_ms.append((time.perf_counter() - t0) * 1e3)
                 pipeline_ms.append(res.timings_ms["total"])
-    return {"pipeline": _stats(pipeline_ms), "keeper": _stats(keeper_ms),
-            "preloaded objects": 0 if preload is None else
-            int(json.loads(Path(str(preload) + ".count").read_text()))}
+                gc_ms.extend(collections.pauses_ms[seen:])
+    finally:
+        gc.callbacks.remove(collections)
+        gc.unfreeze()
+    return {"pipeline": pipeline_ms, "keeper": keeper_ms, "full gc in keyframes": gc_ms}
+
+
+def keyframe_child(seed: str, frames: str, preload: str, freeze: str, out: str) -> int:
+    """(In a fresh child process, on the tree of ``SSR_BENCH_TREE``.) One seed of
+    :func:`keyframe_latency`; its figures to ``out``."""
+    result = keyframe_seed(int(seed), frames if frames == "auto" else int(frames),
+                           Path(preload) if preload else None, freeze == "1")
+    Path(out).write_text(json.dumps(result))
+    return 0
+
+
+def keyframe_latency(seeds: list[int], frames: int | str, preload: Path | None = None,
+                     baseline: Path | None = None, freeze: bool = True,
+                     workdir: Path | None = None) -> dict:
+    """Per-keyframe time [ms] on sim seeds (as ssr-eval maps them: label images, noise,
+    back-dating on): ``pipeline`` is ``MappingPipeline``'s own total, ``keeper`` the whole
+    ``MapKeeper.process`` call (pipeline, then the snapshot readers get), what the node's
+    frame worker spends per keyframe. ``preload``: a node map file loaded first (and,
+    with ``freeze``, frozen out of garbage collection as the node's first publish does).
+
+    Without ``baseline`` the seeds run in this process. With it, every seed runs in a
+    fresh process per tree, the two trees alternating which goes first from seed to seed
+    (so a change of the machine's load falls on both); the result then also holds
+    ``before`` with the baseline tree's figures."""
+    runs: dict[str, dict[str, list[float]]] = {}
+    for k, seed in enumerate(seeds):
+        if baseline is None:
+            trees = [("new", None)]
+        else:
+            trees = [("before", baseline), ("new", ROOT)]
+            trees = trees if k % 2 == 0 else trees[::-1]
+        for tag, tree in trees:
+            if tree is None:
+                result = keyframe_seed(seed, frames, preload, freeze)
+            else:
+                out = Path(workdir) / f"keyframes_{tag}_{seed}.json"
+                env = dict(os.environ, SSR_BENCH_TREE=str(tree), PYTHONPATH=os.pathsep.join(
+                    [str(tree), os.environ.get("PYTHONPATH", "")]))
+                subprocess.run([sys.executable, __file__, "--keyframe-child", str(seed),
+                                str(frames), str(preload or ""), "1" if freeze else "0",
+                                str(out)], env=env, check=True, cwd=str(tree))
+                result = json.loads(out.read_text())
+            for key, values in result.items():
+                runs.setdefault(tag, {}).setdefault(key, []).extend(values)
+    count = 0 if preload is None else int(json.loads(Path(str(preload) + ".count").read_text()))
+    figures = {}
+    for tag, run in runs.items():
+        gc_ms = run["full gc in keyframes"]
+        figures[tag] = {"pipeline": _stats(run["pipeline"]), "keeper": _stats(run["keeper"]),
+                        "full gc in keyframes": {"count": len(gc_ms),
+                                                 "worst": max(gc_ms, default=0.0)}}
+    out = dict(figures["new"])
+    if "before" in figures:
+        out["before"] = figures["before"]
+    out["preloaded objects"] = count
+    out["frozen"] = bool(freeze and preload is not None)
+    return out
 
 
 def node_map_file(cols: dict, n: int, path: Path) -> Path:
@@ -508,6 +599,64 @@ def node_query_goals(path: str) -> list[tuple[str, bool, str]]:
 
 # ----------------------------------------------------------------------------- report
 
+def run_keyframes(args, cols: dict | None, baseline: Path | None, workdir: Path) -> dict:
+    """The keyframe measure of ``args`` (seeds, frames, preloaded floor, freeze)."""
+    seeds = [int(s) for s in args.keyframe_seeds.split(",")]
+    frames = args.keyframe_frames if args.keyframe_frames == "auto" \
+        else int(args.keyframe_frames)
+    preload = None
+    if args.keyframe_map:
+        if cols is None:
+            cols = build_floor(args.keyframe_map)[0]
+        preload = node_map_file(cols, args.keyframe_map, workdir / "floor.ssrmap")
+    figures = keyframe_latency(seeds, frames, preload, baseline,
+                               freeze=not args.keyframe_no_freeze, workdir=workdir)
+    figures["load average"] = os.getloadavg()[0]
+    return figures
+
+
+def print_keyframes(k: dict, seeds: str) -> None:
+    frozen = " (frozen out of garbage collection, as the node does)" if k["frozen"] else ""
+    print(f"keyframes on seeds {seeds}, {k['preloaded objects']} floor objects loaded "
+          f"first{frozen}, load average {k['load average']:.1f} at their end:")
+    for tag, figures in (("before", k.get("before")), ("new", k)):
+        if figures is None:
+            continue
+        for part in ("pipeline", "keeper"):
+            q = figures[part]
+            print(f"  {tag} {part}: {q['keyframes']} keyframes, p50 {q['p50']:.1f}, p95 "
+                  f"{q['p95']:.1f}, p99 {q['p99']:.1f}, worst {q['worst']:.1f} ms")
+        g = figures["full gc in keyframes"]
+        print(f"  {tag}: {g['count']} full garbage collections inside keyframes, the "
+              f"longest {g['worst']:.1f} ms")
+    print("  (issue, before, pipeline only: p95 59, p99 105, worst 291)")
+
+
+def keyframe_goals(k: dict) -> list[tuple[str, bool, str]]:
+    q = k["keeper"]
+    where = f"held-out seeds, {k['preloaded objects']} objects loaded"
+    before = k.get("before", {}).get("keeper")
+    p99 = f"{q['p99']:.1f} ms" + (f" (before: {before['p99']:.1f} ms)" if before else "")
+    worst = f"{q['worst']:.1f} ms" + (f" (before: {before['worst']:.1f} ms)" if before
+                                      else "")
+    return [(f"keyframe p99 <= 60 ms ({where})", q["p99"] <= 60.0, p99),
+            ("keyframe worst <= 120 ms", q["worst"] <= 120.0, worst)]
+
+
+def keyframes_only(args, baseline: Path | None) -> int:
+    """``--keyframes-only``: the keyframe measure, its goals and (``--json``) figures."""
+    with tempfile.TemporaryDirectory() as tmp:
+        figures = {"keyframe": run_keyframes(args, None, baseline, Path(tmp))}
+    print_keyframes(figures["keyframe"], args.keyframe_seeds)
+    print("\n| goal | status | figure |\n|---|---|---|")
+    for name, met, figure in keyframe_goals(figures["keyframe"]):
+        print(f"| {name} | {'met' if met else 'MISSED'} | {figure} |")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(figures, fh, indent=1, default=str)
+    return 0
+
+
 def fmt(value) -> str:
     if value is None:
         return "n/a"
@@ -530,12 +679,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="objects of the floor loaded into the keeper before each seed "
                              "(0: none; the node's default object cap is 5000, so leave "
                              "room for the seed's own)")
+    parser.add_argument("--keyframes-only", action="store_true",
+                        help="only the keyframe measure (implies --keyframes)")
+    parser.add_argument("--keyframe-no-freeze", action="store_true",
+                        help="leave the preloaded map in Python's garbage collection (the "
+                             "node freezes it after its first publish; see keyframe_seed)")
     parser.add_argument("--baseline", metavar="DIR",
-                        help="checkout of the code before the change: node load measured "
-                             "there too, same run")
+                        help="checkout of the code before the change: node load and "
+                             "keyframes measured there too, same run")
     parser.add_argument("--node-save-child", nargs=2, metavar=("MAP", "OUT"),
                         help=argparse.SUPPRESS)
     parser.add_argument("--node-load-child", nargs=2, metavar=("MAP", "OUT"),
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--keyframe-child", nargs=5,
+                        metavar=("SEED", "FRAMES", "MAP", "FREEZE", "OUT"),
                         help=argparse.SUPPRESS)
     parser.add_argument("--json", help="write the figures to this file")
     parser.add_argument("--node-queries", metavar="JSON",
@@ -546,15 +703,21 @@ def main(argv: list[str] | None = None) -> int:
         return node_save_child(*args.node_save_child)
     if args.node_load_child:
         return node_load_child(*args.node_load_child)
+    if args.keyframe_child:
+        return keyframe_child(*args.keyframe_child)
+    args.keyframes = args.keyframes or args.keyframes_only
     sizes = [int(s) for s in args.sizes.split(",")]
     if not sizes or min(sizes) < 16 or args.repeats < 1:
         parser.error("sizes must be >= 16 and repeats >= 1")
-    old = load_old_modules(args.old_rev) if args.old_rev else None
     started = datetime.now(timezone.utc)
     print(f"# scale benchmark, {started:%Y-%m-%d %H:%M} UTC, {platform.node()}, "
           f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
           f"Python {platform.python_version()}, numpy {np.__version__}, load average "
           f"{os.getloadavg()[0]:.1f} at the start")
+    baseline = Path(args.baseline).resolve() if args.baseline else None
+    if args.keyframes_only:
+        return keyframes_only(args, baseline)
+    old = load_old_modules(args.old_rev) if args.old_rev else None
     print(f"old code: {'commit ' + args.old_rev if old else 'not reachable (n/a)'}")
 
     # The cap row needs a floor beyond its 256-object map.
@@ -565,7 +728,6 @@ def main(argv: list[str] | None = None) -> int:
           f"per object, mapped in {build_s:.1f} s")
     figures: dict = {"sizes": {}, "machine": platform.node(),
                      "date": started.isoformat(timespec="minutes")}
-    baseline = Path(args.baseline).resolve() if args.baseline else None
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             figures["sizes"][n] = measure_size(cols, rooms, n, args.repeats, old, Path(tmp))
@@ -573,14 +735,7 @@ def main(argv: list[str] | None = None) -> int:
         figures["cap_errors"] = cap_errors(cols, rooms, old)
         figures["backdating"] = backdating(old)
         if args.keyframes:
-            seeds = [int(s) for s in args.keyframe_seeds.split(",")]
-            frames = args.keyframe_frames if args.keyframe_frames == "auto" \
-                else int(args.keyframe_frames)
-            preload = None
-            if args.keyframe_map:
-                preload = node_map_file(cols, args.keyframe_map, Path(tmp) / "floor.ssrmap")
-            figures["keyframe"] = keyframe_latency(seeds, frames, preload)
-            figures["keyframe"]["load average"] = os.getloadavg()[0]
+            figures["keyframe"] = run_keyframes(args, cols, baseline, Path(tmp))
 
     rows = list(next(iter(figures["sizes"].values())))
     print("\n| measure [ms, MB] | " + " | ".join(f"{n} new | {n} old" for n in sizes) + " |")
@@ -614,14 +769,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  ratio before / new: load x{nl['before']['load'] / nl['new']['load']:.1f}, "
               f"save x{nl['before']['save'] / nl['new']['save']:.1f}")
     if "keyframe" in figures:
-        k = figures["keyframe"]
-        print(f"keyframes on seeds {args.keyframe_seeds}, {k['preloaded objects']} floor "
-              f"objects loaded first, load average {k['load average']:.1f} at their end:")
-        for part in ("pipeline", "keeper"):
-            q = k[part]
-            print(f"  {part}: {q['keyframes']} keyframes, p50 {q['p50']:.1f}, p95 "
-                  f"{q['p95']:.1f}, p99 {q['p99']:.1f}, worst {q['worst']:.1f} ms")
-        print("  (issue, before, pipeline only: p95 59, p99 105, worst 291)")
+        print_keyframes(figures["keyframe"], args.keyframe_seeds)
 
     big, mid = max(sizes), (500 if 500 in sizes else min(sizes))
     at = figures["sizes"]
@@ -644,11 +792,7 @@ def main(argv: list[str] | None = None) -> int:
             if "before" in nl else "")),
     ]
     if "keyframe" in figures:
-        k = figures["keyframe"]["keeper"]
-        where = f"held-out seeds, {figures['keyframe']['preloaded objects']} objects loaded"
-        goals += [(f"keyframe p99 <= 60 ms ({where})", k["p99"] <= 60.0,
-                   f"{k['p99']:.1f} ms"),
-                  ("keyframe worst <= 120 ms", k["worst"] <= 120.0, f"{k['worst']:.1f} ms")]
+        goals += keyframe_goals(figures["keyframe"])
     if args.node_queries:
         goals += node_query_goals(args.node_queries)
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f} (timings on a busy machine "
