@@ -39,6 +39,7 @@ the triplets that used them.
 
 from __future__ import annotations
 
+import bisect
 import math
 import threading
 from collections.abc import Callable, Iterable
@@ -50,6 +51,12 @@ from ssr_ros.core.evidence import VoxelEvidence
 from ssr_ros.core.geometry import box_iou_3d, fit_box_to_points, points_in_box, wrap_angle
 from ssr_ros.core.spatial_hash import SpatialHash
 from ssr_ros.core.types import ObjectState
+
+
+UNION_GROWTH = 0.15
+"""Two overlapping objects whose evidence together is longer than one object of their
+category can be stay two unless the union is at most this share of that plausible
+length longer than the longer of them (:meth:`ObjectMap._one_object`)."""
 
 
 class InvalidObservationError(ValueError):
@@ -293,7 +300,11 @@ class ObjectMap:
         self._reach: dict[int, float] = {}
         self._max_reach_m = 0.0
         self._states: dict[int, ObjectState] = {}
+        # objects(): the confirmed ids (sorted) and their states, rebuilt in full only
+        # when None; else patched for the ids _changed() collected since the last call.
         self._objects_cache: list[ObjectState] | None = None
+        self._objects_ids: list[int] = []
+        self._objects_dirty: set[int] = set()
         self._camera_xy: np.ndarray | None = None
         for t in self._tracks.values():
             self._index_track(t, None if reach is None else reach[t.id])
@@ -307,9 +318,31 @@ class ObjectMap:
         their object changes and their arrays are read-only: copy before modifying."""
         with self._lock:
             if self._objects_cache is None:
-                self._objects_cache = [self._state(t) for _, t in sorted(self._tracks.items())
-                                       if t.confirmed]
+                confirmed = [t for _, t in sorted(self._tracks.items()) if t.confirmed]
+                self._objects_ids = [t.id for t in confirmed]
+                self._objects_cache = [self._state(t) for t in confirmed]
+                self._objects_dirty.clear()
+            elif self._objects_dirty:
+                self._patch_objects()
             return list(self._objects_cache)
+
+    def _patch_objects(self) -> None:
+        """Bring the confirmed list up to date for the ids changed since it was built,
+        each found by bisection: a keyframe costs what it changed, not the map's size."""
+        ids, states = self._objects_ids, self._objects_cache
+        for tid in sorted(self._objects_dirty):
+            t = self._tracks.get(tid)
+            k = bisect.bisect_left(ids, tid)
+            listed = k < len(ids) and ids[k] == tid
+            if t is not None and t.confirmed:
+                if listed:
+                    states[k] = self._state(t)
+                else:
+                    ids.insert(k, tid)
+                    states.insert(k, self._state(t))
+            elif listed:
+                del ids[k], states[k]
+        self._objects_dirty.clear()
 
     def _state(self, t: _Track) -> ObjectState:
         state = self._states.get(t.id)
@@ -323,7 +356,8 @@ class ObjectMap:
     def _changed(self, tid: int) -> None:
         """Forget the cached state of ``tid`` (call after any change of its fields)."""
         self._states.pop(tid, None)
-        self._objects_cache = None
+        if self._objects_cache is not None:
+            self._objects_dirty.add(tid)
 
     def tentative(self) -> list[ObjectState]:
         """Objects seen but not yet confirmed, ordered by id (copies)."""
@@ -525,26 +559,40 @@ class ObjectMap:
         of the last camera position; the policy is in the module docstring."""
         with self._lock:
             keep = set(protected)
-            ids = [i for i in self._tracks if i not in keep]
-            if not ids:
-                return []
-            ts = [self._tracks[i] for i in ids]
-            confirmed = np.array([t.confirmed for t in ts])
-            counts = np.array([t.observation_count for t in ts], dtype=np.float64)
-            xy = np.array([t.center_m[:2] for t in ts])
-            last = np.array([t.last_seen_order for t in ts])
-            if self._camera_xy is None:
-                dist = np.zeros(len(ts))
-            else:
-                dist = np.hypot(*(xy - self._camera_xy).T)
-                keep_mask = confirmed & (dist < self.config.eviction_keep_radius_m)
-                ids = [i for i, k in zip(ids, keep_mask.tolist()) if not k]
-                sel = ~keep_mask
-                confirmed, counts, dist, last = confirmed[sel], counts[sel], dist[sel], \
-                    last[sel]
-            bucket = np.floor(np.log2(np.maximum(counts, 1.0)))
-            order = np.lexsort((np.array(ids), last, -dist, bucket, confirmed))
-            return [ids[k] for k in order.tolist()]
+            return self._eviction_order([i for i in self._tracks if i not in keep])
+
+    def _eviction_order(self, ids: list[int]) -> list[int]:
+        """``ids`` in eviction order, without the confirmed ones near the camera (what
+        :meth:`eviction_order` does with every unprotected id)."""
+        if not ids:
+            return []
+        ts = [self._tracks[i] for i in ids]
+        confirmed = np.array([t.confirmed for t in ts])
+        counts = np.array([t.observation_count for t in ts], dtype=np.float64)
+        xy = np.array([t.center_m[:2] for t in ts])
+        last = np.array([t.last_seen_order for t in ts])
+        if self._camera_xy is None:
+            dist = np.zeros(len(ts))
+        else:
+            dist = np.hypot(*(xy - self._camera_xy).T)
+            keep_mask = confirmed & (dist < self.config.eviction_keep_radius_m)
+            ids = [i for i, k in zip(ids, keep_mask.tolist()) if not k]
+            sel = ~keep_mask
+            confirmed, counts, dist, last = confirmed[sel], counts[sel], dist[sel], \
+                last[sel]
+        bucket = np.floor(np.log2(np.maximum(counts, 1.0)))
+        order = np.lexsort((np.array(ids), last, -dist, bucket, confirmed))
+        return [ids[k] for k in order.tolist()]
+
+    def _victims(self, protected: set[int], count: int) -> list[int]:
+        """The first ``count`` ids of ``eviction_order(protected)``. Tentative objects go
+        before every confirmed one, so when at least ``count`` of them may go, ordering
+        them alone gives the same ids without a pass over the whole map (a full map
+        evicts at every keyframe that brings a new object)."""
+        tentative = [i for i in self._tentative if i not in protected]
+        if len(tentative) >= count:
+            return self._eviction_order(tentative)[:count]
+        return self._eviction_order([i for i in self._tracks if i not in protected])[:count]
 
     def _make_room(self, wanted: int, in_view: set[int], before: dict[int, bool],
                    changes: MapChanges) -> int:
@@ -555,7 +603,7 @@ class ObjectMap:
         free = self.config.max_objects - len(self._tracks)
         if wanted <= free:
             return wanted
-        victims = self.eviction_order(in_view)[:wanted - max(free, 0)]
+        victims = self._victims(in_view, wanted - max(free, 0))
         for tid in victims:
             t = self._delete(tid)
             before.setdefault(tid, t.confirmed)
@@ -689,14 +737,14 @@ class ObjectMap:
     def _duplicates(self, a: _Track, b: _Track) -> bool:
         iou = box_iou_3d(a.center_m, a.size_m, a.yaw_rad, b.center_m, b.size_m, b.yaw_rad)
         if iou >= self.config.merge_iou:
-            return True
+            return self._one_object(a, b)
         small, big = (a, b) if np.prod(a.size_m) < np.prod(b.size_m) else (b, a)
         pts = small.evidence.centroids()
         if len(pts) < 4:
             return False
         inside = points_in_box(pts, big.center_m, big.size_m, big.yaw_rad, 0.02).mean()
         if inside >= 0.8:
-            return True
+            return self._one_object(a, b)
         # Pieces of one object seen apart (its middle occluded): they touch, and together
         # they are no longer than one object of the category can be.
         limit = self.max_extent(a.label) if self.max_extent is not None else None
@@ -706,9 +754,32 @@ class ObjectMap:
                                  self.config.touch_distance_m).mean()
         if touching < 0.05:
             return False
-        union = np.vstack([pts, big.evidence.centroids()])
+        return self._union_length(a, b) <= limit
+
+    def _union_length(self, a: _Track, b: _Track) -> float:
+        """Longest horizontal side [m] of the box of both objects' evidence together."""
+        union = np.vstack([a.evidence.centroids(), b.evidence.centroids()])
         _, size, _ = fit_box_to_points(union, trim_fraction=0.005)
-        return bool(size[0] <= limit)
+        return float(size[0])
+
+    def _one_object(self, a: _Track, b: _Track) -> bool:
+        """Whether two overlapping objects may be one: not when both together are longer
+        than one object of the category can be (``max_extent``) and clearly longer
+        (by ``UNION_GROWTH`` of that limit) than either alone. Two chairs side by side
+        whose boxes each took a little of the other overlap, but as one object they
+        would be a 1.1 m chair centred between them; a second track inside an object
+        (a split view) adds little length and still merges, even into an object that
+        its evidence already made too long. Objects of an unknown category, or with too
+        little evidence to tell, merge as before."""
+        if self.max_extent is None or len(a.evidence) < 4 or len(b.evidence) < 4:
+            return True
+        limits = [self.max_extent(a.label), self.max_extent(b.label)]
+        if any(lim is None for lim in limits):
+            return True
+        limit = max(limits)
+        union = self._union_length(a, b)
+        longest = max(float(a.size_m[0]), float(b.size_m[0]))
+        return union <= limit or union <= longest + UNION_GROWTH * limit
 
     def _absorb(self, keep: _Track, drop: _Track) -> None:
         if len(drop.evidence):
