@@ -37,6 +37,7 @@ from ssr_ros.core.camera import PinholeCamera
 from ssr_ros.core.geometry import fit_box_to_points, transform_points
 from ssr_ros.core.keyframes import Keyframe
 from ssr_ros.core.objects import BoxFit, Observation
+from ssr_ros.perception.evidence_core import plausible_core
 from ssr_ros.perception.priors import (against_wall, is_round, max_plausible_length,
                                       size_prior, stands_on_floor)
 from ssr_ros.perception.proposals import Proposal
@@ -431,13 +432,20 @@ class EvidenceBoxFitter:
                  camera_positions_m: np.ndarray) -> BoxFit:
         # Voxels seen only by a few far (noisy) pixels are left out when enough better
         # ones exist: depth noise grows with z^2, and at 5 m it blurs a face by +-10 cm.
-        conf = 1.0 - np.exp(-np.asarray(weights, dtype=np.float64) / self.weight_scale)
+        weights = np.asarray(weights, dtype=np.float64)
+        conf = 1.0 - np.exp(-weights / self.weight_scale)
         good = conf >= self.min_confidence
         if good.sum() >= max(8, 0.3 * len(points_m)):
-            points_m = points_m[good]
+            points_m, weights = points_m[good], weights[good]
         centre, size, yaw = fit_box_to_points(points_m, trim_fraction=self.trim_fraction)
-        floor = self.floor_z() if self.floor_z is not None else None
         prior = self.prior(label)
+        # Scraps of touching neighbours that views added can make the box too deep or
+        # long for its category; the object is where most of the weight is.
+        core = plausible_core(points_m, weights, prior, size, yaw)
+        if core is not None:
+            points_m = points_m[core]
+            centre, size, yaw = fit_box_to_points(points_m, trim_fraction=self.trim_fraction)
+        floor = self.floor_z() if self.floor_z is not None else None
         from_prior = False
         if floor is not None:
             bottom = centre[2] - 0.5 * size[2]

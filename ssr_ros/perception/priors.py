@@ -54,7 +54,7 @@ SIZE_PRIORS_M: dict[str, tuple[float, float, float]] = {
     "refrigerator": (0.75, 0.7, 1.8),
     "shelf": (0.9, 0.35, 1.8),
     "shoes": (0.3, 0.25, 0.12),
-    "sink": (0.6, 0.45, 0.25),
+    "sink": (0.6, 0.45, 0.85),  # a vanity or pedestal sink: it stands on the floor
     "sofa": (2.0, 0.9, 0.85),
     "stool": (0.4, 0.4, 0.5),
     "suitcase": (0.7, 0.45, 0.25),
