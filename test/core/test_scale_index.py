@@ -217,3 +217,21 @@ def test_sync_removes_in_chain_order_as_removals_one_by_one_do():
         assert synced.triplets() == by_hand.triplets(), round_
         assert changes.removed == [i for i in ids if i in gone]
         assert synced.check() == []
+
+
+def test_victims_at_the_cap_are_the_first_of_the_whole_eviction_order():
+    # A map with confirmed and tentative objects, seen from several cameras; the victims
+    # chosen from the tentative objects alone must equal the policy's full order.
+    rng = np.random.default_rng(15)
+    omap = ObjectMap(ObjectMapConfig(max_objects=500, confirm_observations=3,
+                                     eviction_keep_radius_m=4.0))
+    _floor_walk(omap, seed=15, keyframes=40)
+    tentative = sorted(omap._tentative)
+    assert len(tentative) >= 5 and len(omap) >= 10
+    for trial in range(40):
+        protected = {int(i) for i in rng.choice(list(omap._tracks), 4, replace=False)}
+        if trial % 3 == 0:
+            protected |= set(tentative[: trial % len(tentative)])
+        full = omap.eviction_order(protected)
+        for count in [*range(1, len(tentative) + 3), len(full), len(full) + 1]:
+            assert omap._victims(protected, count) == full[:count], (trial, count)
