@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import math
 import re
+from operator import attrgetter
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
@@ -95,6 +96,20 @@ class QueryError(ValueError):
         self.object_ids = list(object_ids)
 
 
+_ID = attrgetter("id")
+
+
+def _centres_m(objects: Sequence[ObjectState]) -> np.ndarray:
+    """Box centres ``(n, 3)`` [m, map frame] of ``objects``."""
+    return np.array([o.center_m for o in objects]).reshape(-1, 3)
+
+
+def _radii_m(objects: Sequence[ObjectState]) -> np.ndarray:
+    """Half box diagonals ``(n,)`` [m] of ``objects`` (row by row, so an object's value
+    does not depend on the others given with it)."""
+    return 0.5 * np.linalg.norm(np.array([o.size_m for o in objects]).reshape(-1, 3), axis=1)
+
+
 def _fmt_xy(p: np.ndarray) -> str:
     return f"({p[0]:.2f}, {p[1]:.2f})"
 
@@ -129,12 +144,12 @@ class QueryEngine:
                room: Room | None = None) -> None:
         """Replace the parts of the snapshot that are given (None keeps the old one)."""
         if objects is not None:
+            # The node builds an engine after every map change, on the thread that
+            # answers queries: only what every answer needs is built here (the dicts in
+            # C where possible); centres and radii are read from the few objects an
+            # answer compares (_centres_m, _radii_m).
             self.objects: list[ObjectState] = list(objects)
-            self._by_id = {o.id: o for o in self.objects}
-            self._row = {o.id: k for k, o in enumerate(self.objects)}
-            self._centres_m = np.array([o.center_m for o in self.objects]).reshape(-1, 3)
-            sizes = np.array([o.size_m for o in self.objects]).reshape(-1, 3)
-            self._radius_m = 0.5 * np.linalg.norm(sizes, axis=1)
+            self._by_id = dict(zip(map(_ID, self.objects), self.objects))
             self._by_label: dict[str, list[ObjectState]] = {}
             for obj in self.objects:
                 self._by_label.setdefault(obj.label, []).append(obj)
@@ -253,8 +268,7 @@ class QueryEngine:
         robot first (bird's-eye; ties and no pose: by id), and how they were chosen."""
         if self.robot_pose is None or len(found) <= 1:
             return found[:MAX_LISTED_OBJECTS], "by id"
-        rows = np.array([self._row[o.id] for o in found], dtype=np.intp)
-        d = self._centres_m[rows, :2] - np.array([self.robot_pose.x, self.robot_pose.y])
+        d = _centres_m(found)[:, :2] - np.array([self.robot_pose.x, self.robot_pose.y])
         order = np.lexsort(([o.id for o in found], np.hypot(d[:, 0], d[:, 1])))
         return [found[k] for k in order[:MAX_LISTED_OBJECTS]], "nearest to you first"
 
@@ -342,12 +356,11 @@ class QueryEngine:
         """The instance nearest to ``ref`` and its distance [m]. Centre distance bounds
         the box distance from above, and minus both half diagonals from below, so only
         instances that may win get the exact (slower) box test."""
-        rows = np.array([self._row[o.id] for o in found])
-        centre_m = np.linalg.norm(self._centres_m[rows] - ref.center_m, axis=1)
+        centre_m = np.linalg.norm(_centres_m(found) - ref.center_m, axis=1)
         if centers:
             k = int(np.lexsort(([o.id for o in found], centre_m))[0])
             return found[k], float(centre_m[k])
-        lower_m = centre_m - self._radius_m[rows] - self._radius_m[self._row[ref.id]]
+        lower_m = centre_m - _radii_m(found) - _radii_m([ref])[0]
         best, best_m = found[0], math.inf
         for k in np.lexsort(([o.id for o in found], lower_m)):
             if lower_m[k] > best_m:

@@ -235,3 +235,24 @@ def test_victims_at_the_cap_are_the_first_of_the_whole_eviction_order():
         full = omap.eviction_order(protected)
         for count in [*range(1, len(tentative) + 3), len(full), len(full) + 1]:
             assert omap._victims(protected, count) == full[:count], (trial, count)
+
+
+def test_engine_reads_the_compared_objects_as_arrays_of_the_whole_map_would():
+    # The query engine no longer builds centre and radius arrays of every object when
+    # the map changes; what it reads for the few objects an answer compares must be
+    # bit for bit the rows of those whole-map arrays (the nearest instance and the
+    # listing order depend on them).
+    from ssr_ros.core import queries
+
+    rng = np.random.default_rng(16)
+    objs = [ObjectState(id=k + 1, label="chair", center_m=rng.uniform(-500, 500, 3),
+                        size_m=rng.uniform(0, 1, 3) * 10.0 ** rng.uniform(-3, 2))
+            for k in range(2000)]
+    centres = np.array([o.center_m for o in objs]).reshape(-1, 3)
+    radii = 0.5 * np.linalg.norm(np.array([o.size_m for o in objs]).reshape(-1, 3), axis=1)
+    for size in (1, 2, 7, 250):
+        rows = rng.choice(len(objs), size, replace=False)
+        some = [objs[k] for k in rows]
+        assert np.array_equal(queries._centres_m(some), centres[rows])
+        assert np.array_equal(queries._radii_m(some), radii[rows])
+    assert queries._centres_m([]).shape == (0, 3) and queries._radii_m([]).shape == (0,)
