@@ -114,32 +114,55 @@ def format_response(response: Any) -> str:
     return "\n".join(lines)
 
 
+#: Resends of an unanswered query (``call``): enough to ride out the reply path's
+#: discovery, few enough that a slow answer is not asked for again and again.
+MAX_RESENDS = 2
+
+
 def call(node: Node, request: Any, service: str, timeout_s: float,
          client: Any = None, resend_s: float = 2.0) -> Any | None:
     """Call ``spatial_query`` and wait for the response (None on timeout).
 
-    The request is sent again every ``resend_s`` seconds while no answer has come: right
-    after ``wait_for_service`` the server's response writer may not have matched this
-    client's response reader yet, and rmw_fastrtps drops a response it cannot deliver
-    within 100 ms (on a loaded machine discovery takes longer). A spatial query only
-    reads the map, so asking twice is harmless; the first answer is returned."""
+    Right after ``wait_for_service`` the server's response writer may not have matched
+    this client's response reader yet, and rmw_fastrtps drops a response it cannot
+    deliver within 100 ms (a loaded machine takes longer to discover). So a request still
+    unanswered after ``resend_s`` seconds is sent again, at most ``MAX_RESENDS`` times;
+    every request sent stays pending and the first answer to any of them is returned, so
+    an answer that is slow (a model question) is not lost by resending. A free question
+    (``KIND_FREE``, the model's work) is sent once. Geometric queries only read the map,
+    so asking twice is harmless.
+
+    The node is spun by an executor of this call's own while it waits and belongs to no
+    executor afterwards: call it on a node that no other executor is spinning.
+    """
+    if not resend_s > 0.0:
+        raise ValueError(f"resend_s must be > 0, got {resend_s!r}")
     client = client or node.create_client(SpatialQuery, service)
     deadline = time.monotonic() + timeout_s
     if not client.wait_for_service(timeout_sec=timeout_s):
         return None
+    resends = 0 if request.kind == SpatialQuery.Request.KIND_FREE else MAX_RESENDS
     executor = SingleThreadedExecutor(context=node.context)
     executor.add_node(node)
+    futures = [client.call_async(request)]
+    next_send = time.monotonic() + resend_s
     try:
         while True:
-            left = deadline - time.monotonic()
-            if left <= 0.0:
+            done = next((f for f in futures if f.done()), None)
+            if done is not None:
+                return done.result()
+            now = time.monotonic()
+            if now >= deadline:
                 return None
-            future = client.call_async(request)
-            executor.spin_until_future_complete(future, timeout_sec=min(left, resend_s))
-            if future.done():
-                return future.result()
-            client.remove_pending_request(future)
+            if resends > 0 and now >= next_send:
+                futures.append(client.call_async(request))
+                resends -= 1
+                next_send = now + resend_s
+            wake = min(deadline, next_send) if resends > 0 else deadline
+            executor.spin_once(timeout_sec=max(0.0, min(wake - now, 0.1)))
     finally:
+        for future in futures:
+            client.remove_pending_request(future)
         executor.remove_node(node)
         executor.shutdown()
 
