@@ -252,7 +252,11 @@ def compressed_to_rgb(msg, max_bytes: int = MAX_COMPRESSED_BYTES,
     if n_bytes > max_bytes:
         raise InvalidMessage("too_large", f"{n_bytes} bytes exceeds {max_bytes}")
     buffer = np.frombuffer(msg.data, dtype=np.uint8)
-    bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    try:
+        bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    except cv2.error as exc:  # e.g. a header claiming more pixels than OpenCV's limit
+        raise InvalidMessage("decode", f"cannot decode format {msg.format!r}: "
+                             f"{str(exc).strip().splitlines()[-1]}") from None
     if bgr is None or bgr.ndim != 3:
         raise InvalidMessage("decode", f"cannot decode format {msg.format!r}")
     if bgr.shape[0] * bgr.shape[1] > max_pixels:

@@ -120,6 +120,25 @@ def test_compressed_png_decodes_to_rgb() -> None:
         cv.compressed_to_rgb(garbage)
 
 
+def test_compressed_header_beyond_opencvs_pixel_limit_is_a_decode_error() -> None:
+    """A PNG whose header claims 100000 x 100000 pixels makes OpenCV raise cv2.error
+    (not return None): it is refused as ``decode`` like any undecodable image."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+           + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+    msg = CompressedImage(format="png")
+    msg.data = array.array("B", png)
+    with pytest.raises(InvalidMessage, match="decode"):
+        cv.compressed_to_rgb(msg)
+
+
 def _camera_info(fx: float = 500.0, cx: float = 320.0, d=None) -> CameraInfo:
     K = np.array([[fx, 0.0, cx], [0.0, 500.0, 240.0], [0.0, 0.0, 1.0]])
     return cv.intrinsics_to_camera_info(K, 640, 480, frame_id="cam", D=d)
