@@ -38,6 +38,8 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from ssr_ros.perception.opencv import cv2_module
+
 
 @dataclass(frozen=True)
 class BoxClusterConfig:
@@ -384,7 +386,7 @@ def _explain_samples(g: _BoxSamples, shape: tuple[int, int], K: np.ndarray | Non
                      prior: np.ndarray | None, cfg: BoxClusterConfig,
                      claimed: np.ndarray | None) -> BoxExplanation:
     """:func:`explain_box` on prepared samples, without the ``claimed`` pixels."""
-    import cv2  # on first use, not with the module: ssr_ros/perception/opencv.py
+    cv2 = cv2_module("lifting box proposals (depth layers of a box)")
 
     x0, y0, x1, y1 = g.box
     h, w = shape
