@@ -55,7 +55,7 @@ from ssr_ros.core.types import ObjectState
 
 UNION_GROWTH = 0.15
 """Two overlapping objects whose evidence together is longer than one object of their
-category can be stay two unless the union is at most this share of that plausible
+category stay two unless the union is at most this share of that plausible
 length longer than the longer of them (:meth:`ObjectMap._one_object`)."""
 
 
