@@ -22,7 +22,7 @@ import json
 import math
 import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
@@ -119,31 +119,25 @@ def format_response(response: Any) -> str:
 MAX_RESENDS = 2
 
 
-def call(node: Node, request: Any, service: str, timeout_s: float,
-         client: Any = None, resend_s: float = 2.0) -> Any | None:
-    """Call ``spatial_query`` and wait for the response (None on timeout).
+def send_with_resends(client: Any, request: Any, timeout_s: float,
+                      wait: Callable[[float], Any], resend_s: float = 2.0) -> Any | None:
+    """Send ``request`` on ``client`` and return the first response (None after
+    ``timeout_s``); ``wait(seconds)`` lets responses arrive (spins an executor, or sleeps
+    while another thread spins one) for at most that long.
 
-    Right after ``wait_for_service`` the server's response writer may not have matched
-    this client's response reader yet, and rmw_fastrtps drops a response it cannot
-    deliver within 100 ms (a loaded machine takes longer to discover). So a request still
-    unanswered after ``resend_s`` seconds is sent again, at most ``MAX_RESENDS`` times;
-    every request sent stays pending and the first answer to any of them is returned, so
-    an answer that is slow (a model question) is not lost by resending. A free question
+    Right after a server appears, its response writer may not have matched this client's
+    response reader yet, and rmw_fastrtps drops a response it cannot deliver within
+    100 ms (a loaded machine takes longer to discover). So a request still unanswered
+    after ``resend_s`` seconds is sent again, at most ``MAX_RESENDS`` times; every
+    request sent stays pending and the first answer to any of them is returned, so a
+    slow answer (a model question) is not lost by resending. A free question
     (``KIND_FREE``, the model's work) is sent once. Geometric queries only read the map,
-    so asking twice is harmless.
-
-    The node is spun by an executor of this call's own while it waits and belongs to no
-    executor afterwards: call it on a node that no other executor is spinning.
+    so asking twice is harmless. Used by ``ssr-ask`` and by ``ssr-view``'s question box.
     """
     if not resend_s > 0.0:
         raise ValueError(f"resend_s must be > 0, got {resend_s!r}")
-    client = client or node.create_client(SpatialQuery, service)
     deadline = time.monotonic() + timeout_s
-    if not client.wait_for_service(timeout_sec=timeout_s):
-        return None
     resends = 0 if request.kind == SpatialQuery.Request.KIND_FREE else MAX_RESENDS
-    executor = SingleThreadedExecutor(context=node.context)
-    executor.add_node(node)
     futures = [client.call_async(request)]
     next_send = time.monotonic() + resend_s
     try:
@@ -159,10 +153,33 @@ def call(node: Node, request: Any, service: str, timeout_s: float,
                 resends -= 1
                 next_send = now + resend_s
             wake = min(deadline, next_send) if resends > 0 else deadline
-            executor.spin_once(timeout_sec=max(0.0, min(wake - now, 0.1)))
+            wait(max(0.0, wake - now))
     finally:
         for future in futures:
             client.remove_pending_request(future)
+
+
+def call(node: Node, request: Any, service: str, timeout_s: float,
+         client: Any = None, resend_s: float = 2.0) -> Any | None:
+    """Call ``spatial_query`` and wait for the response (None on timeout), resending as
+    :func:`send_with_resends` says.
+
+    The node is spun by an executor of this call's own while it waits and belongs to no
+    executor afterwards: call it on a node that no other executor is spinning.
+    """
+    if not resend_s > 0.0:
+        raise ValueError(f"resend_s must be > 0, got {resend_s!r}")
+    client = client or node.create_client(SpatialQuery, service)
+    deadline = time.monotonic() + timeout_s
+    if not client.wait_for_service(timeout_sec=timeout_s):
+        return None
+    executor = SingleThreadedExecutor(context=node.context)
+    executor.add_node(node)
+    try:
+        return send_with_resends(
+            client, request, max(0.0, deadline - time.monotonic()),
+            lambda seconds: executor.spin_once(timeout_sec=min(seconds, 0.1)), resend_s)
+    finally:
         executor.remove_node(node)
         executor.shutdown()
 

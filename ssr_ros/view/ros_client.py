@@ -43,6 +43,7 @@ from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityP
 from visualization_msgs.msg import Marker, MarkerArray
 
 from ssr_ros.msg import SceneGraph
+from ssr_ros.ros.ask import send_with_resends
 from ssr_ros.srv import SpatialQuery
 from ssr_ros.view.answer import QuestionError, parse_question
 from ssr_ros.view.state import ViewObject, ViewState, ViewTriplet
@@ -230,14 +231,13 @@ class ViewNode:
         request = SpatialQuery.Request(kind=fields["kind"], question=fields["question"],
                                        candidates=fields["candidates"])
         with self._ask_lock:
-            future = self._query.call_async(request)
-            done = threading.Event()
-            future.add_done_callback(lambda _: done.set())
+            # Resent while unanswered (a node that just restarted can drop the first
+            # response); the node is spun by this client's own thread meanwhile.
             remaining = max(0.0, timeout_s - (time.monotonic() - started))
-            if not done.wait(remaining):
-                self._query.remove_pending_request(future)
+            response = send_with_resends(self._query, request, remaining,
+                                         lambda seconds: time.sleep(min(seconds, 0.01)))
+            if response is None:
                 return AskResult(None, f"ssr_node did not answer within {timeout_s:.0f} s "
                                        "(busy, or it stopped while answering).",
                                  elapsed_s=time.monotonic() - started)
-        return AskResult(response_to_dict(future.result()),
-                         elapsed_s=time.monotonic() - started)
+        return AskResult(response_to_dict(response), elapsed_s=time.monotonic() - started)

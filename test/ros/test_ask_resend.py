@@ -15,7 +15,7 @@ rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed (run `make s
 from rclpy.callback_groups import ReentrantCallbackGroup  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 
-from ssr_ros.ros.ask import MAX_RESENDS, call  # noqa: E402
+from ssr_ros.ros.ask import MAX_RESENDS, call, send_with_resends  # noqa: E402
 from ssr_ros.srv import SpatialQuery  # noqa: E402
 
 
@@ -116,3 +116,26 @@ def test_call_gives_up_after_its_timeout_without_a_server(context, ns) -> None:
                  timeout_s=0.5, resend_s=0.0)
     finally:
         node.destroy_node()
+
+
+def test_resends_while_another_thread_spins_the_client(context, ns) -> None:
+    """ssr-view's way: its node is spun by a thread of its own and the asking thread only
+    sleeps between checks; an unanswered first request is still sent again."""
+    server = _Server(context, ns, delays_s=[5.0, 0.0])
+    node = _client(context, ns)
+    client = node.create_client(SpatialQuery, "spatial_query")
+    executor = MultiThreadedExecutor(num_threads=2, context=context)
+    executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    try:
+        assert client.wait_for_service(timeout_sec=20.0)
+        answer = send_with_resends(client, SpatialQuery.Request(question="where?"), 20.0,
+                                   lambda seconds: time.sleep(min(seconds, 0.01)),
+                                   resend_s=0.5)
+        assert answer is not None and answer.message == "request 2", answer
+    finally:
+        executor.shutdown()
+        spinner.join(timeout=10)
+        node.destroy_node()
+        server.close()
