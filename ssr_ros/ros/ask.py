@@ -137,7 +137,8 @@ def send_with_resends(client: Any, request: Any, timeout_s: float,
     if not resend_s > 0.0:
         raise ValueError(f"resend_s must be > 0, got {resend_s!r}")
     deadline = time.monotonic() + timeout_s
-    resends = 0 if request.kind == SpatialQuery.Request.KIND_FREE else MAX_RESENDS
+    resends = 0 if getattr(request, "kind", None) == SpatialQuery.Request.KIND_FREE \
+        else MAX_RESENDS
     futures = [client.call_async(request)]
     next_send = time.monotonic() + resend_s
     try:

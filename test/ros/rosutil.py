@@ -24,6 +24,7 @@ from std_srvs.srv import Trigger
 from procutil import ChildProcess, child_env
 from ssr_ros.msg import SceneGraph
 from ssr_ros.ros import conversions as cv
+from ssr_ros.ros.ask import send_with_resends
 from ssr_ros.ros.topics import sim_remaps
 from ssr_ros.srv import SpatialQuery
 
@@ -152,26 +153,40 @@ class RosClient:
                 return True
         return False
 
-    def call(self, srv_type: Any, name: str, request: Any, timeout_s: float = 20.0) -> Any:
+    def call(self, srv_type: Any, name: str, request: Any, timeout_s: float = 20.0,
+             resend: bool = False) -> Any:
         key = (srv_type, name)
         if key not in self._clients:
             self._clients[key] = self.node.create_client(srv_type, name)
         client = self._clients[key]
         assert self.spin_until(client.service_is_ready, timeout_s), f"{name} not available"
+        if resend:
+            response = send_with_resends(
+                client, request, timeout_s,
+                lambda seconds: self.executor.spin_once(timeout_sec=min(seconds, 0.05)))
+            assert response is not None, f"{name}: no response"
+            return response
         future = client.call_async(request)
         assert self.spin_until(future.done, timeout_s), f"{name}: no response"
         return future.result()
 
     def state(self) -> str:
-        return self.call(GetState, "ssr_node/get_state", GetState.Request()).current_state.label
+        """The node's lifecycle state (get_state only reads: resent while unanswered, as a
+        response can be lost while a just-started node's reply path is discovered)."""
+        return self.call(GetState, "ssr_node/get_state", GetState.Request(),
+                         resend=True).current_state.label
 
     def transition(self, transition_id: int) -> bool:
+        """A lifecycle transition; first a (resent) get_state, so the node's lifecycle
+        services are discovered both ways before a request that must not be sent twice."""
+        self.state()
         request = ChangeState.Request()
         request.transition = Transition(id=transition_id)
         return self.call(ChangeState, "ssr_node/change_state", request).success
 
     def ask(self, **fields: Any) -> Any:
-        return self.call(SpatialQuery, "spatial_query", SpatialQuery.Request(**fields))
+        return self.call(SpatialQuery, "spatial_query", SpatialQuery.Request(**fields),
+                         resend=True)
 
     def trigger(self, name: str) -> Any:
         return self.call(Trigger, name, Trigger.Request())
