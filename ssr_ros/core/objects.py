@@ -151,6 +151,11 @@ class BoxFit:
     yaw_rad: float
     from_prior: bool = False
     pending: bool = False
+    # The box of what was measured (centre, size, yaw) when the fit reaches beyond it
+    # into space nobody saw (a completion of an object seen in part); None: the box is
+    # what was measured. Association and duplicate merging use it, so a guess about
+    # unseen space never joins a neighbour to the object.
+    measured: "tuple[np.ndarray, np.ndarray, float] | None" = None
 
 
 BoxFitter = Callable[[str, np.ndarray, np.ndarray, np.ndarray], BoxFit]
@@ -256,6 +261,7 @@ class _Track:
     size_from_prior: bool = False
     confirmed: bool = False
     pending: bool = False
+    measured: "tuple[np.ndarray, np.ndarray, float] | None" = None  # BoxFit.measured
 
     @property
     def label(self) -> str:
@@ -450,23 +456,29 @@ class ObjectMap:
         compat = self.config.compatible_labels
         return b in compat.get(a, ()) or a in compat.get(b, ())
 
+    @staticmethod
+    def _measured_box(t: _Track) -> tuple[np.ndarray, np.ndarray, float]:
+        """The box of what was measured of ``t`` (see ``BoxFit.measured``)."""
+        return t.measured if t.measured is not None else (t.center_m, t.size_m, t.yaw_rad)
+
     def _match_score(self, obs: Observation, pts: np.ndarray | None, track: _Track) -> float:
-        """Association score in [0, 1+] (higher is better), or -1 when gated out."""
+        """Association score in [0, 1+] (higher is better), or -1 when gated out. Judged
+        on the measured box of the track (``BoxFit.measured``)."""
         if not self._compatible(obs.label, track.label):
             return -1.0
-        dist = float(np.linalg.norm(np.asarray(obs.center_m) - track.center_m))
+        center, size, yaw = self._measured_box(track)
+        dist = float(np.linalg.norm(np.asarray(obs.center_m) - center))
         if dist > self._gate_m(track):
             return -1.0
         # Gates scale with the object: two bottles 15 cm apart are two objects, two views
         # of a bed 30 cm apart in centre are one.
-        scale = float(np.max(track.size_m))
+        scale = float(np.max(size))
         margin = float(np.clip(0.2 * scale, 0.02, self.config.association_margin_m))
         if pts is not None and len(pts):
-            overlap = float(points_in_box(pts, track.center_m, track.size_m, track.yaw_rad,
-                                          margin).mean())
+            overlap = float(points_in_box(pts, center, size, yaw, margin).mean())
         else:
             overlap = box_iou_3d(np.asarray(obs.center_m), np.asarray(obs.size_m),
-                                 obs.yaw_rad, track.center_m, track.size_m, track.yaw_rad)
+                                 obs.yaw_rad, center, size, yaw)
         close = dist <= min(self.config.max_center_distance_m, max(0.5 * scale, 0.05))
         if overlap < self.config.min_association_overlap and not close:
             return -1.0
@@ -676,6 +688,7 @@ class ObjectMap:
                 t.yaw_rad = float(fit.yaw_rad)
                 t.size_from_prior = bool(fit.from_prior)
                 t.pending = bool(fit.pending)
+                t.measured = fit.measured
         if t.pending:
             self._pending.add(t.id)
         else:
@@ -735,14 +748,18 @@ class ObjectMap:
         return kept
 
     def _duplicates(self, a: _Track, b: _Track) -> bool:
-        iou = box_iou_3d(a.center_m, a.size_m, a.yaw_rad, b.center_m, b.size_m, b.yaw_rad)
+        """Whether two tracks are one object, judged on their measured boxes
+        (``BoxFit.measured``)."""
+        box_a, box_b = self._measured_box(a), self._measured_box(b)
+        iou = box_iou_3d(*box_a, *box_b)
         if iou >= self.config.merge_iou:
             return self._one_object(a, b)
-        small, big = (a, b) if np.prod(a.size_m) < np.prod(b.size_m) else (b, a)
+        small, big, big_box = (a, b, box_b) if np.prod(box_a[1]) < np.prod(box_b[1]) \
+            else (b, a, box_a)
         pts = small.evidence.centroids()
         if len(pts) < 4:
             return False
-        inside = points_in_box(pts, big.center_m, big.size_m, big.yaw_rad, 0.02).mean()
+        inside = points_in_box(pts, *big_box, 0.02).mean()
         if inside >= 0.8:
             return self._one_object(a, b)
         # Pieces of one object seen apart (its middle occluded): they touch, and together
@@ -750,8 +767,7 @@ class ObjectMap:
         limit = self.max_extent(a.label) if self.max_extent is not None else None
         if limit is None or a.label != b.label or len(big.evidence) < 4:
             return False
-        touching = points_in_box(pts, big.center_m, big.size_m, big.yaw_rad,
-                                 self.config.touch_distance_m).mean()
+        touching = points_in_box(pts, *big_box, self.config.touch_distance_m).mean()
         if touching < 0.05:
             return False
         return self._union_length(a, b) <= limit
@@ -778,7 +794,7 @@ class ObjectMap:
             return True
         limit = max(limits)
         union = self._union_length(a, b)
-        longest = max(float(a.size_m[0]), float(b.size_m[0]))
+        longest = max(float(self._measured_box(a)[1][0]), float(self._measured_box(b)[1][0]))
         return union <= limit or union <= longest + UNION_GROWTH * limit
 
     def _absorb(self, keep: _Track, drop: _Track) -> None:

@@ -37,6 +37,7 @@ from ssr_ros.core.camera import PinholeCamera
 from ssr_ros.core.geometry import fit_box_to_points, transform_points
 from ssr_ros.core.keyframes import Keyframe
 from ssr_ros.core.objects import BoxFit, Observation
+from ssr_ros.perception.completion import SeenVoxels, complete_unseen
 from ssr_ros.perception.evidence_core import plausible_core
 from ssr_ros.perception.priors import (against_wall, is_round, max_plausible_length,
                                       size_prior, stands_on_floor)
@@ -398,7 +399,9 @@ class EvidenceBoxFitter:
     ``prior`` gives a category's typical (length, width, height) [m] or None;
     ``floor_z`` returns the current floor height [m] or None; ``wall_distance(origin_xy,
     direction_xy, max_m)`` the distance [m] to the nearest wall along a ground ray or None
-    (``RoomEstimator.distance_to_wall``); ``on_floor``/``is_round`` category facts."""
+    (``RoomEstimator.distance_to_wall``); ``on_floor``/``is_round`` category facts;
+    ``seen_space`` what depth rays observed (``SeenSpace``): objects seen in part are
+    completed into space no ray observed (:mod:`ssr_ros.perception.completion`)."""
 
     def __init__(self, prior: Callable[[str], np.ndarray | None] = size_prior,
                  floor_z: Callable[[], float | None] | None = None,
@@ -411,8 +414,9 @@ class EvidenceBoxFitter:
                  against_wall: Callable[[str], bool] = against_wall,
                  min_side_vote: float = 0.3, min_long_fraction: float = 0.6,
                  wall_distance: Callable[[np.ndarray, np.ndarray, float], float | None]
-                 | None = None) -> None:
+                 | None = None, seen_space: SeenVoxels | None = None) -> None:
         self.wall_distance = wall_distance
+        self.seen_space = seen_space
         self.against_wall = against_wall
         self.min_side_vote = float(min_side_vote)
         self.min_long_fraction = float(min_long_fraction)
@@ -464,6 +468,14 @@ class EvidenceBoxFitter:
                 from_prior = fill
         fit = self._fit_depth(label, centre, size, yaw, from_prior, prior, camera_positions_m,
                               hidden_below=from_prior)
+        if self.seen_space is not None and prior is not None and self.on_floor(label) \
+                and not self.is_round(label):
+            # Seen in part: the rest may lie only where no ray looked (completion.py).
+            grown = complete_unseen(fit.center_m, fit.size_m, fit.yaw_rad, prior, points_m,
+                                    self.seen_space, camera_positions_m, self.wall_distance)
+            if grown is not None:
+                fit = BoxFit(grown[0], grown[1], grown[2], True, True,
+                             measured=(fit.center_m, fit.size_m, fit.yaw_rad))
         if floor is None and self.on_floor(label):
             # Its bottom is snapped or filled in once the floor is known: refit then.
             fit.pending = True

@@ -52,6 +52,7 @@ from ssr_ros.core.keyframes import (
 from ssr_ros.core.objects import (MapChanges, ObjectMap, ObjectMapConfig, ObjectMapFormatError,
                                  Observation)
 from ssr_ros.core.room import RoomEstimator, RoomEstimatorConfig
+from ssr_ros.core.seen_space import SeenSpace, SeenSpaceConfig
 from ssr_ros.core.trajectory import CameraTrajectory
 from ssr_ros.core.types import ObjectState, Room
 from ssr_ros.perception.lifting import EvidenceBoxFitter, Lifter, LiftingConfig, Rejection
@@ -100,6 +101,10 @@ class PipelineConfig:
     room: RoomEstimatorConfig = field(default_factory=RoomEstimatorConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     sightings: SightingConfig = field(default_factory=SightingConfig)
+    # What the keyframes' depth rays observed (objects seen in part grow only into
+    # space no ray saw: perception.completion); rays per image row (a strided sample).
+    seen_space: SeenSpaceConfig = field(default_factory=SeenSpaceConfig)
+    seen_rays_across: int = 40
     default_box_label: str = "object"
     label_stride: int = 2
     room_stride: int = 8
@@ -116,6 +121,9 @@ class PipelineConfig:
             raise ValueError(f"source must be one of {SOURCES}, got {self.source!r}")
         if self.room_stride < 1 or self.label_stride < 1 or self.trajectory_capacity < 1:
             raise ValueError("strides and trajectory_capacity must be >= 1")
+        if not (isinstance(self.seen_rays_across, int) and 1 <= self.seen_rays_across <= 4096):
+            raise ValueError(f"seen_rays_across must be an int in [1, 4096], got "
+                             f"{self.seen_rays_across!r}")
         if not (isinstance(self.recheck_after_s, (int, float))
                 and math.isfinite(self.recheck_after_s) and self.recheck_after_s >= 0.0):
             raise ValueError(f"recheck_after_s must be a finite number >= 0, got "
@@ -161,8 +169,10 @@ class MappingPipeline:
         self.config = config or PipelineConfig()
         cfg = self.config
         self.room = RoomEstimator(cfg.room)
+        self.seen = SeenSpace(cfg.seen_space)
         self.fitter = EvidenceBoxFitter(floor_z=self._floor_z,
-                                        wall_distance=self.room.distance_to_wall)
+                                        wall_distance=self.room.distance_to_wall,
+                                        seen_space=self.seen)
         self.object_map = self._object_map()
         self.selector = KeyframeSelector(cfg.selector)
         self.keyframes = KeyframeBuffer(cfg.keyframe_capacity)
@@ -383,6 +393,7 @@ class MappingPipeline:
         # Room first: this keyframe's background fixes the floor height the lifting
         # uses to cut the floor out of box-based proposals.
         self._update_room(kf, cam, proposals)
+        self._update_seen(kf, cam)
         t4 = time.perf_counter()
         observations, rejections = self.lifter.lift_all(proposals, kf, cam, self._floor_z())
         t5 = time.perf_counter()
@@ -455,6 +466,15 @@ class MappingPipeline:
             self.cogmap = LocalCogMap()
             return self.cogmap.sync(objects)
 
+    def _update_seen(self, kf: Keyframe, cam: PinholeCamera) -> None:
+        """Mark the space this keyframe's depth rays observed (a strided sample of about
+        ``seen_rays_across`` rays per row; pixels without depth observed nothing)."""
+        s = max(1, int(round(kf.depth_m.shape[1] / self.config.seen_rays_across)))
+        pts = cam.backproject(kf.depth_m, stride=s)
+        valid = kf.depth_m[::s, ::s] > 0
+        ends = transform_points(kf.T_map_cam, pts[valid].astype(np.float64))
+        self.seen.add_rays(kf.T_map_cam[:3, 3], ends)
+
     def _update_room(self, kf: Keyframe, cam: PinholeCamera, proposals: list[Proposal]) -> None:
         s = self.config.room_stride
         h, w = kf.depth_m.shape
@@ -492,6 +512,7 @@ class MappingPipeline:
         """Forget objects, room, keyframes and trajectory (object ids keep counting)."""
         changes = self.object_map.clear()
         self.room.clear()
+        self.seen.clear()
         self.keyframes.clear()
         self.sightings.clear()
         self.selector.reset()
@@ -520,6 +541,7 @@ class MappingPipeline:
             self.object_map.to_dict(),
             "cogmap": self.cogmap.to_columns() if columns else self.cogmap.to_dict(),
             "room_evidence": self.room.state_dict(),
+            "seen_space": self.seen.state_dict(),
             "room": None if room is None else {
                 "polygon_xy": np.asarray(room.polygon_xy, dtype=float).tolist(),
                 "floor_area_m2": float(room.floor_area_m2)},
@@ -544,6 +566,9 @@ class MappingPipeline:
             room = RoomEstimator(self.config.room)
             if state.get("room_evidence") is not None:
                 room.load_state_dict(state["room_evidence"])
+            seen = SeenSpace(self.config.seen_space)
+            if state.get("seen_space") is not None:
+                seen.load_state_dict(state["seen_space"])
             trajectory = CameraTrajectory(self.config.trajectory_capacity)
             if "trajectory" in state:
                 trajectory.load(state["trajectory"])
@@ -564,6 +589,12 @@ class MappingPipeline:
         # takes the evidence (checked above on a scratch estimator, so this cannot fail).
         if state.get("room_evidence") is not None:
             self.room.load_state_dict(state["room_evidence"])
+        if state.get("seen_space") is not None:
+            self.seen.load_state_dict(state["seen_space"])
+        elif len(object_map.objects()) or object_map.track_count:
+            # A map saved before the seen space was: its objects' surroundings would
+            # look unobserved, and partly seen ones would grow into them.
+            self.seen.mark_incomplete()
         self.object_map = object_map
         self.cogmap = cogmap
         self.cogmap.sync(object_map.objects())

@@ -1,9 +1,8 @@
 """Objects seen only in part (issue 14's partial views). A bed whose foot end the image
-border cut off in every view is mapped with its centre in the part seen; nothing
-completes it yet (docs/box_lifting.md, "Ends no view reached"), so that test is a
-strict expected failure: it starts passing, and must then lose its marker, when a
-completion lands. An object that ends inside the view must keep its measured size
-whatever completes the cut ones."""
+border cut off in every view continues into space no ray observed, and is completed
+there to its category's length (``perception.completion``); without that it was mapped
+with its centre in the part seen, 0.6 m off. An object that ends inside the view keeps
+its measured size: the space around it was seen."""
 
 import math
 
@@ -32,8 +31,6 @@ def _map(bed_c, bed_s, poses):
     return beds[0]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: an end cut off by the image border is "
-                   "not completed (mapped 0.6 m off); see docs/box_lifting.md")
 def test_bed_cut_by_the_image_border_maps_in_place():
     # A 2.0 x 1.4 m bed; the camera looks along +y past its foot end, so the left image
     # border cuts the bed: about 0.7 m of its length is never in view.

@@ -94,6 +94,8 @@ def test_state_round_trip_restores_objects_chain_room_and_path(mapped) -> None:
     lambda s: s["room_evidence"]["z_hist"].update(zlib_b64="not base64!"),
     lambda s: s["trajectory"].append([0.0, float("nan"), 0.0, 0.0, 1.0]),
     lambda s: s.update(trajectory="nonsense"),
+    lambda s: s["seen_space"].update(cell_m=0.2),
+    lambda s: s["seen_space"].update(incomplete="yes"),
 ])
 def test_a_damaged_state_is_refused_and_changes_nothing(mapped, damage) -> None:
     pipe = MappingPipeline(PipelineConfig())
@@ -160,3 +162,17 @@ def test_views_copy_the_chain_only_when_it_changed(mapped) -> None:
     assert pipe.view().cogmap is not second.cogmap     # is a new version all the same
     pipe.load_state_dict(_restart(mapped))             # a new chain object
     assert pipe.view().cogmap.to_dict() == chain
+
+
+def test_a_map_saved_before_the_seen_space_completes_nothing(mapped) -> None:
+    # Its objects' surroundings were never recorded: they would look unobserved, and
+    # objects seen in part would grow into them at their next refit.
+    state = _restart(mapped)
+    del state["seen_space"]
+    pipe = MappingPipeline(PipelineConfig())
+    pipe.load_state_dict(state)
+    assert pipe.seen.observed(np.zeros((1, 3))) is None
+    assert _restart(pipe)["seen_space"]["incomplete"] is True
+    fresh = MappingPipeline(PipelineConfig())
+    fresh.load_state_dict(_restart(mapped))
+    assert fresh.seen.observed(np.zeros((1, 3))) is not None
