@@ -160,19 +160,24 @@ class SeenSpace:
                 1 + np.arange(int(behind.sum())) - np.repeat(h_first, behind))
             ray = np.concatenate([ray, inside, h_ray])
             t = np.concatenate([t, length[inside], h_t])
-            pts = origin + unit[ray] * t[:, None]
-            plane = np.zeros(len(pts), dtype=np.int8)
-            plane[total:total + len(inside)] = 1
-            plane[total + len(inside):] = 2
-            self._mark(pts, plane)
+            kind = np.zeros(len(t), dtype=np.int8)
+            kind[total:total + len(inside)] = 1
+            kind[total + len(inside):] = 2
+            # Voxel indices axis by axis (no (N, 3) array of points).
+            cells = []
+            for axis, (shift, size) in enumerate(((0.0, cfg.cell_m), (0.0, cfg.cell_m),
+                                                  (self._z0, cfg.layer_m))):
+                coord = unit[ray, axis] * t
+                coord += origin[axis]
+                if shift:
+                    coord -= shift
+                coord /= size
+                cells.append(np.floor(coord).astype(np.int64))
+            self._mark(*cells, kind)
 
-    def _mark(self, pts: np.ndarray, kind: np.ndarray) -> None:
-        """Mark the voxels of ``pts`` by ``kind`` (N,): 0 observed (a ray passed), 1 a
-        surface (a ray ended: observed too), 2 hidden (behind a surface)."""
-        cfg = self.config
-        ix = np.floor(pts[:, 0] / cfg.cell_m).astype(np.int64)
-        iy = np.floor(pts[:, 1] / cfg.cell_m).astype(np.int64)
-        iz = np.floor((pts[:, 2] - self._z0) / cfg.layer_m).astype(np.int64)
+    def _mark(self, ix: np.ndarray, iy: np.ndarray, iz: np.ndarray, kind: np.ndarray) -> None:
+        """Mark voxels (cell indices (N,) each) by ``kind`` (N,): 0 observed (a ray
+        passed), 1 a surface (a ray ended: observed too), 2 hidden (behind a surface)."""
         ok = (iz >= 0) & (iz < LAYERS)
         ix, iy, iz, kind = ix[ok], iy[ok], iz[ok], kind[ok]
         if len(ix) == 0:
@@ -211,26 +216,31 @@ class SeenSpace:
         (passed through it or ended in it): bool (N,), False outside the layers; None
         while no frame was added (nothing is known, which is not the same as nothing
         seen) or while it is ``incomplete``."""
-        return self._read(points_m, 0)
+        out = self.read(points_m)
+        return None if out is None else out[:, 0]
 
     def surface(self, points_m: np.ndarray) -> np.ndarray | None:
         """Whether some ray ended in the voxel of each point (a measured surface), as
         :meth:`observed`."""
-        return self._read(points_m, 1)
+        out = self.read(points_m)
+        return None if out is None else out[:, 1]
 
     def hidden(self, points_m: np.ndarray) -> np.ndarray | None:
         """Whether the voxel of each point lay in some view within ``hidden_m`` behind a
         surface a ray ended on (whatever other rays observed there), as
         :meth:`observed`. Space neither observed nor hidden was out of every view."""
-        return self._read(points_m, 2)
+        out = self.read(points_m)
+        return None if out is None else out[:, 2]
 
-    def _read(self, points_m: np.ndarray, plane: int) -> np.ndarray | None:
+    def read(self, points_m: np.ndarray) -> np.ndarray | None:
+        """:meth:`observed`, :meth:`surface` and :meth:`hidden` of each point (N, 3) in
+        one pass: bool (N, 3), or None as they are."""
         cfg = self.config
         pts = np.asarray(points_m, dtype=np.float64).reshape(-1, 3)
         with self._lock:
             if self._z0 is None or self.frames == 0 or self.incomplete:
                 return None
-            out = np.zeros(len(pts), dtype=bool)
+            out = np.zeros((len(pts), _PLANES), dtype=bool)
             if not self._tiles or len(pts) == 0:
                 return out
             finite = np.isfinite(pts).all(axis=1)
@@ -247,8 +257,9 @@ class SeenSpace:
                     continue
                 sel = np.flatnonzero(ok & (tx == key[0]) & (ty == key[1]))
                 z = iz[sel]
-                words = tile[ix[sel] & mask, iy[sel] & mask, plane, z >> 6]
-                out[sel] = (words >> (z & 63).astype(np.uint64)) & np.uint64(1) != 0
+                words = tile[ix[sel] & mask, iy[sel] & mask, :, z >> 6]      # (n, planes)
+                bit = (z & 63).astype(np.uint64)[:, None]
+                out[sel] = (words >> bit) & np.uint64(1) != 0
             return out
 
     def voxel_keys(self, points_m: np.ndarray) -> np.ndarray | None:

@@ -110,15 +110,9 @@ are a tie, decided by the line of sight."""
 class SeenVoxels(Protocol):
     """What completion reads of :class:`~ssr_ros.core.seen_space.SeenSpace`."""
 
-    def observed(self, points_m: np.ndarray) -> "np.ndarray | None":
-        """bool (N,): some ray observed the voxel of each point; None: nothing known."""
-
-    def surface(self, points_m: np.ndarray) -> "np.ndarray | None":
-        """bool (N,): some ray ended in the voxel of each point; None: nothing known."""
-
-    def hidden(self, points_m: np.ndarray) -> "np.ndarray | None":
-        """bool (N,): the voxel lay in a view behind a measured surface; None: nothing
-        known."""
+    def read(self, points_m: np.ndarray) -> "np.ndarray | None":
+        """bool (N, 3) per point: its voxel observed by a ray, holding a measured
+        surface, hidden behind one in a view; None: nothing known."""
 
     def voxel_keys(self, points_m: np.ndarray) -> "np.ndarray | None":
         """int64 (N,) naming each point's voxel (-1: none); None: nothing known."""
@@ -130,10 +124,12 @@ def top_surface_z(points_m: np.ndarray) -> float:
     mattress rather than its headboard, a desk's top rather than the monitor's edge)."""
     pts = np.asarray(points_m, dtype=np.float64)
     ij = np.floor(pts[:, :2] / CELL_M).astype(np.int64)
-    keys, inverse = np.unique(ij, axis=0, return_inverse=True)
-    top = np.full(len(keys), -np.inf)
-    np.maximum.at(top, inverse.reshape(-1), pts[:, 2])
-    return float(np.median(top))
+    ij -= ij.min(axis=0)
+    cell = ij[:, 0] * (int(ij[:, 1].max()) + 1) + ij[:, 1]
+    # highest point per cell: sort by (cell, z), take each cell's last
+    order = np.lexsort((pts[:, 2], cell))
+    last = np.flatnonzero(np.diff(cell[order], append=-1) != 0)
+    return float(np.median(pts[order[last], 2]))
 
 
 def _open_distances(centre: np.ndarray, size: np.ndarray, yaw: float, surface_z: float,
@@ -172,13 +168,12 @@ def _open_distances(centre: np.ndarray, size: np.ndarray, yaw: float, surface_z:
     probes = np.concatenate([np.column_stack([columns, np.full(len(columns), z)])
                              for z in heights])
     below = len(PROBE_DEPTHS_M) * len(columns)
-    observed = space.observed(probes[:below])
-    hidden = space.hidden(probes[:below])
-    surface = space.surface(probes[below:])
+    planes = space.read(probes)
     keys = space.voxel_keys(probes)
     own = space.voxel_keys(own_m)
-    if observed is None or hidden is None or surface is None or keys is None or own is None:
+    if planes is None or keys is None or own is None:
         return None
+    observed, surface, hidden = planes[:below, 0], planes[below:, 1], planes[:below, 2]
     # Probes sharing a voxel with the object's own points say nothing. A column is
     # seen below the top when one of its probes there is observed, and has a surface
     # above the top when one of its probes there is one.

@@ -32,6 +32,10 @@ class _Space:
         self.surfaces = surfaces
         self.hiddens = hidden
 
+    def read(self, points):
+        return np.stack([self.observed(points), self.surface(points), self.hidden(points)],
+                        axis=1)
+
     def observed(self, points):
         return ~self.unseen(np.asarray(points, dtype=float))
 
@@ -53,7 +57,7 @@ class _Space:
 class _Unknown(_Space):
     """Nothing known; ``self.unseen`` is called on probing (a test may make it fail)."""
 
-    def observed(self, points):
+    def read(self, points):
         if self.unseen is not None:
             self.unseen(points)
         return None
