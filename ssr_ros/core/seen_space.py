@@ -55,7 +55,7 @@ class SeenSpaceConfig:
     cell_m: float = 0.1
     layer_m: float = 0.05
     tile_cells: int = 32
-    step_m: float = 0.05
+    step_m: float = 0.1
     min_range_m: float = 0.1
     max_range_m: float = 8.0
     below_m: float = 3.2
@@ -251,11 +251,15 @@ class SeenSpace:
             ok = finite & (iz >= 0) & (iz < LAYERS)
             s, mask = self._shift, cfg.tile_cells - 1
             tx, ty = ix >> s, iy >> s
-            for key in set(zip(tx[ok].tolist(), ty[ok].tolist())):
-                tile = self._tiles.get(key)
+            idx = np.flatnonzero(ok)
+            # the tiles the points fall in (few): one packed key per point
+            packed = (tx[idx] << 32) + (ty[idx] - np.int64(-(1 << 31)))
+            keys, which = np.unique(packed, return_inverse=True)
+            for i, key in enumerate(keys.tolist()):
+                tile = self._tiles.get((key >> 32, (key & 0xFFFFFFFF) - (1 << 31)))
                 if tile is None:
                     continue
-                sel = np.flatnonzero(ok & (tx == key[0]) & (ty == key[1]))
+                sel = idx[which.reshape(-1) == i]
                 z = iz[sel]
                 words = tile[ix[sel] & mask, iy[sel] & mask, :, z >> 6]      # (n, planes)
                 bit = (z & 63).astype(np.uint64)[:, None]

@@ -110,6 +110,9 @@ are a tie, decided by the line of sight."""
 class SeenVoxels(Protocol):
     """What completion reads of :class:`~ssr_ros.core.seen_space.SeenSpace`."""
 
+    frames: int
+    """Views taken so far: what the space knows changes only when it grows."""
+
     def read(self, points_m: np.ndarray) -> "np.ndarray | None":
         """bool (N, 3) per point: its voxel observed by a ray, holding a measured
         surface, hidden behind one in a view; None: nothing known."""
@@ -187,24 +190,27 @@ def _open_distances(centre: np.ndarray, size: np.ndarray, yaw: float, surface_z:
     beside_cols = np.asarray(beside, dtype=bool)[owners[:, 0]] & (owners[:, 2] >= 1)
     below_hits |= beside_cols & hidden.reshape(n_below, -1)[0] & counted[0]
     above_hits = (surface.reshape(-1, len(columns)) & counted[n_below:]).any(axis=0)
-    tests = ((below_hits, counted[:n_below].any(axis=0), SEEN_SHARE),
-             (above_hits, counted[n_below:].any(axis=0), SURFACE_SHARE))
+    # Per face and slab (one index: face * max_slabs + slab), the share of columns that
+    # are seen, among those with a probe that counts.
+    width = max(slabs)
+    face = owners[:, 0] * 2 + owners[:, 1]
+    cell = face * width + owners[:, 2]
+    blocked = np.zeros(4 * width, dtype=bool)
+    for hits, usable, threshold in (
+            (below_hits, counted[:n_below].any(axis=0), SEEN_SHARE),
+            (above_hits, counted[n_below:].any(axis=0), SURFACE_SHARE)):
+        n = np.bincount(cell[usable], minlength=4 * width)
+        seen = np.bincount(cell[usable], weights=hits[usable], minlength=4 * width)
+        blocked |= seen >= threshold * np.maximum(n, 1) - 1e-9
+    blocked = blocked.reshape(4, width)
     out = np.zeros((2, 2))
     for k in range(2):
+        if reach_m[k] <= 0:
+            continue
         for side in range(2):
-            mine = (owners[:, 0] == k) & (owners[:, 1] == side)
-            if not mine.any():
-                continue
-            blocked_slabs = np.zeros(slabs[k], dtype=bool)
-            for hits, usable, threshold in tests:
-                sel = mine & usable
-                slab = owners[sel, 2]
-                share = (np.bincount(slab, weights=hits[sel], minlength=slabs[k])
-                         / np.maximum(np.bincount(slab, minlength=slabs[k]), 1))
-                blocked_slabs |= share >= threshold
-            blocked = np.flatnonzero(blocked_slabs)
-            out[k, side] = reach_m[k] if len(blocked) == 0 else \
-                min(reach_m[k], SLAB_M * blocked[0])
+            first = np.flatnonzero(blocked[k * 2 + side, :slabs[k]])
+            out[k, side] = reach_m[k] if len(first) == 0 else \
+                min(reach_m[k], SLAB_M * first[0])
     return out
 
 
@@ -231,6 +237,18 @@ def _wall_limits(centre: np.ndarray, size: np.ndarray, yaw: float, reach_m: np.n
             if d is not None:
                 out[k, side] = max(float(d), 0.0)
     return out
+
+
+def _near_faces(points_m: np.ndarray, centre: np.ndarray, size: np.ndarray,
+                yaw: float) -> np.ndarray:
+    """The points (N, 3) within ``SLAB_M`` of the box's vertical faces or beyond them:
+    the only ones that can share a voxel with a probe."""
+    rel = points_m[:, :2] - np.asarray(centre, dtype=np.float64)[:2]
+    c, s = math.cos(yaw), math.sin(yaw)
+    along = np.abs(rel[:, 0] * c + rel[:, 1] * s)
+    across = np.abs(-rel[:, 0] * s + rel[:, 1] * c)
+    near = (along >= 0.5 * float(size[0]) - SLAB_M) | (across >= 0.5 * float(size[1]) - SLAB_M)
+    return points_m[near]
 
 
 def _needs(size: np.ndarray, targets: tuple[float, float]) -> np.ndarray:
@@ -270,17 +288,19 @@ def complete_unseen(centre: np.ndarray, size: np.ndarray, yaw: float,
     ``wall_distance`` the room estimate's walls (growth stops at them)."""
     size = np.asarray(size, dtype=np.float64)
     length, width = (float(v) for v in sorted(np.asarray(prior[:2], dtype=float))[::-1])
-    sight = _sight_alignment(centre, yaw, camera_positions_m)
     ways = [(length, width)]
     if size[0] <= SWAP_STRETCH_M[0] * width + SWAP_STRETCH_M[1]:
         ways.append((width, length))
     needs = [_needs(size, w) for w in ways]
     if not any(n.any() for n in needs):
         return None
+    sight = _sight_alignment(centre, yaw, camera_positions_m)
     reach = np.max(needs, axis=0)
+    points_m = np.asarray(points_m, dtype=np.float64)
     surface_z = top_surface_z(points_m)
     open_m = _open_distances(np.asarray(centre, dtype=np.float64), size, yaw, surface_z,
-                             reach, space, points_m, sight < ALONG_SIGHT)
+                             reach, space, _near_faces(points_m, centre, size, yaw),
+                             sight < ALONG_SIGHT)
     if open_m is None:
         return None
     centre = np.asarray(centre, dtype=np.float64)

@@ -25,6 +25,7 @@ knows behind it.
 
 from __future__ import annotations
 
+import collections
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -417,6 +418,9 @@ class EvidenceBoxFitter:
                  | None = None, seen_space: SeenVoxels | None = None) -> None:
         self.wall_distance = wall_distance
         self.seen_space = seen_space
+        # completions by (box, evidence size, views, seen-space frame count): a refit
+        # that changes none of these (the seen space took no new view) reuses it
+        self._completions: collections.OrderedDict = collections.OrderedDict()
         self.against_wall = against_wall
         self.min_side_vote = float(min_side_vote)
         self.min_long_fraction = float(min_long_fraction)
@@ -469,10 +473,11 @@ class EvidenceBoxFitter:
         fit = self._fit_depth(label, centre, size, yaw, from_prior, prior, camera_positions_m,
                               hidden_below=from_prior)
         if self.seen_space is not None and prior is not None and self.on_floor(label) \
-                and not self.is_round(label):
+                and not self.is_round(label) and len(camera_positions_m) >= 2:
             # Seen in part: the rest may lie only where no ray looked (completion.py).
-            grown = complete_unseen(fit.center_m, fit.size_m, fit.yaw_rad, prior, points_m,
-                                    self.seen_space, camera_positions_m, self.wall_distance)
+            # Not from one view: a first glimpse leaves nearly everything unobserved,
+            # and the next view shows more of the object.
+            grown = self._completion(label, fit, prior, points_m, camera_positions_m)
             if grown is not None:
                 fit = BoxFit(grown[0], grown[1], grown[2], True, True,
                              measured=(fit.center_m, fit.size_m, fit.yaw_rad))
@@ -480,6 +485,28 @@ class EvidenceBoxFitter:
             # Its bottom is snapped or filled in once the floor is known: refit then.
             fit.pending = True
         return fit
+
+    def forget_completions(self) -> None:
+        """Drop the remembered completions (the seen space was cleared or replaced)."""
+        self._completions.clear()
+
+    def _completion(self, label: str, fit: BoxFit, prior: np.ndarray, points_m: np.ndarray,
+                    camera_positions_m: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, float] | None:
+        """:func:`complete_unseen` of the fitted box, remembered for the last 256 boxes
+        while the seen space's frame count stands still."""
+        key = (label, fit.center_m.round(4).tobytes(), fit.size_m.round(4).tobytes(),
+               round(float(fit.yaw_rad), 4), len(points_m), len(camera_positions_m),
+               self.seen_space.frames)
+        if key in self._completions:
+            self._completions.move_to_end(key)
+            return self._completions[key]
+        grown = complete_unseen(fit.center_m, fit.size_m, fit.yaw_rad, prior, points_m,
+                                self.seen_space, camera_positions_m, self.wall_distance)
+        self._completions[key] = grown
+        if len(self._completions) > 256:
+            self._completions.popitem(last=False)
+        return grown
 
     def _fit_depth(self, label: str, centre: np.ndarray, size: np.ndarray, yaw: float,
                    from_prior: bool, prior: np.ndarray | None,

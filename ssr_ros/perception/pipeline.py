@@ -26,6 +26,7 @@ use :meth:`view` results, which never change.
 
 from __future__ import annotations
 
+import collections
 import math
 import time
 from dataclasses import dataclass, field
@@ -69,6 +70,11 @@ from ssr_ros.perception.proposals import (
 )
 
 SOURCES = ("labels", "detector", "boxes", "none")
+
+
+SEEN_SAME_VIEW = (0.1, math.cos(math.radians(5.0)))
+"""A keyframe within this distance [m] and angle (cosine) of a view the seen space took
+(among the last 64) sees what that one saw: its rays are not marked again."""
 
 
 class InvalidFrameError(ValueError):
@@ -170,6 +176,8 @@ class MappingPipeline:
         cfg = self.config
         self.room = RoomEstimator(cfg.room)
         self.seen = SeenSpace(cfg.seen_space)
+        # (position, optical axis) of the last views the seen space took
+        self._seen_views: collections.deque = collections.deque(maxlen=64)
         self.fitter = EvidenceBoxFitter(floor_z=self._floor_z,
                                         wall_distance=self.room.distance_to_wall,
                                         seen_space=self.seen)
@@ -468,7 +476,15 @@ class MappingPipeline:
 
     def _update_seen(self, kf: Keyframe, cam: PinholeCamera) -> None:
         """Mark the space this keyframe's depth rays observed (a strided sample of about
-        ``seen_rays_across`` rays per row; pixels without depth observed nothing)."""
+        ``seen_rays_across`` rays per row; pixels without depth observed nothing). A view
+        from within ``SEEN_SAME_VIEW`` of one of the last views marked adds nothing new
+        (a robot standing still, a loop revisited) and is skipped."""
+        position, forward = kf.T_map_cam[:3, 3], kf.T_map_cam[:3, 2]
+        near_m, cos_angle = SEEN_SAME_VIEW
+        for p, f in self._seen_views:
+            if np.linalg.norm(position - p) <= near_m and float(forward @ f) >= cos_angle:
+                return
+        self._seen_views.append((position.copy(), forward.copy()))
         s = max(1, int(round(kf.depth_m.shape[1] / self.config.seen_rays_across)))
         pts = cam.backproject(kf.depth_m, stride=s)
         valid = kf.depth_m[::s, ::s] > 0
@@ -513,6 +529,8 @@ class MappingPipeline:
         changes = self.object_map.clear()
         self.room.clear()
         self.seen.clear()
+        self._seen_views.clear()
+        self.fitter.forget_completions()
         self.keyframes.clear()
         self.sightings.clear()
         self.selector.reset()
@@ -589,6 +607,8 @@ class MappingPipeline:
         # takes the evidence (checked above on a scratch estimator, so this cannot fail).
         if state.get("room_evidence") is not None:
             self.room.load_state_dict(state["room_evidence"])
+        self._seen_views.clear()
+        self.fitter.forget_completions()
         if state.get("seen_space") is not None:
             self.seen.load_state_dict(state["seen_space"])
         elif len(object_map.objects()) or object_map.track_count:

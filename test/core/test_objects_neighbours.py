@@ -94,3 +94,30 @@ def test_second_track_inside_an_overgrown_object_still_merges():
     omap.integrate([observation("chair", big)], 0.0, 0)
     ch = omap.integrate([observation("chair", chair_points(0.05, rng))], 1.0, 1)
     assert ch.merged == [(2, 1)] and len(omap.objects()) == 1
+
+
+def test_a_completed_box_joins_no_neighbour():
+    # A box fitter that completes every object 1.2 m toward +x into space nobody saw
+    # (BoxFit.measured: the box of what was measured). Two desks 1.0 m apart: their
+    # completed boxes overlap, their measured boxes do not, and they stay two objects;
+    # with the completion taken for a measurement (no ``measured``) they merge.
+    from ssr_ros.core.geometry import fit_box_to_points
+    from ssr_ros.core.objects import BoxFit
+
+    def completing(label, points, weights, views, keep_measured=True):
+        c, s, yaw = fit_box_to_points(points)
+        grown_c, grown_s = c + np.array([0.6, 0.0, 0.0]), s + np.array([1.2, 0.0, 0.0])
+        return BoxFit(grown_c, grown_s, 0.0, True, False,
+                      measured=(c, s, yaw) if keep_measured else None)
+
+    rng = np.random.default_rng(4)
+    desks = [solid([0.0, 0.0, 0.0], [0.6, 0.6, 0.75], rng),
+             solid([1.0, 0.0, 0.0], [1.6, 0.6, 0.75], rng)]
+    counts = []
+    for keep in (True, False):
+        omap = ObjectMap(ObjectMapConfig(confirm_observations=1),
+                         box_fitter=lambda *a, keep=keep: completing(*a, keep_measured=keep))
+        for k, pts in enumerate(desks):
+            omap.integrate([observation("desk", pts)], stamp_s=float(k), keyframe_index=k)
+        counts.append(len(omap.objects()))
+    assert counts == [2, 1]

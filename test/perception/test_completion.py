@@ -27,6 +27,8 @@ class _Space:
     holds, with measured surfaces where ``surfaces(points) -> bool`` holds; voxels of
     0.1 x 0.1 x 0.05 m as ``SeenSpace`` has them."""
 
+    frames = 1
+
     def __init__(self, unseen, surfaces=None, hidden=None):
         self.unseen = unseen
         self.surfaces = surfaces
