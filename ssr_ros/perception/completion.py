@@ -13,32 +13,34 @@ rays observed.
 ``SLAB_M`` thick across the face, just below the object's top surface (the median over
 its seen ground cells of the highest evidence point: a bed's mattress, a table's top, a
 wardrobe's top), where the object, if it went on, would have material that no ray could
-pass: a slab is seen when ``SEEN_SHARE`` of its probes lie in observed voxels, and the
-face is open up to the first seen slab. Probes in a voxel that holds some of the
-object's own evidence do not count (a ray that ended on the object observed that voxel
-whether or not the object goes on), so the first slab starts at the face: a wall or a
-neighbour touching the object stops it there. A horizontal axis shorter than ``SHORT_FRACTION``
-of its typical extent grows toward its open faces, evenly where both are open, up to the
-typical extent. Beside the seen face (across the cameras' line of sight) only space out
-of every view counts as open, as where the image border cut the object off; space a
-view held but something hid there (behind a desk, the wall it stands against; beside a
-wardrobe, the wall next to it) is as likely a wall nobody saw as the object's unseen
-part. Along the line of sight, hidden space is open too: an object seen end-on hides
-its length behind its end. The prior's length and width are tried both ways on the box
-(a bed seen across its width, a TV stand seen end-on) and the way that leaves less of
-the missing extent without open space to grow into wins. When both can grow (space around a part
-seen from far away is often unobserved on all sides), the way that grows along the
-cameras' line of sight wins: what a view misses of an object is mostly hidden behind
-its seen face or cut off by the image's upper or lower border, both along the line of
-sight, while the parts beside it were in view (on a tie, the seen longer side is the
-length).
+pass, and just above it, where another thing at the object's height (a wall, the other
+desk of an L) shows its surface. A slab is seen when ``SEEN_SHARE`` of its columns were
+observed below the top (or ``SURFACE_SHARE`` hold a surface above it), and the face is
+open up to the first seen slab. Probes in a voxel that holds some of the object's own
+evidence do not count (a ray that ended on the object observed that voxel whether or
+not the object goes on), so the first slab starts at the face: a wall or a neighbour
+touching the object stops it there, as does a wall the room estimate knows.
 
-An object seen whole has observed space around it and does not grow; nor does one smaller
-than its category's typical size, whose ends were seen. Growth stops at a wall (its face
-was observed, or the room estimate has the wall: behind a desk the wall below the desk's
-top is hidden by the desk) and at a neighbour. Space that no ray observed is not evidence that the
-object is there: it only bounds where the unseen part can be, so the completed box is
-flagged ``size_from_prior`` and refitted as more of the space is observed.
+Beside the seen face (across the cameras' line of sight) only space out of every view
+is open, as where an image border cut the object off; space that a view held but
+something hid (behind a desk, the wall it stands against) is as likely a wall nobody
+saw as the object's unseen part. Along the line of sight hidden space is open too: an
+object seen end-on hides its length behind its end.
+
+A horizontal axis shorter than ``SHORT_FRACTION`` of its typical extent grows toward its
+open faces, evenly where both are open, up to the typical extent. The prior's length
+and width are tried both ways on the box (a bed seen across its width, a TV stand seen
+end-on), and the way that leaves less of the missing extent without open space to grow
+into wins; when both can grow (the space around a part seen from far away is often
+unobserved on all sides), the way that grows along the line of sight, where a view
+mostly misses what it misses (behind the seen face, beyond the image's upper or lower
+border); on a tie, the seen longer side is the length.
+
+An object seen whole has observed space around it and does not grow; nor does one
+smaller than its category's typical size, whose ends were seen. Space that no ray
+observed is not evidence that the object is there: it only bounds where the unseen part
+can be, so the completed box is flagged ``size_from_prior``, refitted as more of the
+space is observed, and never used to associate or merge (``BoxFit.measured``).
 """
 
 from __future__ import annotations
@@ -106,6 +108,7 @@ CELL_M = 0.1
 TIE_M = 0.05
 """[m] Two ways of laying the prior that leave missing extents within this of each other
 are a tie, decided by the line of sight."""
+
 
 class SeenVoxels(Protocol):
     """What completion reads of :class:`~ssr_ros.core.seen_space.SeenSpace`."""
