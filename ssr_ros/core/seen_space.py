@@ -169,8 +169,7 @@ class SeenSpace:
                                                   (self._z0, cfg.layer_m))):
                 coord = unit[ray, axis] * t
                 coord += origin[axis]
-                if shift:
-                    coord -= shift
+                coord -= shift
                 coord /= size
                 cells.append(np.floor(coord).astype(np.int64))
             self._mark(*cells, kind)
@@ -243,12 +242,7 @@ class SeenSpace:
             out = np.zeros((len(pts), _PLANES), dtype=bool)
             if not self._tiles or len(pts) == 0:
                 return out
-            finite = np.isfinite(pts).all(axis=1)
-            pts = np.where(finite[:, None], pts, 0.0)
-            ix = np.floor(pts[:, 0] / cfg.cell_m).astype(np.int64)
-            iy = np.floor(pts[:, 1] / cfg.cell_m).astype(np.int64)
-            iz = np.floor((pts[:, 2] - self._z0) / cfg.layer_m).astype(np.int64)
-            ok = finite & (iz >= 0) & (iz < LAYERS)
+            ix, iy, iz, ok = self._indices(pts)
             s, mask = self._shift, cfg.tile_cells - 1
             tx, ty = ix >> s, iy >> s
             idx = np.flatnonzero(ok)
@@ -269,19 +263,37 @@ class SeenSpace:
     def voxel_keys(self, points_m: np.ndarray) -> np.ndarray | None:
         """One int64 per point (N, 3) [m] naming its voxel (equal keys: same voxel), -1
         for points outside the layers or not finite; None before the first frame."""
-        cfg = self.config
         pts = np.asarray(points_m, dtype=np.float64).reshape(-1, 3)
         with self._lock:
             if self._z0 is None:
                 return None
-            finite = np.isfinite(pts).all(axis=1)
-            pts = np.where(finite[:, None], pts, 0.0)
-            ix = np.floor(pts[:, 0] / cfg.cell_m).astype(np.int64) + _KEY_OFFSET
-            iy = np.floor(pts[:, 1] / cfg.cell_m).astype(np.int64) + _KEY_OFFSET
-            iz = np.floor((pts[:, 2] - self._z0) / cfg.layer_m).astype(np.int64)
-        ok = finite & (iz >= 0) & (iz < LAYERS) & (ix >= 0) & (ix < 2 * _KEY_OFFSET) \
-            & (iy >= 0) & (iy < 2 * _KEY_OFFSET)
+            ix, iy, iz, ok = self._indices(pts)
+        ix, iy = ix + _KEY_OFFSET, iy + _KEY_OFFSET
+        ok &= (ix >= 0) & (ix < 2 * _KEY_OFFSET) & (iy >= 0) & (iy < 2 * _KEY_OFFSET)
         return np.where(ok, (ix << 29) | (iy << 7) | iz, -1)
+
+    def _indices(self, pts: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Voxel indices ``ix, iy, iz`` (N,) of points (N, 3) and whether each is finite
+        and inside the layers (lock held, ``_z0`` set)."""
+        cfg = self.config
+        finite = np.isfinite(pts).all(axis=1)
+        pts = np.where(finite[:, None], pts, 0.0)
+        ix = np.floor(pts[:, 0] / cfg.cell_m).astype(np.int64)
+        iy = np.floor(pts[:, 1] / cfg.cell_m).astype(np.int64)
+        iz = np.floor((pts[:, 2] - self._z0) / cfg.layer_m).astype(np.int64)
+        return ix, iy, iz, finite & (iz >= 0) & (iz < LAYERS)
+
+    def take(self, other: "SeenSpace") -> None:
+        """Replace this space's contents with ``other``'s (same geometry; ``other`` is
+        left empty): a state checked on a scratch space is moved in, not decoded twice."""
+        if other.config != self.config:
+            raise ValueError("seen spaces of different geometry")
+        with other._lock:
+            tiles, z0, frames, incomplete = (other._tiles, other._z0, other.frames,
+                                             other.incomplete)
+            other._tiles, other._z0, other.frames, other.incomplete = {}, None, 0, False
+        with self._lock:
+            self._tiles, self._z0, self.frames, self.incomplete = tiles, z0, frames, incomplete
 
     # ------------------------------------------------------------------ state
 

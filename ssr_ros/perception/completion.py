@@ -124,6 +124,12 @@ class SeenVoxels(Protocol):
         """int64 (N,) naming each point's voxel (-1: none); None: nothing known."""
 
 
+def _box_axes(yaw: float) -> np.ndarray:
+    """Unit vectors of a box's horizontal axes (2, 2): along yaw, and across it (left)."""
+    c, s = math.cos(yaw), math.sin(yaw)
+    return np.array([[c, s], [-s, c]])
+
+
 def top_surface_z(points_m: np.ndarray) -> float:
     """The height [m] of an object's top surface: over the ground cells (``CELL_M``) its
     evidence points ``(N, 3)`` cover, the median of each cell's highest point (a bed's
@@ -146,7 +152,7 @@ def _open_distances(centre: np.ndarray, size: np.ndarray, yaw: float, surface_z:
     the voxels of the object's points ``own_m`` (N, 3); the faces of an axis with
     ``beside[k]`` (across the line of sight) are closed by hidden space too. None when
     nothing is known of the space."""
-    axes = np.array([[math.cos(yaw), math.sin(yaw)], [-math.sin(yaw), math.cos(yaw)]])
+    axes = _box_axes(yaw)
     columns, owners = [], []
     slabs = [max(1, int(math.ceil(r / SLAB_M))) for r in reach_m]
     for k in range(2):
@@ -229,7 +235,7 @@ def _wall_limits(centre: np.ndarray, size: np.ndarray, yaw: float, reach_m: np.n
     the face's middle. Below the top of a desk against a wall the wall is hidden by the
     desk; above it the room estimate has it. (Rays from the face's corners would meet the
     wall an object stands against beside that face whenever its yaw is a little off.)"""
-    axes = np.array([[math.cos(yaw), math.sin(yaw)], [-math.sin(yaw), math.cos(yaw)]])
+    axes = _box_axes(yaw)
     out = np.full((2, 2), np.inf)
     for k in range(2):
         if reach_m[k] <= 0:
@@ -246,12 +252,10 @@ def _near_faces(points_m: np.ndarray, centre: np.ndarray, size: np.ndarray,
                 yaw: float) -> np.ndarray:
     """The points (N, 3) within ``SLAB_M`` of the box's vertical faces or beyond them:
     the only ones that can share a voxel with a probe."""
-    rel = points_m[:, :2] - np.asarray(centre, dtype=np.float64)[:2]
-    c, s = math.cos(yaw), math.sin(yaw)
-    along = np.abs(rel[:, 0] * c + rel[:, 1] * s)
-    across = np.abs(-rel[:, 0] * s + rel[:, 1] * c)
-    near = (along >= 0.5 * float(size[0]) - SLAB_M) | (across >= 0.5 * float(size[1]) - SLAB_M)
-    return points_m[near]
+    local = np.abs((points_m[:, :2] - np.asarray(centre, dtype=np.float64)[:2])
+                   @ _box_axes(yaw).T)                          # (N, 2): along, across
+    return points_m[(local >= 0.5 * np.asarray(size[:2], dtype=np.float64) - SLAB_M)
+                    .any(axis=1)]
 
 
 def _needs(size: np.ndarray, targets: tuple[float, float]) -> np.ndarray:
@@ -273,7 +277,7 @@ def _sight_alignment(centre: np.ndarray, yaw: float,
     rays = np.asarray(centre, dtype=np.float64)[:2] - \
         np.asarray(camera_positions_m, dtype=np.float64).reshape(-1, 3)[:, :2]
     rays = rays / np.maximum(np.linalg.norm(rays, axis=1, keepdims=True), 1e-6)
-    axes = np.array([[math.cos(yaw), math.sin(yaw)], [-math.sin(yaw), math.cos(yaw)]])
+    axes = _box_axes(yaw)
     return np.abs(rays @ axes.T).mean(axis=0)
 
 
@@ -325,7 +329,7 @@ def complete_unseen(centre: np.ndarray, size: np.ndarray, yaw: float,
         return None
     centre = np.array(centre, dtype=np.float64)
     size = size.copy()
-    axes = np.array([[math.cos(yaw), math.sin(yaw)], [-math.sin(yaw), math.cos(yaw)]])
+    axes = _box_axes(yaw)
     for k in range(2):
         if grow[k] <= 0:
             continue

@@ -587,6 +587,10 @@ class MappingPipeline:
             seen = SeenSpace(self.config.seen_space)
             if state.get("seen_space") is not None:
                 seen.load_state_dict(state["seen_space"])
+            elif object_map.track_count:
+                # A map saved before the seen space was: its objects' surroundings would
+                # look unobserved, and partly seen ones would grow into them.
+                seen.mark_incomplete()
             trajectory = CameraTrajectory(self.config.trajectory_capacity)
             if "trajectory" in state:
                 trajectory.load(state["trajectory"])
@@ -607,14 +611,8 @@ class MappingPipeline:
         # takes the evidence (checked above on a scratch estimator, so this cannot fail).
         if state.get("room_evidence") is not None:
             self.room.load_state_dict(state["room_evidence"])
-        self._seen_views.clear()
-        self.fitter.forget_completions()
-        if state.get("seen_space") is not None:
-            self.seen.load_state_dict(state["seen_space"])
-        elif len(object_map.objects()) or object_map.track_count:
-            # A map saved before the seen space was: its objects' surroundings would
-            # look unobserved, and partly seen ones would grow into them.
-            self.seen.mark_incomplete()
+        # The box fitter reads the seen space it was given: it takes the checked one.
+        self.seen.take(seen)
         self.object_map = object_map
         self.cogmap = cogmap
         self.cogmap.sync(object_map.objects())
